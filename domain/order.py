@@ -131,7 +131,9 @@ class Order:
         if amount_in < token.smallest_unit:
             raise OrderRejected("amountIn", f"must be at least {token.smallest_unit:g} {token_in}")
         if not MIN_SLIPPAGE_BPS <= slippage_bps <= MAX_SLIPPAGE_BPS:
-            raise OrderRejected("slippageBps", f"must be an integer from {MIN_SLIPPAGE_BPS} to {MAX_SLIPPAGE_BPS}")
+            raise OrderRejected(
+                "slippageBps", f"must be an integer from {MIN_SLIPPAGE_BPS} to {MAX_SLIPPAGE_BPS}"
+            )
         return OrderSubmitted(
             order_type=order_type,
             token_in=token_in,

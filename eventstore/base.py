@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -47,6 +47,7 @@ class ConcurrencyConflict(Exception):
         self.expected_version = expected_version
 
 
+@runtime_checkable  # Litestar checks the types of injected dependencies
 class EventStore(Protocol):
     async def append(
         self,

@@ -135,14 +135,11 @@ class PostgresEventStore(SqlEventStore):
 
 
 def _recorded(row: sa.Row[Any]) -> RecordedEvent:
-    recorded_at = row.recorded_at
-    if recorded_at.tzinfo is None:  # SQLite keeps no zone; we always write UTC
-        recorded_at = recorded_at.replace(tzinfo=UTC)
     return RecordedEvent(
         order_id=row.order_id,
         version=row.version,
         event=msgspec.convert(row.data, OrderEvent),
-        recorded_at=recorded_at,
+        recorded_at=row.recorded_at,
         log_position=LogPosition(row.commit_id, row.position),
         metadata=row.metadata,
     )

@@ -1,0 +1,71 @@
+"""The Litestar application: routes, dependency injection and the lifespan of the roles it hosts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.errors import EXCEPTION_HANDLERS
+from api.health import health
+from api.orders import OrderController
+from api.stream import order_stream
+from commands.submit_order import Enqueue
+from eventstore.base import EventStore
+from projections.feed import OrderFeed
+from projections.queries import OrderQueries
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    *,
+    store: EventStore,
+    enqueue: Enqueue,
+    queries: OrderQueries,
+    feed: OrderFeed,
+    db: AsyncEngine,
+    redis: Redis | None,
+    lifespan: Lifespan,
+    max_body_bytes: int,
+) -> Litestar:
+    """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it."""
+
+    def provide(value: object) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    return Litestar(
+        route_handlers=[
+            OrderController,
+            order_stream,
+            health,
+            create_static_files_router(
+                path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False
+            ),
+        ],
+        dependencies={
+            "store": provide(store),
+            "enqueue": provide(enqueue),
+            "queries": provide(queries),
+            "feed": provide(feed),
+            "db": provide(db),
+            "redis": provide(redis),
+        },
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Order execution engine",
+            version="0.1.0",
+            description="Market orders for Solana token swaps, routed to Raydium or Meteora, streamed live.",
+            path="/schema",
+        ),
+    )

@@ -1,0 +1,73 @@
+"""Every error leaves as JSON naming what was wrong; nothing internal ever reaches the client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.order import OrderNotSupported, OrderRejected
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    error: str  # a stable code: invalid_request, not_supported, not_found, ...
+    message: str  # for people: names the field and the rule
+    field: str | None = None
+
+
+def error_response(
+    status_code: int, error: str, message: str, field: str | None = None
+) -> Response[ErrorBody]:
+    return Response(ErrorBody(error, message, field), status_code=status_code, media_type=MediaType.JSON)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    if not problems:
+        return error_response(400, "invalid_request", str(exc.detail))
+    first = problems[0]
+    field = first.get("key") or None
+    message = first.get("message", exc.detail)
+    if field:
+        message = f"{field}: {message}"
+    return error_response(400, "invalid_request", message, field)
+
+
+def _order_rejected(_: Request[Any, Any, Any], exc: OrderRejected) -> Response[ErrorBody]:
+    code = "not_supported" if isinstance(exc, OrderNotSupported) else "invalid_request"
+    return error_response(422 if code == "not_supported" else 400, code, str(exc), exc.field)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 429: "rate_limited"}.get(
+        exc.status_code, "invalid_request" if exc.status_code < 500 else "unavailable"
+    )
+    return Response(
+        ErrorBody(code, str(exc.detail)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+        media_type=MediaType.JSON,
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "the server could not complete the request"
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ValidationException: _validation_error,
+    OrderRejected: _order_rejected,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,27 @@
+"""The shape of an event on the wire (WebSocket messages and the events endpoint), as DESIGN.md gives it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from domain.transitions import status_after
+from eventstore.base import RecordedEvent
+
+
+def iso_timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_message(recorded: RecordedEvent) -> dict[str, Any]:
+    fields = msgspec.to_builtins(recorded.event)
+    return {
+        "orderId": recorded.order_id,
+        "version": recorded.version,
+        "type": fields.pop("type"),
+        "status": str(status_after(recorded.event)),
+        "timestamp": iso_timestamp(recorded.recorded_at),
+        **fields,
+    }

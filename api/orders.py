@@ -1,0 +1,120 @@
+"""Order commands and queries over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api.errors import error_response
+from api.messages import event_message
+from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
+from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
+from domain.status import OrderStatus
+from domain.tokens import TOKENS
+from eventstore.base import EventStore
+from projections.order_view import OrderView
+from projections.queries import InvalidCursor, OrderPage, OrderQueries
+
+TOKEN_DOC = f"one of {', '.join(TOKENS)}"
+MAX_PAGE = 200
+
+
+class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    order_type: Annotated[
+        Literal["market", "limit", "sniper"],
+        msgspec.Meta(description="Only market orders are executed for now; limit and sniper answer 422."),
+    ]
+    token_in: Annotated[str, msgspec.Meta(max_length=16, description=TOKEN_DOC, examples=["SOL"])]
+    token_out: Annotated[str, msgspec.Meta(max_length=16, description=TOKEN_DOC, examples=["USDC"])]
+    amount_in: Annotated[
+        float, msgspec.Meta(gt=0, description="Amount of tokenIn to sell; at most the token's maximum.")
+    ]
+    slippage_bps: Annotated[int, msgspec.Meta(ge=MIN_SLIPPAGE_BPS, le=MAX_SLIPPAGE_BPS)] = (
+        DEFAULT_SLIPPAGE_BPS
+    )
+
+
+class OrderAccepted(msgspec.Struct, rename="camel"):
+    order_id: str
+    ws_url: str
+
+
+def parse_order_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ValidationException(extra=[{"key": "orderId", "message": "must be a UUID"}]) from None
+
+
+class OrderController(Controller):
+    path = "/api/orders"
+    tags = ["orders"]
+
+    @post("/execute", status_code=HTTP_201_CREATED, summary="Submit an order")
+    async def execute(
+        self,
+        data: ExecuteOrder,
+        request: Request[Any, Any, Any],
+        store: EventStore,
+        enqueue: Enqueue,
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=128, required=False)
+        ] = None,
+    ) -> Response[OrderAccepted]:
+        """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
+        try:
+            submitted = await submit_order(
+                SubmitOrder(
+                    order_type=data.order_type,
+                    token_in=data.token_in,
+                    token_out=data.token_out,
+                    amount_in=data.amount_in,
+                    slippage_bps=data.slippage_bps,
+                    idempotency_key=idempotency_key,
+                    correlation_id=request.headers.get("x-request-id"),
+                ),
+                store,
+                enqueue,
+            )
+        except IdempotencyKeyReused:
+            return error_response(  # type: ignore[return-value]
+                409,
+                "idempotency_key_reused",
+                "Idempotency-Key: already used for a different order",
+                "Idempotency-Key",
+            )
+        body = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
+        return Response(body, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
+
+    @get("/{order_id:str}", summary="One order's read model")
+    async def get_order(self, order_id: str, queries: OrderQueries) -> OrderView:
+        view = await queries.get(parse_order_id(order_id))
+        if view is None:
+            raise NotFoundException(f"no order {order_id}")
+        return view
+
+    @get("/{order_id:str}/events", summary="One order's events, as the WebSocket sends them")
+    async def get_events(self, order_id: str, queries: OrderQueries) -> list[dict[str, Any]]:
+        events = await queries.events(parse_order_id(order_id))
+        if not events:
+            raise NotFoundException(f"no order {order_id}")
+        return [event_message(recorded) for recorded in events]
+
+    @get("/", summary="A page of orders, newest first")
+    async def list_orders(
+        self,
+        queries: OrderQueries,
+        status: OrderStatus | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> OrderPage:
+        try:
+            return await queries.page(str(status) if status else None, limit, cursor)
+        except InvalidCursor as error:
+            raise ValidationException(extra=[{"key": "cursor", "message": str(error)}]) from None

@@ -1,0 +1,132 @@
+"""Execute an order: drive it from where its events left it to confirmed or failed.
+
+Each step loads nothing new: it decides on the aggregate, appends with the expected version, and applies
+the event. Running this twice for one order is safe: the second runner resumes from the log, and when
+two run at once, the one whose append clashes stops quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from domain.events import Event, RoutingStarted
+from domain.order import Order
+from domain.retry import RetryPolicy
+from domain.status import OrderStatus
+from eventstore.base import ConcurrencyConflict, EventStore, RecordedEvent
+from venues.base import SwapTransaction, Venue, VenueError
+
+log = logging.getLogger(__name__)
+
+
+class StartLimiter(Protocol):
+    async def wait_for_turn(self) -> None:
+        """Return once another order may start (the shared rate limit)."""
+        ...
+
+
+@dataclass
+class Execution:
+    """What executing orders needs: the log, the venues, the retry policy and the start limiter."""
+
+    store: EventStore
+    venues: list[Venue]
+    policy: RetryPolicy
+    limiter: StartLimiter
+    jitter: random.Random = field(default_factory=random.Random)
+
+    async def run(self, order_id: str) -> None:
+        history = await self.store.read_stream(order_id)
+        if not history:
+            log.warning("order %s has no events; nothing to execute", order_id)
+            return
+        runner = _Runner(self, Order.from_events(order_id, [r.event for r in history]), history)
+        try:
+            await runner.run()
+        except ConcurrencyConflict:
+            log.info("order %s is being executed elsewhere; this delivery stops", order_id)
+
+
+class _Runner:
+    def __init__(self, execution: Execution, order: Order, history: list[RecordedEvent]) -> None:
+        self.x = execution
+        self.order = order
+        self.last = history[-1]
+        self.correlation_id = history[0].metadata.get("correlationId", order.order_id)
+
+    async def run(self) -> None:
+        while not self.order.is_terminal:
+            await self.step()
+
+    async def step(self) -> None:
+        order = self.order
+        match order.status:
+            case OrderStatus.PENDING:
+                await self.wait_before_attempt()
+                await self.record(order.start_attempt())
+            case OrderStatus.ROUTING if order.selected_venue is None:
+                await self.route()
+            case OrderStatus.ROUTING:
+                await self.record(order.build_transaction())
+            case OrderStatus.BUILDING:
+                await self.record(order.submit_transaction())
+            case OrderStatus.SUBMITTED:
+                await self.execute()
+
+    async def wait_before_attempt(self) -> None:
+        if self.order.attempt == 0:
+            await self.x.limiter.wait_for_turn()
+            return
+        # A retry: wait out the backoff the failure recorded, even if this run started after a crash.
+        due = self.last.recorded_at.timestamp() + (self.order.last_retry_in_ms or 0) / 1000
+        await asyncio.sleep(max(0.0, due - datetime.now(UTC).timestamp()))
+
+    async def route(self) -> None:
+        order = self.order
+        results = await asyncio.gather(
+            *(venue.quote(order.token_in, order.token_out, order.amount_in) for venue in self.x.venues),
+            return_exceptions=True,
+        )
+        quotes = [q for q in results if not isinstance(q, BaseException)]
+        if not quotes:
+            reasons = "; ".join(str(e) for e in results)
+            await self.fail(f"no venue quoted: {reasons}")
+            return
+        await self.record(order.select_venue(quotes))
+
+    async def execute(self) -> None:
+        order = self.order
+        venue = next(v for v in self.x.venues if v.name == order.selected_venue)
+        quote = next(q for q in order.quotes if q.venue == order.selected_venue)
+        assert order.client_tx_id is not None and order.min_amount_out is not None
+        transaction = SwapTransaction(
+            client_tx_id=order.client_tx_id,
+            token_in=order.token_in,
+            token_out=order.token_out,
+            amount_in=order.amount_in,
+            quoted_price=quote.effective_price,
+            min_amount_out=order.min_amount_out,
+            instructions=order.instructions,
+        )
+        try:
+            fill = await venue.execute(transaction)
+        except VenueError as error:
+            await self.fail(error.reason)
+            return
+        await self.record(order.confirm(fill.tx_hash, fill.execution_price, fill.amount_out))
+
+    async def fail(self, reason: str) -> None:
+        await self.record(self.order.fail_attempt(reason, self.x.policy, self.x.jitter.random()))
+
+    async def record(self, event: Event) -> None:
+        attempt = event.attempt if isinstance(event, RoutingStarted) else self.order.attempt
+        metadata: dict[str, Any] = {"correlationId": self.correlation_id, "attempt": attempt}
+        (self.last,) = await self.x.store.append(
+            self.order.order_id, [event], expected_version=self.order.version, metadata=metadata
+        )
+        self.order.apply(event)

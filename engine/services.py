@@ -1,0 +1,133 @@
+"""The composition root: the one place that reads settings and wires every concrete adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Coroutine
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq.api import run_receiver_task
+
+from commands.execute_order import Execution
+from domain.retry import RetryPolicy
+from engine.settings import Settings
+from eventstore.database import is_sqlite, open_database
+from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
+from eventstore.sql import PostgresEventStore, SqlEventStore
+from projections.active_orders import InMemoryActiveOrders, RedisActiveOrders
+from projections.feed import OrderFeed
+from projections.orders import OrdersProjection
+from projections.projector import Projector
+from projections.queries import OrderQueries
+from venues.simulated import SimulationConfig, simulated_venues
+from workers.broker import make_broker, make_enqueue
+from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
+from workers.executor import OrderExecutor
+from workers.limits import OrderStartLimiter
+from workers.recovery import sweep_forever
+
+log = logging.getLogger(__name__)
+
+CLAIM_LEASE_S = 30.0
+QUEUED_TTL_S = 600.0
+
+
+class Services:
+    """Everything a role needs, built from `Settings`; `start` runs the chosen roles in this process."""
+
+    def __init__(self, settings: Settings, simulation: SimulationConfig | None = None) -> None:
+        self.settings = settings
+        self.simulation = simulation or simulation_config(settings)
+        self.db = open_database(settings.database_url)
+        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
+        store_class = SqlEventStore if is_sqlite(settings.database_url) else PostgresEventStore
+        self.store = store_class(self.db, self.signal)
+        self.queries = OrderQueries(self.db, self.store)
+        self.active_orders = RedisActiveOrders(self.redis) if self.redis else InMemoryActiveOrders()
+        self.claims: OrderClaims = (
+            RedisClaims(self.redis, CLAIM_LEASE_S, QUEUED_TTL_S)
+            if self.redis
+            else InMemoryClaims(QUEUED_TTL_S)
+        )
+        self.broker = make_broker(settings.redis_url)
+        self.enqueue = make_enqueue(self.broker, self.claims)
+        self.feed = OrderFeed(self.store, self.signal)
+        self.projector = Projector(self.store, self.signal, [OrdersProjection(self.db), self.active_orders])
+        self.executor: OrderExecutor | None = None
+        self._background: list[asyncio.Task[Any]] = []
+
+    async def start(self, *, api: bool = False, worker: bool = False, projector: bool = False) -> None:
+        await self.broker.startup()
+        if api:
+            await self.feed.start()
+        if projector:
+            self._spawn(self.projector.run())
+        if worker:
+            self.executor = self._make_executor()
+            self.broker.state.executor = self.executor
+            if self.redis is not None:
+                self._spawn(
+                    run_receiver_task(
+                        self.broker,
+                        max_async_tasks=self.settings.worker_concurrency,
+                        propagate_exceptions=False,
+                    )
+                )
+            self._spawn(
+                sweep_forever(
+                    self.queries,
+                    self.claims,
+                    self.enqueue,
+                    grace_s=self.settings.recovery_grace_s,
+                    interval_s=self.settings.recovery_interval_s,
+                )
+            )
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
+        await self.feed.stop()
+        with contextlib.suppress(Exception):
+            await self.broker.shutdown()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        self._background.append(asyncio.create_task(coroutine))
+
+    def _make_executor(self) -> OrderExecutor:
+        s = self.settings
+        limiter = (
+            OrderStartLimiter.on_redis(s.redis_url, s.rate_limit_max, s.rate_limit_window_s)
+            if s.redis_url
+            else OrderStartLimiter.in_memory(s.rate_limit_max, s.rate_limit_window_s)
+        )
+        execution = Execution(
+            store=self.store,
+            venues=list(simulated_venues(self.simulation)),
+            policy=RetryPolicy(max_attempts=s.max_attempts, base_ms=s.retry_base_ms),
+            limiter=limiter,
+            jitter=random.Random(s.mock_seed),
+        )
+        return OrderExecutor(execution, self.claims, s.worker_concurrency)
+
+
+def simulation_config(settings: Settings) -> SimulationConfig:
+    return SimulationConfig(
+        quote_delay_ms=settings.mock_quote_delay_ms,
+        execution_delay_ms_min=settings.mock_execution_delay_ms_min,
+        execution_delay_ms_max=settings.mock_execution_delay_ms_max,
+        failure_rate=settings.mock_failure_rate,
+        seed=settings.mock_seed,
+        volatility_bps=settings.mock_volatility_bps,
+    )

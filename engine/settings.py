@@ -1,0 +1,58 @@
+"""Configuration from the environment (documented in `.env.example` and the README)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import msgspec
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
+    database_url: str = "sqlite:///./order-engine.db"
+    redis_url: str | None = None  # unset: in-process broker, cache and wake-ups
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 3000
+    worker_concurrency: Positive = 10
+    rate_limit_max: Positive = 100
+    rate_limit_window_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    max_attempts: Positive = 3
+    retry_base_ms: NonNegative = 500
+    mock_quote_delay_ms: NonNegative = 200
+    mock_execution_delay_ms_min: NonNegative = 2000
+    mock_execution_delay_ms_max: NonNegative = 3000
+    mock_failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
+    mock_volatility_bps: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    mock_seed: int | None = None
+    recovery_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    recovery_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    request_max_body_bytes: Positive = 16_384
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.mock_execution_delay_ms_min > self.mock_execution_delay_ms_max:
+            raise ValueError("MOCK_EXECUTION_DELAY_MS_MIN must not exceed MOCK_EXECUTION_DELAY_MS_MAX")
+
+    @property
+    def distributed(self) -> bool:
+        """PostgreSQL/Redis mode: the roles may run as separate processes."""
+        return self.redis_url is not None
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment (empty values count as unset), then `overrides` by field name."""
+    environ = os.environ if environ is None else environ
+    fields = {f.encode_name: f.name for f in msgspec.structs.fields(Settings)}
+    raw: dict[str, object] = {name: environ[name] for name in fields if environ.get(name, "").strip()}
+    raw.update({name.upper(): value for name, value in overrides.items()})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except (msgspec.ValidationError, ValueError) as error:
+        raise ConfigurationError(f"invalid configuration: {error}") from None

@@ -1,0 +1,70 @@
+"""An order as readers see it, and how each event changes that view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from domain.events import OrderConfirmed, OrderFailed, OrderSubmitted, RoutingStarted, VenueSelected
+from domain.transitions import status_after
+from eventstore.base import RecordedEvent
+
+
+class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
+    order_id: str
+    status: str
+    order_type: str
+    token_in: str
+    token_out: str
+    amount_in: float
+    slippage_bps: int
+    selected_venue: str | None = None
+    execution_price: float | None = None
+    amount_out: float | None = None
+    tx_hash: str | None = None
+    attempts: int = 0
+    failure_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
+    """The view after one more event (`view` is None before the order's first event)."""
+    event = recorded.event
+    if isinstance(event, OrderSubmitted):
+        view = OrderView(
+            order_id=recorded.order_id,
+            status="",
+            order_type=event.order_type,
+            token_in=event.token_in,
+            token_out=event.token_out,
+            amount_in=event.amount_in,
+            slippage_bps=event.slippage_bps,
+            created_at=recorded.recorded_at,
+            updated_at=recorded.recorded_at,
+            version=0,
+        )
+    assert view is not None, f"order {recorded.order_id} does not start with OrderSubmitted"
+    match event:
+        case RoutingStarted():
+            view.attempts = event.attempt
+        case VenueSelected():
+            view.selected_venue = event.selected_venue
+        case OrderConfirmed():
+            view.selected_venue, view.tx_hash = event.venue, event.tx_hash
+            view.execution_price, view.amount_out = event.execution_price, event.amount_out
+        case OrderFailed():
+            view.failure_reason = event.reason
+    view.status = status_after(event)
+    view.version = recorded.version
+    view.updated_at = recorded.recorded_at
+    return view
+
+
+def fold(events: list[RecordedEvent]) -> OrderView | None:
+    view = None
+    for recorded in events:
+        view = evolve(view, recorded)
+    return view

@@ -1,0 +1,48 @@
+"""The `orders` read table: one row per order, the fold of its events."""
+
+from __future__ import annotations
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventstore.base import LogPosition, RecordedEvent
+from projections.checkpoints import read_checkpoint, write_checkpoint
+from projections.order_view import OrderView, evolve
+from projections.tables import orders
+from projections.upsert import upsert
+
+
+class ProjectionGap(Exception):
+    """An event arrived out of version order: applying it would corrupt the row."""
+
+
+class OrdersProjection:
+    name = "orders"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def position(self) -> LogPosition:
+        async with self.engine.connect() as conn:
+            return await read_checkpoint(conn, self.name)
+
+    async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
+        """Apply `batch`, which follows `after`; False if another projector moved the checkpoint first."""
+        async with self.engine.begin() as conn:
+            if await read_checkpoint(conn, self.name, lock=True) != after:
+                return False
+            ids = {recorded.order_id for recorded in batch}
+            rows = await conn.execute(sa.select(orders).where(orders.c.order_id.in_(ids)))
+            views = {row.order_id: OrderView(**row._mapping) for row in rows}
+            for recorded in batch:
+                view = views.get(recorded.order_id)
+                expected = (view.version if view else 0) + 1
+                if recorded.version != expected:
+                    raise ProjectionGap(
+                        f"order {recorded.order_id}: got version {recorded.version}, expected {expected}"
+                    )
+                views[recorded.order_id] = evolve(view, recorded)
+            await conn.execute(upsert(conn, orders), [msgspec.structs.asdict(v) for v in views.values()])
+            await write_checkpoint(conn, self.name, batch[-1].log_position)
+        return True

@@ -1,0 +1,48 @@
+"""The task broker: taskiq's in-memory broker in the embedded default, a Redis stream otherwise."""
+
+from __future__ import annotations
+
+from taskiq import AsyncBroker, InMemoryBroker
+from taskiq_redis import RedisStreamBroker
+
+from commands.submit_order import Enqueue
+from workers.claims import OrderClaims
+from workers.tasks import EXECUTE_ORDER, execute_order
+
+QUEUE = "order-engine:orders"
+CONSUMER_GROUP = "order-engine-workers"
+# A delivery not acknowledged within this long is handed to another worker. Longer than a normal order
+# (three attempts of a few seconds with backoff); a slower one delivered twice is harmless, because the
+# second delivery finds the order claimed or finished.
+IDLE_TIMEOUT_MS = 60_000
+# The lock around reclaiming is released by itself if its holder is killed while holding it.
+AUTOCLAIM_LOCK_TIMEOUT_S = 5.0
+
+
+def make_broker(redis_url: str | None) -> AsyncBroker:
+    broker: AsyncBroker
+    if redis_url is None:
+        broker = InMemoryBroker(max_async_tasks=10_000, propagate_exceptions=False)
+    else:
+        broker = RedisStreamBroker(
+            redis_url,
+            queue_name=QUEUE,
+            consumer_group_name=CONSUMER_GROUP,
+            idle_timeout=IDLE_TIMEOUT_MS,
+            unacknowledged_lock_timeout=AUTOCLAIM_LOCK_TIMEOUT_S,
+            xread_count=1,  # take one order at a time, so idle workers get the rest
+            xread_block=1000,
+        )
+    broker.register_task(execute_order, task_name=EXECUTE_ORDER)
+    return broker
+
+
+def make_enqueue(broker: AsyncBroker, claims: OrderClaims) -> Enqueue:
+    task = broker.find_task(EXECUTE_ORDER)
+    assert task is not None
+
+    async def enqueue(order_id: str) -> None:
+        await claims.mark_queued(order_id)
+        await task.kiq(order_id)
+
+    return enqueue

@@ -1,0 +1,31 @@
+"""One worker process's side of executing orders: its concurrency slots and the per-order claim."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from commands.execute_order import Execution
+from workers.claims import OrderClaims
+
+log = logging.getLogger(__name__)
+
+
+class OrderExecutor:
+    def __init__(self, execution: Execution, claims: OrderClaims, concurrency: int) -> None:
+        self.execution = execution
+        self.claims = claims
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self.running = 0  # orders executing in this process now
+
+    async def execute(self, order_id: str) -> None:
+        async with self._slots, self.claims.claim(order_id) as claimed:
+            if not claimed:
+                log.info("order %s is already in hand elsewhere; this delivery stops", order_id)
+                return
+            self.running += 1
+            try:
+                await self.execution.run(order_id)
+            finally:
+                self.running -= 1
