@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -92,10 +93,13 @@ def api() -> None:
 
 
 async def _run_roles(settings: Settings, *, worker: bool = False, projector: bool = False) -> None:
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
     services = Services(settings)
     await services.start(worker=worker, projector=projector)
     try:
-        await asyncio.Event().wait()  # until interrupted
+        await stopping.wait()
     finally:
         await services.stop()
 

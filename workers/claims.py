@@ -54,6 +54,7 @@ class RedisClaims:
             renewal.cancel()
             with contextlib.suppress(LockError, asyncio.CancelledError):
                 await renewal
+            with contextlib.suppress(LockError):  # a lease that ran out is no longer ours to release
                 await lock.release()
 
     async def _renew(self, lock: object) -> None:
