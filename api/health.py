@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Response, get
+from litestar.di import NamedDependency
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,7 +35,7 @@ async def _probe(check: Awaitable[Any]) -> str:
 
 
 @get("/health", tags=["health"], summary="Dependency health")
-async def health(db: AsyncEngine, redis: Redis | None) -> Response[Health]:
+async def health(db: NamedDependency[AsyncEngine], redis: NamedDependency[Redis | None]) -> Response[Health]:
     dependencies = {"database": await _probe(_database(db))}
     if redis is not None:
         dependencies["redis"] = await _probe(redis.ping())

@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.errors import error_response
@@ -59,12 +60,12 @@ class OrderController(Controller):
     @post("/execute", status_code=HTTP_201_CREATED, summary="Submit an order")
     async def execute(
         self,
-        data: ExecuteOrder,
+        data: JSONBody[ExecuteOrder],
         request: Request[Any, Any, Any],
-        store: EventStore,
-        enqueue: Enqueue,
+        store: NamedDependency[EventStore],
+        enqueue: NamedDependency[Enqueue],
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=128, required=False)
+            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=128, required=False)
         ] = None,
     ) -> Response[OrderAccepted]:
         """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
@@ -93,14 +94,16 @@ class OrderController(Controller):
         return Response(body, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
 
     @get("/{order_id:str}", summary="One order's read model")
-    async def get_order(self, order_id: str, queries: OrderQueries) -> OrderView:
+    async def get_order(self, order_id: FromPath[str], queries: NamedDependency[OrderQueries]) -> OrderView:
         view = await queries.get(parse_order_id(order_id))
         if view is None:
             raise NotFoundException(f"no order {order_id}")
         return view
 
     @get("/{order_id:str}/events", summary="One order's events, as the WebSocket sends them")
-    async def get_events(self, order_id: str, queries: OrderQueries) -> list[dict[str, Any]]:
+    async def get_events(
+        self, order_id: FromPath[str], queries: NamedDependency[OrderQueries]
+    ) -> list[dict[str, Any]]:
         events = await queries.events(parse_order_id(order_id))
         if not events:
             raise NotFoundException(f"no order {order_id}")
@@ -109,10 +112,10 @@ class OrderController(Controller):
     @get("/", summary="A page of orders, newest first")
     async def list_orders(
         self,
-        queries: OrderQueries,
-        status: OrderStatus | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        queries: NamedDependency[OrderQueries],
+        status: FromQuery[OrderStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OrderPage:
         try:
             return await queries.page(str(status) if status else None, limit, cursor)

@@ -8,6 +8,7 @@ import uuid
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
 from api.messages import event_message
@@ -20,7 +21,9 @@ CLOSE_NOT_FOUND = 4404
 
 
 @websocket("/api/orders/execute")
-async def order_stream(socket: WebSocket, feed: OrderFeed, store: EventStore) -> None:
+async def order_stream(
+    socket: WebSocket, feed: NamedDependency[OrderFeed], store: NamedDependency[EventStore]
+) -> None:
     """Every event of the order so far, then each new one, in version order; closes 1000 after the last."""
     await socket.accept()
     params = socket.query_params

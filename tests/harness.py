@@ -1,0 +1,104 @@
+"""Running the whole engine in the test's event loop behind a real HTTP server, and talking to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+import uvicorn
+import websockets
+
+from engine.cli import WS_MAX_FRAME_BYTES, build_app
+from engine.services import Services
+from engine.settings import Settings, load_settings
+from venues.simulated import SimulationConfig
+
+# Venue delays short enough for tests, long enough that orders overlap and subscribers join mid-flight.
+FAST = {
+    "mock_quote_delay_ms": 5,
+    "mock_execution_delay_ms_min": 30,
+    "mock_execution_delay_ms_max": 60,
+    "mock_failure_rate": 0.0,
+    "retry_base_ms": 50,
+    "recovery_interval_s": 0.2,
+    "recovery_grace_s": 0.5,
+}
+MARKET_ORDER = {
+    "orderType": "market",
+    "tokenIn": "SOL",
+    "tokenOut": "USDC",
+    "amountIn": 0.5,
+    "slippageBps": 50,
+}
+
+
+def engine_settings(backend: dict[str, str | None], **overrides: Any) -> Settings:
+    return load_settings({}, **{**FAST, **backend, **overrides})
+
+
+@dataclass
+class Engine:
+    services: Services
+    http: httpx.AsyncClient
+    ws_base: str
+
+    async def submit(self, headers: dict[str, str] | None = None, **changes: Any) -> str:
+        response = await self.http.post(
+            "/api/orders/execute", json={**MARKET_ORDER, **changes}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["orderId"]
+
+    async def stream(
+        self, order_id: str, after_version: int | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every message the order's WebSocket sends until the server closes it, and the close code."""
+        return await stream(self.ws_base, order_id, after_version)
+
+
+async def stream(
+    ws_base: str, order_id: str, after_version: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    query = f"?orderId={order_id}" + (f"&afterVersion={after_version}" if after_version is not None else "")
+    messages = []
+    async with websockets.connect(f"{ws_base}/api/orders/execute{query}") as socket:
+        with contextlib.suppress(websockets.ConnectionClosedError):  # raised for close codes other than 1000
+            async for raw in socket:
+                messages.append(msgspec.json.decode(raw))
+    assert socket.close_code is not None
+    return messages, socket.close_code
+
+
+@asynccontextmanager
+async def serve_http(app: Any) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port with uvicorn; yields its base URL (http://127.0.0.1:port)."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=WS_MAX_FRAME_BYTES)
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn offers a flag, not an event, for "listening"
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@asynccontextmanager
+async def running_engine(
+    settings: Settings, simulation: SimulationConfig | None = None, *, worker: bool = True
+) -> AsyncIterator[Engine]:
+    services = Services(settings, simulation)
+    app = build_app(services, worker=worker, projector=True)
+    async with serve_http(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield Engine(services, http, base_url.replace("http://", "ws://"))
