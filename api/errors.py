@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -27,16 +28,28 @@ def error_response(
     return Response(ErrorBody(error, message, field), status_code=status_code, media_type=MediaType.JSON)
 
 
+MSGSPEC_FIELD = re.compile(r"(?:at `\$\.|field `)(\w+)")
+
+
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
     problems = exc.extra if isinstance(exc.extra, list) else []
     if not problems:
-        return error_response(400, "invalid_request", str(exc.detail))
+        return error_response(400, "invalid_request", _readable(str(exc.detail)))
     first = problems[0]
-    field = first.get("key") or None
     message = first.get("message", exc.detail)
+    field = first.get("key") or None
+    if field in (None, "data"):  # the body as a whole: name the field msgspec's message points at
+        named = MSGSPEC_FIELD.search(message)
+        field = named.group(1) if named else None
     if field:
         message = f"{field}: {message}"
     return error_response(400, "invalid_request", message, field)
+
+
+def _readable(detail: str) -> str:
+    if detail.startswith("Number out of range"):  # msgspec cannot tell which field held it
+        return "body: a number is out of range; amounts must be finite numbers"
+    return detail
 
 
 def _order_rejected(_: Request[Any, Any, Any], exc: OrderRejected) -> Response[ErrorBody]:
@@ -51,7 +64,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         exc.status_code, "invalid_request" if exc.status_code < 500 else "unavailable"
     )
     return Response(
-        ErrorBody(code, str(exc.detail)),
+        ErrorBody(code, _readable(str(exc.detail))),
         status_code=exc.status_code,
         headers=exc.headers,
         media_type=MediaType.JSON,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -53,6 +54,20 @@ def parse_order_id(raw: str) -> str:
         raise ValidationException(extra=[{"key": "orderId", "message": "must be a UUID"}]) from None
 
 
+def strictly_typed(body: bytes) -> None:
+    """Refuse what Litestar's lenient conversion lets through, such as `"amountIn": "0.5"`."""
+    try:
+        msgspec.json.decode(body, type=ExecuteOrder)
+    except msgspec.ValidationError as error:
+        raise ValidationException(extra=[{"key": field_of(error), "message": str(error)}]) from None
+
+
+def field_of(error: msgspec.ValidationError) -> str | None:
+    """The top-level field a msgspec error points at (its message ends "- at `$.field`")."""
+    match = re.search(r"at `\$\.(\w+)", str(error))
+    return match.group(1) if match else None
+
+
 class OrderController(Controller):
     path = "/api/orders"
     tags = ["orders"]
@@ -69,6 +84,7 @@ class OrderController(Controller):
         ] = None,
     ) -> Response[OrderAccepted]:
         """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
+        strictly_typed(await request.body())
         try:
             submitted = await submit_order(
                 SubmitOrder(

@@ -39,6 +39,7 @@ class Execution:
     policy: RetryPolicy
     limiter: StartLimiter
     jitter: random.Random = field(default_factory=random.Random)
+    worker_id: str = ""  # recorded in each event's metadata: which process took the step
 
     async def run(self, order_id: str) -> None:
         history = await self.store.read_stream(order_id)
@@ -125,7 +126,11 @@ class _Runner:
 
     async def record(self, event: Event) -> None:
         attempt = event.attempt if isinstance(event, RoutingStarted) else self.order.attempt
-        metadata: dict[str, Any] = {"correlationId": self.correlation_id, "attempt": attempt}
+        metadata: dict[str, Any] = {
+            "correlationId": self.correlation_id,
+            "attempt": attempt,
+            "worker": self.x.worker_id,
+        }
         (self.last,) = await self.x.store.append(
             self.order.order_id, [event], expected_version=self.order.version, metadata=metadata
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,7 +29,8 @@ from venues.simulated import SimulationConfig, simulated_venues
 from workers.broker import make_broker, make_enqueue
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 from workers.executor import OrderExecutor
-from workers.limits import OrderStartLimiter
+from workers.limits import InMemoryStartLimiter, OrderStartLimiter, RedisStartLimiter
+from workers.presence import announce_forever
 from workers.recovery import sweep_forever
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class Services:
         self.feed = OrderFeed(self.store, self.signal)
         self.projector = Projector(self.store, self.signal, [OrdersProjection(self.db), self.active_orders])
         self.executor: OrderExecutor | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._background: list[asyncio.Task[Any]] = []
 
     async def start(self, *, api: bool = False, worker: bool = False, projector: bool = False) -> None:
@@ -68,7 +72,7 @@ class Services:
         if projector:
             self._spawn(self.projector.run())
         if worker:
-            self.executor = self._make_executor()
+            self.executor = self.make_executor()
             self.broker.state.executor = self.executor
             if self.redis is not None:
                 self._spawn(
@@ -78,6 +82,7 @@ class Services:
                         propagate_exceptions=False,
                     )
                 )
+                self._spawn(announce_forever(self.redis, self.worker_id))
             self._spawn(
                 sweep_forever(
                     self.queries,
@@ -103,14 +108,16 @@ class Services:
         await self.db.dispose()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        self._background.append(asyncio.create_task(coroutine))
+        task = asyncio.create_task(coroutine)
+        task.add_done_callback(_report_failure)
+        self._background.append(task)
 
-    def _make_executor(self) -> OrderExecutor:
+    def make_executor(self) -> OrderExecutor:
         s = self.settings
-        limiter = (
-            OrderStartLimiter.on_redis(s.redis_url, s.rate_limit_max, s.rate_limit_window_s)
-            if s.redis_url
-            else OrderStartLimiter.in_memory(s.rate_limit_max, s.rate_limit_window_s)
+        limiter: OrderStartLimiter = (
+            RedisStartLimiter(self.redis, s.rate_limit_max, s.rate_limit_window_s)
+            if self.redis
+            else InMemoryStartLimiter(s.rate_limit_max, s.rate_limit_window_s)
         )
         execution = Execution(
             store=self.store,
@@ -118,8 +125,14 @@ class Services:
             policy=RetryPolicy(max_attempts=s.max_attempts, base_ms=s.retry_base_ms),
             limiter=limiter,
             jitter=random.Random(s.mock_seed),
+            worker_id=self.worker_id,
         )
         return OrderExecutor(execution, self.claims, s.worker_concurrency)
+
+
+def _report_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped", task.get_coro(), exc_info=task.exception())
 
 
 def simulation_config(settings: Settings) -> SimulationConfig:

@@ -29,6 +29,10 @@ class _WatchedOrder:
         self.appended = asyncio.Event()
         self._reading = asyncio.Lock()
 
+    @property
+    def ended(self) -> bool:
+        return bool(self.events) and status_after(self.events[-1].event).is_terminal
+
     def wake(self) -> None:
         self.appended.set()
         self.appended = asyncio.Event()
@@ -75,8 +79,8 @@ class OrderFeed:
                 for recorded in watched.events[sent:]:
                     yield recorded
                     sent = recorded.version
-                    if status_after(recorded.event).is_terminal:
-                        return
+                if watched.ended:
+                    return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(appended.wait(), self.poll_interval_s)
         finally:

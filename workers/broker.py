@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from taskiq import AsyncBroker, InMemoryBroker
+import logging
+from collections.abc import AsyncGenerator
+
+from redis.exceptions import ResponseError
+from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
 from commands.submit_order import Enqueue
 from workers.claims import OrderClaims
 from workers.tasks import EXECUTE_ORDER, execute_order
+
+log = logging.getLogger(__name__)
 
 QUEUE = "order-engine:orders"
 CONSUMER_GROUP = "order-engine-workers"
@@ -19,12 +25,32 @@ IDLE_TIMEOUT_MS = 60_000
 AUTOCLAIM_LOCK_TIMEOUT_S = 5.0
 
 
+class OrderQueueBroker(RedisStreamBroker):
+    """taskiq-redis's stream broker, made to survive a flushed Redis.
+
+    A flush deletes the stream and its consumer group; the stock broker then fails every read with NOGROUP
+    in a tight loop. Here the group is declared again and reading resumes; the orders that were queued are
+    found again by the recovery sweep.
+    """
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        while True:
+            try:
+                async for message in super().listen():
+                    yield message
+            except ResponseError as error:
+                if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
+                    raise
+                log.warning("the order queue vanished (Redis flushed?); declaring it again")
+                await self._declare_consumer_group()
+
+
 def make_broker(redis_url: str | None) -> AsyncBroker:
     broker: AsyncBroker
     if redis_url is None:
         broker = InMemoryBroker(max_async_tasks=10_000, propagate_exceptions=False)
     else:
-        broker = RedisStreamBroker(
+        broker = OrderQueueBroker(
             redis_url,
             queue_name=QUEUE,
             consumer_group_name=CONSUMER_GROUP,

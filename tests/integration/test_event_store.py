@@ -56,7 +56,9 @@ async def test_a_stale_expected_version_is_refused_and_nothing_is_stored(store):
     order_id = str(uuid.uuid4())
     await store.append(order_id, [SUBMITTED, RoutingStarted(attempt=1)], expected_version=0)
     with pytest.raises(ConcurrencyConflict):
-        await store.append(order_id, [RoutingStarted(attempt=2), RoutingStarted(attempt=3)], expected_version=1)
+        await store.append(
+            order_id, [RoutingStarted(attempt=2), RoutingStarted(attempt=3)], expected_version=1
+        )
     assert [r.version for r in await store.read_stream(order_id)] == [1, 2]
 
 
@@ -125,7 +127,8 @@ async def _follow_by_position_alone(database_url: str, done: asyncio.Event) -> s
             finished = done.is_set()
             rows = await (
                 await conn.execute(
-                    "SELECT position, order_id, version FROM order_events WHERE position > %s ORDER BY position",
+                    "SELECT position, order_id, version FROM order_events"
+                    " WHERE position > %s ORDER BY position",
                     (last,),
                 )
             ).fetchall()

@@ -1,0 +1,131 @@
+"""Executing orders: concurrency limits, retries with backoff, slippage, and duplicate deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from commands.execute_order import Execution
+from domain.events import (
+    ExecutionAttemptFailed,
+    OrderConfirmed,
+    OrderFailed,
+    RoutingStarted,
+    TransactionSubmitted,
+)
+from eventstore.base import RecordedEvent
+from tests.harness import engine_settings, running_engine
+from venues.simulated import SimulationConfig
+
+TERMINAL = (OrderConfirmed, OrderFailed)
+
+
+def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The most intervals open at one moment."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    open_now = peak = 0
+    for _, change in edges:
+        open_now += change
+        peak = max(peak, open_now)
+    return peak
+
+
+def execution_interval(stream: list[RecordedEvent]) -> tuple[datetime, datetime]:
+    started = next(r.recorded_at for r in stream if isinstance(r.event, RoutingStarted))
+    return started, stream[-1].recorded_at
+
+
+async def test_thirty_orders_all_confirm_and_never_more_than_ten_execute_at_once(backend):
+    settings = engine_settings(backend, worker_concurrency=10)
+    async with running_engine(settings) as engine:
+        order_ids = await asyncio.gather(*(engine.submit() for _ in range(30)))
+        results = await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
+        streams = [await engine.services.store.read_stream(order_id) for order_id in order_ids]
+
+    assert [messages[-1]["status"] for messages, _ in results] == ["confirmed"] * 30
+    peak = max_overlap([execution_interval(stream) for stream in streams])
+    assert peak <= 10
+    assert peak >= 5, "orders should have executed side by side"
+
+
+async def test_failing_venue_gives_three_attempts_with_growing_backoff_then_order_failed(backend):
+    settings = engine_settings(backend, mock_failure_rate=1.0, max_attempts=3, retry_base_ms=60)
+    async with running_engine(settings) as engine:
+        order_id = await engine.submit()
+        messages, close_code = await engine.stream(order_id)
+        stream = await engine.services.store.read_stream(order_id)
+        await engine.services.projector.catch_up(engine.services.projector.projections[0])
+        view = (await engine.http.get(f"/api/orders/{order_id}")).json()
+
+    assert close_code == 1000
+    failures = [r for r in stream if isinstance(r.event, ExecutionAttemptFailed)]
+    assert [f.event.attempt for f in failures] == [1, 2]
+    delays = [f.event.retry_in_ms for f in failures]
+    assert delays[1] > delays[0] > 0
+    # The delay really happened: the next attempt started no sooner than the failure said it would.
+    for failure in failures:
+        retry = next(
+            r
+            for r in stream
+            if isinstance(r.event, RoutingStarted) and r.event.attempt == failure.event.attempt + 1
+        )
+        waited_ms = (retry.recorded_at - failure.recorded_at).total_seconds() * 1000
+        assert waited_ms >= failure.event.retry_in_ms - 5
+    assert [r.event.attempt for r in stream if isinstance(r.event, RoutingStarted)] == [1, 2, 3]
+    final = messages[-1]
+    assert final["type"] == "OrderFailed" and final["status"] == "failed"
+    assert final["attempts"] == 3 and final["reason"].startswith("venue error")
+    assert [m["status"] for m in messages if m["type"] == "ExecutionAttemptFailed"] == ["pending", "pending"]
+    assert view["status"] == "failed"
+    assert view["failureReason"] == final["reason"]
+    assert view["attempts"] == 3
+
+
+async def test_price_moving_past_the_slippage_limit_fails_the_attempt(sqlite_url):
+    settings = engine_settings({"database_url": sqlite_url, "redis_url": None}, max_attempts=2)
+    adverse = SimulationConfig(
+        quote_delay_ms=0,
+        execution_delay_ms_min=10,
+        execution_delay_ms_max=10,
+        volatility_bps=0,
+        adverse_drift_bps=80,
+    )
+    async with running_engine(settings, adverse) as engine:
+        tolerant = await engine.submit(slippageBps=200)
+        strict = await engine.submit(slippageBps=50)
+        (tolerant_messages, _), (strict_messages, _) = await asyncio.gather(
+            engine.stream(tolerant), engine.stream(strict)
+        )
+
+    assert tolerant_messages[-1]["type"] == "OrderConfirmed"
+    reasons = [m["reason"] for m in strict_messages if m["type"] in ("ExecutionAttemptFailed", "OrderFailed")]
+    assert len(reasons) == 2
+    assert all(reason.startswith("slippage exceeded") for reason in reasons)
+    assert strict_messages[-1]["type"] == "OrderFailed"
+
+
+async def test_a_task_delivered_twice_executes_the_order_once(backend):
+    async with running_engine(engine_settings(backend)) as engine:
+        order_id = await engine.submit()
+        await engine.services.enqueue(order_id)  # the same order delivered again
+        await engine.services.enqueue(order_id)
+        await engine.stream(order_id)
+        stream = await engine.services.store.read_stream(order_id)
+
+    assert [r.version for r in stream] == list(range(1, len(stream) + 1))
+    assert sum(isinstance(r.event, TERMINAL) for r in stream) == 1
+    assert sum(isinstance(r.event, TransactionSubmitted) for r in stream) == 1
+
+
+async def test_two_runners_racing_on_one_order_write_one_terminal_event(backend):
+    """Even without the claim (a lease that ran out, say), expected versions let only one runner write."""
+    async with running_engine(engine_settings(backend), worker=False) as engine:
+        order_id = await engine.submit()
+        execution: Execution = engine.services.make_executor().execution
+        await asyncio.gather(*(execution.run(order_id) for _ in range(5)))
+        stream = await engine.services.store.read_stream(order_id)
+
+    assert [r.version for r in stream] == list(range(1, len(stream) + 1))
+    terminal = [r.event for r in stream if isinstance(r.event, TERMINAL)]
+    assert len(terminal) == 1
+    assert sum(isinstance(r.event, RoutingStarted) for r in stream) == 1

@@ -1,0 +1,54 @@
+"""Projections and recovery: the active-order cache, and the log as the outbox."""
+
+from __future__ import annotations
+
+import msgspec
+import websockets
+
+from commands.submit_order import SubmitOrder, submit_order
+from tests.harness import engine_settings, running_engine
+
+
+async def test_cache_holds_orders_in_flight_and_drops_them_when_they_end(backend):
+    slow = {"mock_execution_delay_ms_min": 400, "mock_execution_delay_ms_max": 400}
+    async with running_engine(engine_settings(backend, **slow)) as engine:
+        services = engine.services
+        order_ids = [await engine.submit() for _ in range(3)]
+        sockets = [
+            await websockets.connect(f"{engine.ws_base}/api/orders/execute?orderId={order_id}")
+            for order_id in order_ids
+        ]
+        for socket in sockets:  # read until each order is at the venue
+            while msgspec.json.decode(await socket.recv())["status"] != "submitted":
+                pass
+        await services.projector.catch_up(services.active_orders)
+        in_flight = await services.active_orders.all()
+
+        for socket in sockets:
+            async for _ in socket:
+                pass
+        await services.projector.catch_up(services.active_orders)
+        after = await services.active_orders.all()
+
+    assert set(in_flight) == set(order_ids)
+    assert {fields["status"] for fields in in_flight.values()} == {"submitted"}
+    assert {fields["tokenIn"] for fields in in_flight.values()} == {"SOL"}
+    assert after == {}
+
+
+async def test_an_order_whose_enqueue_failed_still_runs(backend):
+    """The log is the outbox: the recovery sweep finds the order no worker holds and enqueues it."""
+
+    async def broken_enqueue(order_id: str) -> None:
+        raise ConnectionError("queue unavailable")
+
+    async with running_engine(engine_settings(backend)) as engine:
+        command = SubmitOrder(
+            order_type="market", token_in="USDC", token_out="JUP", amount_in=10, slippage_bps=50
+        )
+        submitted = await submit_order(command, engine.services.store, broken_enqueue)
+        messages, close_code = await engine.stream(submitted.order_id)
+
+    assert submitted.created
+    assert messages[-1]["type"] == "OrderConfirmed"
+    assert close_code == 1000
