@@ -40,8 +40,10 @@ async def order_stream(
         return
 
     async def send_events() -> None:
-        async for recorded in feed.follow(order_id, after_version):
-            await socket.send_data(msgspec.json.encode(event_message(recorded)).decode())
+        # aclosing: a client that leaves mid-stream gives its subscription back at once, not at GC.
+        async with contextlib.aclosing(feed.follow(order_id, after_version)) as events:
+            async for recorded in events:
+                await socket.send_data(msgspec.json.encode(event_message(recorded)).decode())
         await socket.close(CLOSE_NORMAL)
 
     async def until_disconnect() -> None:

@@ -15,7 +15,7 @@ from litestar import Litestar
 from api.app import create_app
 from engine.services import Services
 from engine.settings import ConfigurationError, Settings, load_settings
-from eventstore.database import is_sqlite
+from eventstore.database import driver_url, is_sqlite
 from migrations.run import upgrade_to_head
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -26,7 +26,8 @@ WS_MAX_FRAME_BYTES = 64 * 1024
 def _settings() -> Settings:
     try:
         settings = load_settings()
-    except ConfigurationError as error:
+        driver_url(settings.database_url)
+    except (ConfigurationError, ValueError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,20 +1,23 @@
-"""Separate worker processes on PostgreSQL + Redis: they share the queue and the rate limit."""
+"""The roles as separate processes on PostgreSQL + Redis, as `order-engine api|worker|projector` run them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from redis.asyncio import Redis
 
 from domain.events import RoutingStarted
-from tests.harness import FAST, engine_settings, running_engine
+from tests.harness import FAST, MARKET_ORDER, engine_settings, running_engine, stream
 from workers.presence import live_workers
 
 ORDER_ENGINE = str(Path(sys.executable).parent / "order-engine")
@@ -32,15 +35,15 @@ async def wait_for_workers(redis_url: str, count: int, timeout_s: float = 30) ->
 
 
 @contextmanager
-def worker_processes(count: int, env: dict[str, str], log_dir: Path) -> Iterator[list[subprocess.Popen]]:
+def role_processes(roles: list[str], env: dict[str, str], log_dir: Path) -> Iterator[list[subprocess.Popen]]:
     processes = [
         subprocess.Popen(
-            [ORDER_ENGINE, "worker"],
+            [ORDER_ENGINE, role],
             env={**os.environ, **env},
-            stdout=(log_dir / f"worker-{n}.log").open("w"),
+            stdout=(log_dir / f"{role}-{n}.log").open("w"),
             stderr=subprocess.STDOUT,
         )
-        for n in range(count)
+        for n, role in enumerate(roles)
     ]
     try:
         yield processes
@@ -65,7 +68,7 @@ async def test_rate_limit_holds_across_two_worker_processes(postgres_url, redis_
     )
     backend = {"database_url": postgres_url, "redis_url": redis_url}
     async with running_engine(engine_settings(backend), worker=False) as engine:
-        with worker_processes(2, env, tmp_path):
+        with role_processes(["worker", "worker"], env, tmp_path):
             await wait_for_workers(redis_url, 2)
             order_ids = await asyncio.gather(*(engine.submit() for _ in range(orders)))
             results = await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
@@ -87,3 +90,52 @@ async def test_rate_limit_holds_across_two_worker_processes(postgres_url, redis_
         ]
     assert times[-1] - times[0] >= 2 * window_s - 0.1  # 15 orders at 5 per window need three windows
     assert len({worker for _, worker in starts}) == 2, "both worker processes should have started orders"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def wait_until_healthy(http: httpx.AsyncClient, timeout_s: float = 30) -> None:
+    async with asyncio.timeout(timeout_s):
+        while True:  # another process: polling its health endpoint is the only way to know it is up
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get("/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def test_an_order_runs_through_separate_api_worker_and_projector_processes(
+    postgres_url, redis_url, tmp_path
+):
+    port = free_port()
+    env = environment(postgres_url, redis_url, port=port)
+    base_url = f"http://127.0.0.1:{port}"
+    with role_processes(["api", "worker", "projector"], env, tmp_path):
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            await wait_until_healthy(http)
+            response = await http.post("/api/orders/execute", json=MARKET_ORDER)
+            assert response.status_code == 201
+            order_id = response.json()["orderId"]
+            messages, close_code = await stream(base_url.replace("http", "ws"), order_id)
+            # The list is served from the read table alone, which the projector process fills a moment
+            # behind the log.
+            async with asyncio.timeout(10):
+                while not (page := (await http.get("/api/orders?status=confirmed")).json())["orders"]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+
+    assert close_code == 1000
+    assert [m["status"] for m in messages] == [
+        "pending",
+        "routing",
+        "routing",
+        "building",
+        "submitted",
+        "confirmed",
+    ]
+    (view,) = page["orders"]
+    assert view["orderId"] == order_id
+    assert view["txHash"] == messages[-1]["txHash"]
+    assert view["version"] == len(messages)

@@ -1,0 +1,71 @@
+"""`/health` names each dependency, and answers 503 naming the one that is down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from api.app import create_app
+from eventstore.database import open_database
+from eventstore.signal import InProcessSignal
+from eventstore.sql import SqlEventStore
+from projections.feed import OrderFeed
+from projections.queries import OrderQueries
+
+NOTHING_LISTENS = "127.0.0.1:1"
+
+
+@asynccontextmanager
+async def no_roles(_: Litestar) -> AsyncIterator[None]:
+    yield
+
+
+async def health_of(database_url: str, redis_url: str | None) -> tuple[int, dict]:
+    db = open_database(database_url)
+    store = SqlEventStore(db, InProcessSignal())
+    redis = Redis.from_url(redis_url, socket_connect_timeout=1) if redis_url else None
+
+    async def enqueue(order_id: str) -> None: ...
+
+    app = create_app(
+        store=store,
+        enqueue=enqueue,
+        queries=OrderQueries(db, store),
+        feed=OrderFeed(store, InProcessSignal()),
+        db=db,
+        redis=redis,
+        lifespan=no_roles,
+        max_body_bytes=1024,
+    )
+    try:
+        async with AsyncTestClient(app) as client:
+            response = await client.get("/health")
+            return response.status_code, response.json()
+    finally:
+        await db.dispose()
+        if redis is not None:
+            await redis.aclose()
+
+
+async def test_healthy_dependencies_answer_200(sqlite_url, redis_url):
+    status, body = await health_of(sqlite_url, redis_url)
+    assert status == 200
+    assert body == {"status": "ok", "dependencies": {"database": "up", "redis": "up"}}
+
+
+async def test_a_redis_that_does_not_answer_gives_503_naming_redis(sqlite_url):
+    status, body = await health_of(sqlite_url, f"redis://{NOTHING_LISTENS}/0")
+    assert status == 503
+    assert body["dependencies"]["database"] == "up"
+    assert body["dependencies"]["redis"].startswith("down")
+
+
+async def test_a_database_that_does_not_answer_gives_503_naming_the_database():
+    status, body = await health_of(f"postgresql://postgres@{NOTHING_LISTENS}/postgres", None)
+    assert status == 503
+    assert body["dependencies"]["database"].startswith("down")
+    assert "Traceback" not in str(body)
