@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from api.app import create_app
@@ -15,6 +15,7 @@ from eventstore.signal import InProcessSignal
 from eventstore.sql import SqlEventStore
 from projections.feed import OrderFeed
 from projections.queries import OrderQueries
+from tests.harness import serve_http
 
 NOTHING_LISTENS = "127.0.0.1:1"
 
@@ -42,7 +43,7 @@ async def health_of(database_url: str, redis_url: str | None) -> tuple[int, dict
         max_body_bytes=1024,
     )
     try:
-        async with AsyncTestClient(app) as client:
+        async with serve_http(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
             response = await client.get("/health")
             return response.status_code, response.json()
     finally:
