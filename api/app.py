@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
 from api.orders import OrderController
-from api.stream import order_stream
+from api.stream import log_stream, order_stream
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
-from projections.feed import OrderFeed
+from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -31,7 +31,7 @@ def create_app(
     store: EventStore,
     enqueue: Enqueue,
     queries: OrderQueries,
-    feed: OrderFeed,
+    feed: LiveFeed,
     db: AsyncEngine,
     redis: Redis | None,
     lifespan: Lifespan,
@@ -46,6 +46,7 @@ def create_app(
         route_handlers=[
             OrderController,
             order_stream,
+            log_stream,
             health,
             create_static_files_router(
                 path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False

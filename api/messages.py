@@ -25,3 +25,8 @@ def event_message(recorded: RecordedEvent) -> dict[str, Any]:
         "timestamp": iso_timestamp(recorded.recorded_at),
         **fields,
     }
+
+
+def log_message(recorded: RecordedEvent) -> dict[str, Any]:
+    """A message of the whole-log stream: the event's message plus where it stands in the log."""
+    return {**event_message(recorded), "position": recorded.log_position.position}

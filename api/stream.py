@@ -1,19 +1,21 @@
-"""The per-order WebSocket: GET upgrade on the submit path, `?orderId=<uuid>[&afterVersion=N]`."""
+"""The WebSockets: one order's events (GET upgrade on the submit path) and the whole log."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
-from api.messages import event_message
-from eventstore.base import EventStore
-from projections.feed import OrderFeed
+from api.messages import event_message, log_message
+from eventstore.base import LOG_START, EventStore, RecordedEvent
+from projections.feed import LiveFeed
 
 CLOSE_NORMAL = 1000
 CLOSE_BAD_REQUEST = 4400
@@ -22,28 +24,63 @@ CLOSE_NOT_FOUND = 4404
 
 @websocket("/api/orders/execute")
 async def order_stream(
-    socket: WebSocket, feed: NamedDependency[OrderFeed], store: NamedDependency[EventStore]
+    socket: WebSocket, feed: NamedDependency[LiveFeed], store: NamedDependency[EventStore]
 ) -> None:
-    """Every event of the order so far, then each new one, in version order; closes 1000 after the last."""
+    """`?orderId=<uuid>[&afterVersion=N]`: every event of the order so far, then each new one, in version
+    order; closes 1000 after the terminal event, 4404 for an unknown order, 4400 for a malformed request."""
     await socket.accept()
     params = socket.query_params
     try:
         order_id = str(uuid.UUID(params.get("orderId", "")))
-        after_version = int(params.get("afterVersion", "0"))
-        if after_version < 0:
-            raise ValueError
+        after_version = _non_negative(params.get("afterVersion", "0"))
     except ValueError:
         await socket.close(CLOSE_BAD_REQUEST, "orderId must be a UUID and afterVersion an integer >= 0")
         return
-    if not await store.read_stream(order_id, after_version=0):
+    if not await store.read_stream(order_id):
         await socket.close(CLOSE_NOT_FOUND, "unknown order")
         return
+    await _send_until_done(socket, feed.follow(order_id, after_version), event_message)
 
-    async def send_events() -> None:
+
+@websocket("/api/orders/stream")
+async def log_stream(
+    socket: WebSocket, feed: NamedDependency[LiveFeed], store: NamedDependency[EventStore]
+) -> None:
+    """`[?afterPosition=N]`: every event of every order in log order, then each new one; each message carries
+    its `position`. Resume with the last position received (positions are unique; in PostgreSQL they are
+    handed out before commit, so along the stream they do not always increase)."""
+    await socket.accept()
+    try:
+        after_position = _non_negative(socket.query_params.get("afterPosition", "0"))
+    except ValueError:
+        await socket.close(CLOSE_BAD_REQUEST, "afterPosition must be an integer >= 0")
+        return
+    after = LOG_START if after_position == 0 else await store.log_position(after_position)
+    if after is None:
+        await socket.close(CLOSE_NOT_FOUND, "no event at that position")
+        return
+    await _send_until_done(socket, feed.follow_log(after), log_message)
+
+
+def _non_negative(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+async def _send_until_done(
+    socket: WebSocket,
+    events: AsyncIterator[RecordedEvent],
+    to_message: Callable[[RecordedEvent], dict[str, Any]],
+) -> None:
+    """Send each event until the feed ends (then close 1000) or the client leaves."""
+
+    async def send() -> None:
         # aclosing: a client that leaves mid-stream gives its subscription back at once, not at GC.
-        async with contextlib.aclosing(feed.follow(order_id, after_version)) as events:
+        async with contextlib.aclosing(events):
             async for recorded in events:
-                await socket.send_data(msgspec.json.encode(event_message(recorded)).decode())
+                await socket.send_data(msgspec.json.encode(to_message(recorded)).decode())
         await socket.close(CLOSE_NORMAL)
 
     async def until_disconnect() -> None:
@@ -52,7 +89,7 @@ async def order_stream(
             while True:
                 await socket.receive_data("text")
 
-    sender = asyncio.create_task(send_events())
+    sender = asyncio.create_task(send())
     watcher = asyncio.create_task(until_disconnect())
     try:
         await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)

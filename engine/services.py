@@ -21,7 +21,7 @@ from eventstore.database import is_sqlite, open_database
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
 from eventstore.sql import PostgresEventStore, SqlEventStore
 from projections.active_orders import InMemoryActiveOrders, RedisActiveOrders
-from projections.feed import OrderFeed
+from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
 from projections.projector import Projector
 from projections.queries import OrderQueries
@@ -59,7 +59,7 @@ class Services:
         )
         self.broker = make_broker(settings.redis_url)
         self.enqueue = make_enqueue(self.broker, self.claims)
-        self.feed = OrderFeed(self.store, self.signal)
+        self.feed = LiveFeed(self.store, self.signal)
         self.projector = Projector(self.store, self.signal, [OrdersProjection(self.db), self.active_orders])
         self.executor: OrderExecutor | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"

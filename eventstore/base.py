@@ -66,3 +66,7 @@ class EventStore(Protocol):
     async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
         """Events of every order after `after`, in the order a follower must apply them."""
         ...
+
+    async def log_position(self, position: int) -> LogPosition | None:
+        """The full log position of the event stored at `position`, or None if there is none."""
+        ...

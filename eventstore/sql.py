@@ -92,6 +92,12 @@ class SqlEventStore:
         async with self.engine.connect() as conn:
             return [_recorded(row) for row in await conn.execute(query)]
 
+    async def log_position(self, position: int) -> LogPosition | None:
+        query = sa.select(self._commit_id(), c.position).where(c.position == position)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return LogPosition(row.commit_id, row.position) if row else None
+
     # -- what differs between databases ---------------------------------------------------------------
 
     def _insert_defaults(self) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""The live feed of one order's events, for any number of subscribers per order.
+"""The live feeds: one order's events for any number of subscribers per order, and the whole log.
 
 A subscriber first registers for wake-ups, then reads the order's events from the log after the version it
 already has, and reads again on every wake-up. Because it always reads the log by version, it can neither
 skip an event (one appended during the replay is read on the next wake-up) nor repeat one. Subscribers of
 the same order share one reader, so a wake-up costs one query per order, not one per subscriber.
+
+The whole-log feed follows the log the way a projector does, from a log position, in log order.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from domain.transitions import status_after
-from eventstore.base import EventStore, RecordedEvent
+from eventstore.base import EventStore, LogPosition, RecordedEvent
 from eventstore.signal import ANY_ORDER, AppendSignal
 
 log = logging.getLogger(__name__)
+
+LOG_BATCH = 500
 
 
 class _WatchedOrder:
@@ -44,12 +48,13 @@ class _WatchedOrder:
                 self.events += await self.store.read_stream(self.order_id, after_version=len(self.events))
 
 
-class OrderFeed:
+class LiveFeed:
     def __init__(self, store: EventStore, signal: AppendSignal, poll_interval_s: float = 1.0) -> None:
         self.store = store
         self.signal = signal
         self.poll_interval_s = poll_interval_s
         self._watched: dict[str, _WatchedOrder] = {}
+        self._log_appended = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
 
     @property
@@ -88,8 +93,22 @@ class OrderFeed:
             if watched.subscribers == 0:
                 self._watched.pop(order_id, None)
 
+    async def follow_log(self, after: LogPosition) -> AsyncIterator[RecordedEvent]:
+        """Every event of every order after `after`, in log order, then each new one, without end."""
+        while True:
+            appended = self._log_appended  # taken before reading, so no wake-up falls in between
+            batch = await self.store.read_all(after, LOG_BATCH)
+            for recorded in batch:
+                yield recorded
+                after = recorded.log_position
+            if len(batch) < LOG_BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(appended.wait(), self.poll_interval_s)
+
     async def _listen(self) -> None:
         async for order_id in self.signal.listen():
+            self._log_appended.set()
+            self._log_appended = asyncio.Event()
             if order_id == ANY_ORDER:
                 for watched in list(self._watched.values()):
                     watched.wake()

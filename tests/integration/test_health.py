@@ -13,7 +13,7 @@ from api.app import create_app
 from eventstore.database import open_database
 from eventstore.signal import InProcessSignal
 from eventstore.sql import SqlEventStore
-from projections.feed import OrderFeed
+from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 from tests.harness import serve_http
 
@@ -36,7 +36,7 @@ async def health_of(database_url: str, redis_url: str | None) -> tuple[int, dict
         store=store,
         enqueue=enqueue,
         queries=OrderQueries(db, store),
-        feed=OrderFeed(store, InProcessSignal()),
+        feed=LiveFeed(store, InProcessSignal()),
         db=db,
         redis=redis,
         lifespan=no_roles,
