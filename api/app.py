@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
-from api.orders import OrderController
+from api.orders import OrderController, order_stats
 from api.stream import log_stream, order_stream
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
@@ -45,6 +45,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             OrderController,
+            order_stats,
             order_stream,
             log_stream,
             health,

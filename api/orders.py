@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,7 +22,7 @@ from domain.status import OrderStatus
 from domain.tokens import TOKENS
 from eventstore.base import EventStore
 from projections.order_view import OrderView
-from projections.queries import InvalidCursor, OrderPage, OrderQueries
+from projections.queries import InvalidCursor, OrderFilters, OrderPage, OrderQueries, OrderStats
 
 TOKEN_DOC = f"one of {', '.join(TOKENS)}"
 MAX_PAGE = 200
@@ -125,15 +126,40 @@ class OrderController(Controller):
             raise NotFoundException(f"no order {order_id}")
         return [event_message(recorded) for recorded in events]
 
-    @get("/", summary="A page of orders, newest first")
+    @get("/", summary="A page of orders, newest first, filtered")
     async def list_orders(
         self,
         queries: NamedDependency[OrderQueries],
         status: FromQuery[OrderStatus | None] = None,
+        token_in: Annotated[str | None, QueryParameter(name="tokenIn", max_length=16)] = None,
+        token_out: Annotated[str | None, QueryParameter(name="tokenOut", max_length=16)] = None,
+        venue: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        created_after: Annotated[datetime | None, QueryParameter(name="createdAfter")] = None,
+        created_before: Annotated[datetime | None, QueryParameter(name="createdBefore")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OrderPage:
+        filters = OrderFilters(
+            status=str(status) if status else None,
+            token_in=token_in,
+            token_out=token_out,
+            venue=venue,
+            created_after=_utc(created_after),
+            created_before=_utc(created_before),
+        )
         try:
-            return await queries.page(str(status) if status else None, limit, cursor)
+            return await queries.page(filters, limit, cursor)
         except InvalidCursor as error:
             raise ValidationException(extra=[{"key": "cursor", "message": str(error)}]) from None
+
+
+@get("/api/stats", tags=["orders"], summary="Counts, venues, prices and retries over all orders")
+async def order_stats(queries: NamedDependency[OrderQueries]) -> OrderStats:
+    return await queries.stats()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Query timestamps without a zone are taken as UTC, like every timestamp the API returns."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -20,6 +20,49 @@ class OrderPage(msgspec.Struct, rename="camel"):
     next_cursor: str | None
 
 
+class OrderFilters(msgspec.Struct, frozen=True, kw_only=True):
+    status: str | None = None
+    token_in: str | None = None
+    token_out: str | None = None
+    venue: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        c = orders.c
+        conditions = [
+            column == value
+            for column, value in (
+                (c.status, self.status),
+                (c.token_in, self.token_in),
+                (c.token_out, self.token_out),
+                (c.selected_venue, self.venue),
+            )
+            if value is not None
+        ]
+        if self.created_after is not None:
+            conditions.append(c.created_at > self.created_after)
+        if self.created_before is not None:
+            conditions.append(c.created_at < self.created_before)
+        return conditions
+
+
+class PairStats(msgspec.Struct, rename="camel"):
+    pair: str
+    confirmed: int
+    average_execution_price: float
+
+
+class OrderStats(msgspec.Struct, rename="camel"):
+    total: int
+    by_status: dict[str, int]
+    confirmed_by_venue: dict[str, int]
+    pairs: list[PairStats]
+    success_rate: float | None  # confirmed / (confirmed + failed); None before any order ended
+    orders_retried: int
+    retries: int
+
+
 class InvalidCursor(ValueError):
     pass
 
@@ -48,11 +91,15 @@ class OrderQueries:
         async with self.engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
-    async def page(self, status: str | None, limit: int, cursor: str | None) -> OrderPage:
-        """Newest first; the cursor is the (created_at, order_id) of the last order of the previous page."""
-        query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(orders.c.status == status)
+    async def page(self, filters: OrderFilters, limit: int, cursor: str | None) -> OrderPage:
+        """Newest first; the cursor is the (created_at, order_id) of the last order of the previous page, so
+        orders created meanwhile (always newer) never shift a page: none is shown twice or skipped."""
+        query = (
+            sa.select(orders)
+            .where(*filters.conditions())
+            .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+            .limit(limit)
+        )
         if cursor is not None:
             created_at, order_id = decode_cursor(cursor)
             query = query.where(sa.tuple_(orders.c.created_at, orders.c.order_id) < (created_at, order_id))
@@ -60,6 +107,55 @@ class OrderQueries:
             views = [OrderView(**row._mapping) for row in await conn.execute(query)]
         next_cursor = encode_cursor(views[-1]) if len(views) == limit else None
         return OrderPage(orders=views, next_cursor=next_cursor)
+
+    async def stats(self) -> OrderStats:
+        confirmed = orders.c.status == "confirmed"
+        async with self.engine.connect() as conn:
+            by_status = dict(
+                (
+                    await conn.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status))
+                ).all()
+            )
+            by_venue = dict(
+                (
+                    await conn.execute(
+                        sa.select(orders.c.selected_venue, sa.func.count())
+                        .where(confirmed)
+                        .group_by(orders.c.selected_venue)
+                    )
+                ).all()
+            )
+            pairs = (
+                await conn.execute(
+                    sa.select(
+                        orders.c.token_in,
+                        orders.c.token_out,
+                        sa.func.count(),
+                        sa.func.avg(orders.c.execution_price),
+                    )
+                    .where(confirmed)
+                    .group_by(orders.c.token_in, orders.c.token_out)
+                    .order_by(orders.c.token_in, orders.c.token_out)
+                )
+            ).all()
+            retried, retries = (
+                await conn.execute(
+                    sa.select(
+                        sa.func.count().filter(orders.c.attempts > 1),
+                        sa.func.coalesce(sa.func.sum(orders.c.attempts - 1).filter(orders.c.attempts > 1), 0),
+                    )
+                )
+            ).one()
+        ended = by_status.get("confirmed", 0) + by_status.get("failed", 0)
+        return OrderStats(
+            total=sum(by_status.values()),
+            by_status=by_status,
+            confirmed_by_venue=by_venue,
+            pairs=[PairStats(f"{i}/{o}", count, price) for i, o, count, price in pairs],
+            success_rate=by_status.get("confirmed", 0) / ended if ended else None,
+            orders_retried=retried,
+            retries=int(retries),
+        )
 
 
 def encode_cursor(view: OrderView) -> str:
