@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 import uvicorn
 from litestar import Litestar
 
 from api.app import create_app
+from engine.progress import progress
 from engine.services import Services
 from engine.settings import ConfigurationError, Settings, load_settings
+from eventstore.base import LOG_START
 from eventstore.database import driver_url, is_sqlite
 from migrations.run import upgrade_to_head
+from projections.active_orders import InMemoryActiveOrders, RedisActiveOrders
+from projections.rebuild import OrdersRebuild
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 # WebSocket frames from clients carry nothing we need; a small cap keeps a hostile client cheap.
@@ -127,3 +134,66 @@ def migrate() -> None:
     settings = _settings()
     upgrade_to_head(settings.database_url)
     typer.echo("database is at the latest schema")
+
+
+projections_app = typer.Typer(help="The read side: rebuild it from the log, or see how far behind it is.")
+app.add_typer(projections_app, name="projections")
+
+
+class ReadSide(StrEnum):
+    orders = "orders"
+    cache = "cache"
+    all = "all"
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(name: Annotated[ReadSide, typer.Argument()] = ReadSide.all) -> None:
+    """Replays the log from its start into the read side, without taking the live one away meanwhile."""
+    settings = _settings()
+    asyncio.run(_rebuild(settings, name))
+
+
+async def _rebuild(settings: Settings, name: ReadSide) -> None:
+    services = Services(settings)
+    try:
+        total = await services.store.count_after(LOG_START)
+        if name in (ReadSide.orders, ReadSide.all):
+            started = time.monotonic()
+            with progress("orders", total) as advance:
+                applied = await OrdersRebuild(services.db, services.store, on_progress=advance).run()
+            elapsed = time.monotonic() - started
+            typer.echo(
+                f"orders: rebuilt from {applied} events in {elapsed:.1f} s ({applied / elapsed:,.0f}/s)"
+            )
+        if name in (ReadSide.cache, ReadSide.all):
+            if not isinstance(services.active_orders, RedisActiveOrders):
+                typer.echo("cache: lives inside the `serve` process without REDIS_URL, rebuilt at each start")
+            else:
+                await services.active_orders.reset()
+                applied = await services.projector.catch_up(services.active_orders)
+                typer.echo(f"cache: rebuilt from {applied} events")
+    finally:
+        await services.stop()
+
+
+@projections_app.command("status")
+def projections_status() -> None:
+    """Each projection's checkpoint, the head of the log and how many events it has still to apply."""
+    settings = _settings()
+    asyncio.run(_status(settings))
+
+
+async def _status(settings: Settings) -> None:
+    services = Services(settings)
+    try:
+        head = await services.store.count_after(LOG_START)
+        typer.echo(f"log: {head} events")
+        for projection in services.projector.projections:
+            if isinstance(projection, InMemoryActiveOrders):
+                typer.echo(f"{projection.name}: in the serve process's memory (no REDIS_URL)")
+                continue
+            at = await projection.position()
+            lag = await services.store.count_after(at)
+            typer.echo(f"{projection.name}: checkpoint {at.commit_id}:{at.position}, {lag} events behind")
+    finally:
+        await services.stop()

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.events import Event, OrderEvent, event_type
 from eventstore.base import ConcurrencyConflict, LogPosition, RecordedEvent
@@ -83,14 +83,24 @@ class SqlEventStore:
             return [_recorded(row) for row in await conn.execute(query)]
 
     async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
+        async with self.engine.connect() as conn:
+            return await self.read_all_in(conn, after, limit)
+
+    async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
+        """`read_all` inside the caller's transaction (a projection rebuild's final catch-up)."""
         query = (
             sa.select(*self._columns, self._commit_id())
             .where(self._after(after))
             .order_by(*self._log_order())
             .limit(limit)
         )
+        return [_recorded(row) for row in await conn.execute(query)]
+
+    async def count_after(self, after: LogPosition) -> int:
+        """How many events a follower at `after` has still to read (for progress and lag)."""
+        query = sa.select(sa.func.count()).select_from(order_events).where(self._after(after))
         async with self.engine.connect() as conn:
-            return [_recorded(row) for row in await conn.execute(query)]
+            return (await conn.execute(query)).scalar_one()
 
     async def log_position(self, position: int) -> LogPosition | None:
         query = sa.select(self._commit_id(), c.position).where(c.position == position)

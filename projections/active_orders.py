@@ -71,6 +71,20 @@ class RedisActiveOrders:
                 return False
         return True
 
+    async def reset(self) -> None:
+        """Forget the cache and its checkpoint together: following the log then rebuilds it from the start."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(PREFIX, CHECKPOINT_KEY)
+                    keys = [f"{PREFIX}:{member.decode()}" for member in await pipe.smembers(PREFIX)]
+                    pipe.multi()
+                    pipe.delete(PREFIX, CHECKPOINT_KEY, *keys)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
     async def all(self) -> dict[str, dict[str, str]]:
         ids = sorted(member.decode() for member in await self.redis.smembers(PREFIX))
         async with self.redis.pipeline(transaction=False) as pipe:

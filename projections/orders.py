@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventstore.base import LogPosition, RecordedEvent
 from projections.checkpoints import read_checkpoint, write_checkpoint
@@ -18,10 +18,12 @@ class ProjectionGap(Exception):
 
 
 class OrdersProjection:
-    name = "orders"
+    """Keeps `table` (the live `orders`, or a rebuild's shadow) and its checkpoint `name` in step."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, table: sa.Table = orders, name: str = "orders") -> None:
         self.engine = engine
+        self.table = table
+        self.name = name
 
     async def position(self) -> LogPosition:
         async with self.engine.connect() as conn:
@@ -30,19 +32,24 @@ class OrdersProjection:
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Apply `batch`, which follows `after`; False if another projector moved the checkpoint first."""
         async with self.engine.begin() as conn:
-            if await read_checkpoint(conn, self.name, lock=True) != after:
-                return False
-            ids = {recorded.order_id for recorded in batch}
-            rows = await conn.execute(sa.select(orders).where(orders.c.order_id.in_(ids)))
-            views = {row.order_id: OrderView(**row._mapping) for row in rows}
-            for recorded in batch:
-                view = views.get(recorded.order_id)
-                expected = (view.version if view else 0) + 1
-                if recorded.version != expected:
-                    raise ProjectionGap(
-                        f"order {recorded.order_id}: got version {recorded.version}, expected {expected}"
-                    )
-                views[recorded.order_id] = evolve(view, recorded)
-            await conn.execute(upsert(conn, orders), [msgspec.structs.asdict(v) for v in views.values()])
-            await write_checkpoint(conn, self.name, batch[-1].log_position)
+            return await self.apply_in(conn, after, batch)
+
+    async def apply_in(self, conn: AsyncConnection, after: LogPosition, batch: list[RecordedEvent]) -> bool:
+        """`apply` inside the caller's transaction."""
+        if await read_checkpoint(conn, self.name, lock=True) != after:
+            return False
+        table = self.table
+        ids = {recorded.order_id for recorded in batch}
+        rows = await conn.execute(sa.select(table).where(table.c.order_id.in_(ids)))
+        views = {row.order_id: OrderView(**row._mapping) for row in rows}
+        for recorded in batch:
+            view = views.get(recorded.order_id)
+            expected = (view.version if view else 0) + 1
+            if recorded.version != expected:
+                raise ProjectionGap(
+                    f"order {recorded.order_id}: got version {recorded.version}, expected {expected}"
+                )
+            views[recorded.order_id] = evolve(view, recorded)
+        await conn.execute(upsert(conn, table), [msgspec.structs.asdict(v) for v in views.values()])
+        await write_checkpoint(conn, self.name, batch[-1].log_position)
         return True

@@ -28,6 +28,7 @@ FAST = {
     "retry_base_ms": 50,
     "recovery_interval_s": 0.2,
     "recovery_grace_s": 0.5,
+    "rate_limit_max": 100_000,  # tests of the limit set their own
 }
 MARKET_ORDER = {
     "orderType": "market",

@@ -11,7 +11,17 @@ const TOKENS = {
 const STATUSES = ["pending", "routing", "building", "submitted", "confirmed", "failed"];
 const TERMINAL = new Set(["confirmed", "failed"]);
 const MAX_ROWS = 200; // rows drawn; every order stays in memory and in the counters
-const COLUMNS = ["Status", "Pair", "Amount", "Venue", "Exec. price", "Attempts", "Tx hash", "Submitted"];
+const EVENT_LABELS = {
+  OrderSubmitted: "Order received",
+  RoutingStarted: "Routing started",
+  VenueSelected: "Venue selected",
+  TransactionBuilt: "Transaction built",
+  TransactionSubmitted: "Transaction sent",
+  OrderConfirmed: "Confirmed",
+  ExecutionAttemptFailed: "Attempt failed",
+  OrderFailed: "Order failed",
+};
+const COLUMNS = ["Status", "Pair", "Amount", "Venue", "Exec. price", "Attempts", "Tx hash"];
 
 // "Fire 5 orders": varied pairs, amounts drawn in a range per pair, varied slippage.
 const FIVE_ORDERS = [
@@ -150,6 +160,7 @@ const numberFormats = {
   big: new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 }),
   mid: new Intl.NumberFormat(undefined, { maximumFractionDigits: 4 }),
   small: new Intl.NumberFormat(undefined, { maximumSignificantDigits: 4 }),
+  compact: new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 2 }),
 };
 const timeFormat = new Intl.DateTimeFormat(undefined, {
   hour: "2-digit",
@@ -174,10 +185,13 @@ function fmt(value) {
   return numberFormats.small.format(value);
 }
 
+/** Like `fmt`, but millions and more as 26.48M: for the table's narrow columns. */
+const fmtCompact = (value) => (Math.abs(value) >= 1e6 ? numberFormats.compact.format(value) : fmt(value));
 const time = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
 const preciseTime = (iso) => (iso ? preciseTimeFormat.format(new Date(iso)) : "—");
 const venueName = (venue) => (venue ? venue.charAt(0).toUpperCase() + venue.slice(1) : "—");
 const shortId = (id) => id.slice(0, 8);
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function elapsed(fromIso, toIso) {
   const ms = new Date(toIso) - new Date(fromIso);
@@ -275,14 +289,25 @@ function render() {
 
 function drawRow(row, order) {
   const pair = order.tokenIn ? `${order.tokenIn} → ${order.tokenOut}` : "…";
-  const attempts = order.failures.length
-    ? `${order.attempts} (${order.failures.length} ${order.failures.length === 1 ? "retry" : "retries"})`
-    : String(order.attempts || "—");
+  const retries = order.failures.length;
+  const attempts = [
+    String(order.attempts || "—"),
+    retries ? h("small", { class: "retried" }, retries === 1 ? " (1 retry)" : ` (${retries} retries)`) : "",
+  ];
   const txHash = order.confirmed?.txHash ?? "";
   const cells = [
     h("td", { class: "status-cell" }, badge(order.status)),
-    h("td", { class: "pair" }, pair),
-    h("td", { class: "num" }, order.amountIn === undefined ? "—" : `${fmt(order.amountIn)} ${order.tokenIn}`),
+    h(
+      "td",
+      { class: "pair" },
+      pair,
+      h("small", { title: `submitted ${order.createdAt}` }, time(order.createdAt)),
+    ),
+    h(
+      "td",
+      { class: "num", title: order.amountIn === undefined ? null : `${order.amountIn} ${order.tokenIn}` },
+      order.amountIn === undefined ? "—" : `${fmtCompact(order.amountIn)} ${order.tokenIn}`,
+    ),
     h("td", { "data-testid": "venue" }, venueName(order.venue)),
     h(
       "td",
@@ -295,7 +320,6 @@ function drawRow(row, order) {
     ),
     h("td", { class: "num", "data-testid": "attempts" }, attempts),
     h("td", { class: "hash", "data-testid": "tx-hash", title: txHash || null }, txHash),
-    h("td", { class: "time", title: order.createdAt }, time(order.createdAt)),
   ];
   cells.forEach((cell, i) => cell.setAttribute("data-label", COLUMNS[i]));
   if (order.failed) cells[6].replaceChildren(h("span", { class: "muted" }, "—"));
@@ -371,7 +395,7 @@ function drawDetail(order) {
       "×",
     ),
   );
-  const cards = [timelineCard(order), routingCard(order), resultCard(order)];
+  const cards = [timelineCard(order), resultCard(order), routingCard(order)];
   if (order.failures.length) cards.push(retriesCard(order));
   const cell = h(
     "td",
@@ -382,7 +406,7 @@ function drawDetail(order) {
 }
 
 function card(title, testid, ...children) {
-  return h("section", { class: "card", "data-testid": testid }, h("h4", {}, title), ...children);
+  return h("section", { class: `card ${testid}`, "data-testid": testid }, h("h4", {}, title), ...children);
 }
 
 function describe(event, order) {
@@ -397,7 +421,7 @@ function describe(event, order) {
       return `${venueName(event.selectedVenue)} selected${verdict ? ` (${verdict.short})` : ""}`;
     }
     case "TransactionBuilt":
-      return `Built for ${venueName(event.venue)}: ${event.instructions?.length ?? 0} instructions, minimum out ${fmt(event.minAmountOut)} ${tokenOut}`;
+      return `Built for ${venueName(event.venue)}: ${plural(event.instructions?.length ?? 0, "instruction")}, minimum out ${fmt(event.minAmountOut)} ${tokenOut}`;
     case "TransactionSubmitted":
       return `Sent to ${venueName(event.venue)}`;
     case "OrderConfirmed":
@@ -405,7 +429,7 @@ function describe(event, order) {
     case "ExecutionAttemptFailed":
       return `Attempt ${event.attempt} failed: ${event.reason}; retry in ${event.retryInMs} ms`;
     case "OrderFailed":
-      return `Failed after ${event.attempts} attempts: ${event.reason}`;
+      return `Failed after ${plural(event.attempts, "attempt")}: ${event.reason}`;
     default:
       return event.type;
   }
@@ -424,7 +448,7 @@ function timelineCard(order) {
           "div",
           { class: "tl-top" },
           badge(event.status),
-          h("span", { class: "tl-type" }, event.type),
+          h("span", { class: "tl-type", title: event.type }, EVENT_LABELS[event.type] ?? event.type),
           h(
             "time",
             { datetime: event.timestamp, title: event.timestamp },
@@ -436,7 +460,7 @@ function timelineCard(order) {
       ),
     ),
   );
-  return card("Timeline", "timeline", h("ol", { class: "timeline" }, items));
+  return card("Timeline", "timeline-panel", h("ol", { class: "timeline" }, items));
 }
 
 /** Which venue won the routing and by how much, in % of the runner-up's amountOut. */
@@ -462,56 +486,70 @@ function routingVerdict(routing) {
   };
 }
 
+function quotesTable(routing, tokenOut) {
+  const rows = (routing.quotes ?? []).map((q) => {
+    const won = q.venue === routing.selectedVenue;
+    return h(
+      "tr",
+      { class: won ? "winner" : null, "data-testid": "quote-row", "data-venue": q.venue },
+      h(
+        "th",
+        { scope: "row" },
+        venueName(q.venue),
+        won ? h("span", { class: "won", title: "selected" }, "✓ selected") : "",
+      ),
+      h("td", { class: "num" }, fmt(q.price)),
+      h("td", { class: "num" }, q.feeBps),
+      h("td", { class: "num" }, fmt(q.effectivePrice)),
+      h("td", { class: "num" }, fmt(q.amountOut)),
+    );
+  });
+  const head = ["Price", "Fee (bps)", "Effective price", `Out (${tokenOut ?? ""})`];
+  const verdict = routingVerdict(routing);
+  return [
+    h(
+      "div",
+      { class: "table-scroll" },
+      h(
+        "table",
+        { class: "quotes" },
+        h(
+          "thead",
+          {},
+          h("tr", {}, h("th", { scope: "col" }, "Venue"), head.map((t) => h("th", { scope: "col", class: "num" }, t))),
+        ),
+        h("tbody", {}, rows),
+      ),
+    ),
+    verdict ? h("p", { class: "verdict", "data-testid": "routing-verdict" }, verdict.long) : "",
+  ];
+}
+
+const earlierAttemptsOpen = new Set(); // orders whose earlier routings the user unfolded
+
 function routingCard(order) {
   if (!order.routings.length) {
     return card("Routing", "routing-panel", h("p", { class: "muted" }, "Waiting for quotes…"));
   }
-  const sections = [...order.routings].reverse().map((routing, i) => {
-    const verdict = routingVerdict(routing);
-    const rows = (routing.quotes ?? []).map((q) => {
-      const won = q.venue === routing.selectedVenue;
-      return h(
-        "tr",
-        { class: won ? "winner" : null, "data-testid": "quote-row", "data-venue": q.venue },
-        h("th", { scope: "row" }, venueName(q.venue), won ? h("span", { class: "won" }, "selected") : ""),
-        h("td", { class: "num" }, fmt(q.price)),
-        h("td", { class: "num" }, `${q.feeBps} bps`),
-        h("td", { class: "num" }, fmt(q.effectivePrice)),
-        h("td", { class: "num" }, fmt(q.amountOut)),
-      );
-    });
-    return h(
-      "div",
-      { class: "routing" },
-      order.routings.length > 1
-        ? h("h5", {}, `Attempt ${routing.attempt}${i === 0 ? " (latest)" : ""}`)
-        : "",
-      h(
-        "div",
-        { class: "table-scroll" },
-        h(
-          "table",
-          { class: "quotes" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              h("th", { scope: "col" }, "Venue"),
-              h("th", { scope: "col", class: "num" }, "Price"),
-              h("th", { scope: "col", class: "num" }, "Fee"),
-              h("th", { scope: "col", class: "num" }, "Effective"),
-              h("th", { scope: "col", class: "num" }, `Out (${order.tokenOut ?? ""})`),
-            ),
-          ),
-          h("tbody", {}, rows),
-        ),
+  const [latest, ...earlier] = [...order.routings].reverse();
+  const title = order.routings.length > 1 ? `Routing · attempt ${latest.attempt}` : "Routing";
+  const parts = [h("div", { class: "routing", "data-testid": "routing-latest" }, quotesTable(latest, order.tokenOut))];
+  if (earlier.length) {
+    const folded = h(
+      "details",
+      { class: "earlier", open: earlierAttemptsOpen.has(order.id) },
+      h("summary", {}, `Earlier ${earlier.length === 1 ? "attempt" : `attempts (${earlier.length})`}`),
+      earlier.map((routing) =>
+        h("div", { class: "routing" }, h("h5", {}, `Attempt ${routing.attempt}`), quotesTable(routing, order.tokenOut)),
       ),
-      verdict ? h("p", { class: "verdict", "data-testid": "routing-verdict" }, verdict.long) : "",
     );
-  });
-  return card("Routing", "routing-panel", sections);
+    folded.addEventListener("toggle", () => {
+      if (folded.open) earlierAttemptsOpen.add(order.id);
+      else earlierAttemptsOpen.delete(order.id);
+    });
+    parts.push(folded);
+  }
+  return card(title, "routing-panel", parts);
 }
 
 function resultCard(order) {
@@ -523,7 +561,10 @@ function resultCard(order) {
   if (order.built) {
     fields.push(
       field("Minimum out", `${fmt(order.built.minAmountOut)} ${order.tokenOut ?? ""}`),
-      field("Instructions", (order.built.instructions ?? []).join(", ")),
+      field(
+        "Instructions",
+        h("ol", { class: "instructions" }, (order.built.instructions ?? []).map((i) => h("li", {}, i))),
+      ),
     );
   }
   if (c) {
@@ -556,7 +597,7 @@ function failureBanner(order) {
   return h(
     "p",
     { class: "failure", role: "note", "data-testid": "failure-reason" },
-    h("b", {}, `Failed after ${order.failed.attempts} attempt${order.failed.attempts === 1 ? "" : "s"}: `),
+    h("b", {}, `Failed after ${plural(order.failed.attempts, "attempt")}: `),
     order.failed.reason,
   );
 }

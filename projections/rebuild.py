@@ -1,0 +1,143 @@
+"""Rebuilding the `orders` read table from the log without taking it away from readers.
+
+The rebuild projects the whole log into a shadow table (`orders_rebuild`, with its own checkpoint) while the
+live table keeps serving and its projector keeps running. When the shadow has caught up, one transaction
+holds the live checkpoint (the live projector waits on it), applies the last few events to the shadow, puts
+the shadow in the live table's place under the live table's name and hands it the shadow's checkpoint. The
+live projector then carries on from that checkpoint: nothing is applied twice or skipped across the swap.
+
+An interrupted rebuild leaves only the shadow behind; the live table is untouched and the next rebuild
+starts the shadow again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from eventstore.sql import SqlEventStore
+from projections.checkpoints import read_checkpoint, write_checkpoint
+from projections.orders import OrdersProjection
+from projections.tables import orders, projection_checkpoints
+
+LIVE, SHADOW = "orders", "orders_rebuild"
+NEXT = "__next"  # suffix of the shadow's index names until the swap
+
+
+class _Postgres:
+    async def create_shadow(self, conn: AsyncConnection) -> None:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SHADOW}")
+        await conn.exec_driver_sql(
+            f"CREATE TABLE {SHADOW} (LIKE {LIVE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        await conn.exec_driver_sql(
+            f"ALTER TABLE {SHADOW} ADD CONSTRAINT {SHADOW}_pkey PRIMARY KEY (order_id)"
+        )
+
+    async def _indexes(self, conn: AsyncConnection) -> dict[str, str]:
+        rows = await conn.exec_driver_sql(
+            "SELECT indexname, indexdef FROM pg_indexes"
+            f" WHERE schemaname = current_schema() AND tablename = '{LIVE}' AND indexname <> '{LIVE}_pkey'"
+        )
+        return dict(rows.all())
+
+    async def create_indexes(self, conn: AsyncConnection) -> None:
+        for name, definition in (await self._indexes(conn)).items():
+            shadow_definition = re.sub(r" ON (\S+\.)?orders ", rf" ON \g<1>{SHADOW} ", definition)
+            await conn.exec_driver_sql(shadow_definition.replace(f" {name} ON ", f" {name}{NEXT} ON ", 1))
+
+    async def swap(self, conn: AsyncConnection) -> None:
+        names = list(await self._indexes(conn))
+        await conn.exec_driver_sql(f"DROP TABLE {LIVE}")
+        await conn.exec_driver_sql(f"ALTER TABLE {SHADOW} RENAME TO {LIVE}")
+        await conn.exec_driver_sql(f"ALTER TABLE {LIVE} RENAME CONSTRAINT {SHADOW}_pkey TO {LIVE}_pkey")
+        for name in names:
+            await conn.exec_driver_sql(f"ALTER INDEX {name}{NEXT} RENAME TO {name}")
+
+
+class _Sqlite:
+    """SQLite cannot rename an index, so the swap recreates the live table's indexes."""
+
+    async def _schema(self, conn: AsyncConnection, kind: str) -> dict[str, str]:
+        rows = await conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master"
+            f" WHERE type = '{kind}' AND tbl_name = '{LIVE}' AND sql IS NOT NULL"
+        )
+        return dict(rows.all())
+
+    async def create_shadow(self, conn: AsyncConnection) -> None:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SHADOW}")
+        (definition,) = (await self._schema(conn, "table")).values()
+        await conn.exec_driver_sql(re.sub(rf'^CREATE TABLE "?{LIVE}"?', f"CREATE TABLE {SHADOW}", definition))
+
+    async def create_indexes(self, conn: AsyncConnection) -> None:
+        for name, definition in (await self._schema(conn, "index")).items():
+            shadow_definition = re.sub(rf' ON "?{LIVE}"? ', f" ON {SHADOW} ", definition)
+            await conn.exec_driver_sql(shadow_definition.replace(f"INDEX {name} ", f"INDEX {name}{NEXT} ", 1))
+
+    async def swap(self, conn: AsyncConnection) -> None:
+        indexes = await self._schema(conn, "index")
+        await conn.exec_driver_sql(f"DROP TABLE {LIVE}")
+        await conn.exec_driver_sql(f"ALTER TABLE {SHADOW} RENAME TO {LIVE}")
+        for name, definition in indexes.items():
+            await conn.exec_driver_sql(f"DROP INDEX {name}{NEXT}")
+            await conn.exec_driver_sql(definition)
+
+
+class OrdersRebuild:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: SqlEventStore,
+        batch_size: int = 2000,
+        on_progress: Callable[[int], None] = lambda applied: None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self.dialect = _Postgres() if engine.dialect.name == "postgresql" else _Sqlite()
+        self.shadow = OrdersProjection(engine, orders.to_metadata(sa.MetaData(), name=SHADOW), name=SHADOW)
+
+    async def run(self) -> int:
+        """Rebuild, swap, and return how many events the shadow applied."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.delete(projection_checkpoints).where(projection_checkpoints.c.name == SHADOW)
+            )
+            await self.dialect.create_shadow(conn)
+        applied = await self._catch_up()
+        async with self.engine.begin() as conn:  # indexes after the bulk load: cheaper than during it
+            await self.dialect.create_indexes(conn)
+        applied += await self._catch_up()
+        async with self.engine.begin() as conn:
+            await read_checkpoint(conn, LIVE, lock=True)  # the live projector waits here until the swap
+            while True:
+                after = await read_checkpoint(conn, SHADOW)
+                batch = await self.store.read_all_in(conn, after, self.batch_size)
+                if not batch:
+                    break
+                await self.shadow.apply_in(conn, after, batch)
+                applied += len(batch)
+                self.on_progress(len(batch))
+            final = await read_checkpoint(conn, SHADOW)
+            await self.dialect.swap(conn)
+            await write_checkpoint(conn, LIVE, final)
+            await conn.execute(
+                sa.delete(projection_checkpoints).where(projection_checkpoints.c.name == SHADOW)
+            )
+        return applied
+
+    async def _catch_up(self) -> int:
+        applied = 0
+        while True:
+            after = await self.shadow.position()
+            batch = await self.store.read_all(after, self.batch_size)
+            if not batch:
+                return applied
+            await self.shadow.apply(after, batch)
+            applied += len(batch)
+            self.on_progress(len(batch))

@@ -1,0 +1,360 @@
+"""The monitoring page (web/) in a real browser: Debian's Chromium driven by Playwright, against the whole
+engine (embedded SQLite, in-process worker and projector) served by the test harness.
+
+No browser is ever downloaded: without /usr/bin/chromium these tests are skipped, or fail under
+REQUIRE_SERVICES=1 (CI installs the `chromium` package).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, WebSocket, async_playwright, expect
+
+from tests.harness import engine_settings, running_engine
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "monitoring-page.png"
+SCREENSHOT_MAX_BYTES = 300_000
+
+TX_HASH = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{87,88}$")  # a base58 Solana signature
+TERMINAL = re.compile(r"^(confirmed|failed)$")
+SHORT = 10_000  # ms: one step of the page (a click, a row appearing)
+LONG = 30_000  # ms: an order's whole life, a reconnection
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (Debian package `chromium`); the browser tests need it"
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def http_base(engine: Any) -> str:
+    return engine.ws_base.replace("ws://", "http://")
+
+
+@dataclass
+class StreamSocket:
+    """One WebSocket the page opened, and every message it received."""
+
+    url: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def record_sockets(page: Page) -> list[StreamSocket]:
+    sockets: list[StreamSocket] = []
+
+    def opened(socket: WebSocket) -> None:
+        recorded = StreamSocket(socket.url)
+        sockets.append(recorded)
+        socket.on("framereceived", lambda payload: recorded.messages.append(json.loads(payload)))
+
+    page.on("websocket", opened)
+    return sockets
+
+
+@contextlib.asynccontextmanager
+async def monitoring_page(
+    browser: Browser, base_url: str, width: int = 1360, height: int = 1000
+) -> AsyncIterator[tuple[Page, list[StreamSocket]]]:
+    """The page, loaded and streaming; yields it with the WebSockets it opens. Fails on an uncaught
+    script error."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, color_scheme="light")
+    page = await context.new_page()
+    page.set_default_timeout(SHORT)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sockets = record_sockets(page)
+    try:
+        await page.goto(f"{base_url}/")
+        await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+        yield page, sockets
+        assert errors == [], f"uncaught errors in the page: {errors}"
+    finally:
+        await context.close()
+
+
+def row(page: Page, order_id: str):
+    return page.locator(f'[data-testid="order-row"][data-order-id="{order_id}"]')
+
+
+async def submit_through_form(page: Page, token_in: str, token_out: str, amount: str) -> str:
+    """Fill and send the form; returns the id of the order's row, which must then appear."""
+    rows = page.get_by_test_id("order-row")
+    before = set(await rows.evaluate_all("rows => rows.map(r => r.dataset.orderId)"))
+    await page.get_by_test_id("token-in").select_option(token_in)
+    await page.get_by_test_id("token-out").select_option(token_out)
+    await page.get_by_test_id("amount-in").fill(amount)
+    await page.get_by_test_id("slippage-bps").fill("50")
+    await page.get_by_test_id("submit-order").click()
+    await expect(page.get_by_test_id("form-status")).to_contain_text("submitted")
+    await expect(page.get_by_test_id("form-error")).to_be_hidden()
+    await expect(rows).to_have_count(len(before) + 1)
+    (order_id,) = set(await rows.evaluate_all("rows => rows.map(r => r.dataset.orderId)")) - before
+    return order_id
+
+
+class DroppableProxy:
+    """A TCP relay between the browser and the engine that can drop every connection at once, like a
+    network that goes away, and refuse new ones until it is restored."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.up = True
+        self.connections: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> DroppableProxy:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+        self.drop()
+        await self.server.wait_closed()
+
+    def drop(self) -> None:
+        """Reset every open connection (both sides) and refuse new ones."""
+        self.up = False
+        for writer in list(self.connections):
+            writer.transport.abort()
+
+    def restore(self) -> None:
+        self.up = True
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        if not self.up:
+            client.transport.abort()
+            return
+        try:
+            server_reader, server = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            client.transport.abort()
+            return
+        self.connections |= {client, server}
+        try:
+            await asyncio.gather(self._pipe(client_reader, server), self._pipe(server_reader, client))
+        finally:
+            self.connections -= {client, server}
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+
+
+async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(browser, sqlite_url):
+    async with (
+        running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine,
+        monitoring_page(browser, http_base(engine)) as (page, _),
+    ):
+        await expect(page.get_by_test_id("orders-empty")).to_be_visible()
+        order_type = page.get_by_test_id("order-type")
+        await expect(order_type).to_have_value("market")
+        await expect(order_type.locator("option[value=limit]")).to_be_disabled()
+        await expect(order_type.locator("option[value=sniper]")).to_be_disabled()
+        await expect(page.get_by_test_id("slippage-bps")).to_have_value("50")
+
+        # The API's refusal is shown next to the form, and nothing is created.
+        await page.get_by_test_id("slippage-bps").fill("0")
+        await page.get_by_test_id("submit-order").click()
+        await expect(page.get_by_test_id("form-error")).to_contain_text("slippageBps")
+        await expect(page.get_by_test_id("slippage-bps")).to_have_attribute("aria-invalid", "true")
+        await expect(page.get_by_test_id("order-row")).to_have_count(0)
+
+        order_id = await submit_through_form(page, "SOL", "USDC", "0.25")
+        order_row = row(page, order_id)
+        await expect(order_row).to_have_attribute("data-status", "confirmed", timeout=LONG)
+        await expect(order_row.get_by_test_id("status-badge")).to_have_text("confirmed")
+        await expect(order_row.get_by_test_id("tx-hash")).to_have_text(TX_HASH)
+        await expect(page.get_by_test_id("form-error")).to_be_hidden()
+
+        stored = (await engine.http.get(f"/api/orders/{order_id}")).json()
+        await expect(order_row.get_by_test_id("tx-hash")).to_have_text(stored["txHash"])
+        await expect(order_row).to_contain_text("SOL → USDC")
+        await expect(order_row).to_contain_text("0.25 SOL")
+
+        # The detail: every status with its time, both quotes with the winner, the transaction.
+        await order_row.click()
+        detail = page.get_by_test_id("order-detail")
+        await expect(detail).to_have_attribute("data-order-id", order_id)
+        events = (await engine.http.get(f"/api/orders/{order_id}/events")).json()
+        entries = detail.get_by_test_id("timeline-entry")
+        await expect(entries).to_have_count(len(events))
+        await expect(entries.get_by_test_id("status-badge")).to_have_text([e["status"] for e in events])
+        await expect(detail.get_by_test_id("quote-row")).to_have_count(2)
+        await expect(detail.locator('[data-testid="quote-row"].winner')).to_have_attribute(
+            "data-venue", stored["selectedVenue"]
+        )
+        await expect(detail.get_by_test_id("routing-verdict")).to_contain_text(
+            re.compile(r"won by \d+\.\d+% of amountOut")
+        )
+        await expect(detail.get_by_test_id("detail-tx-hash")).to_have_text(stored["txHash"])
+        await order_row.click()
+        await expect(detail).to_have_count(0)
+
+
+async def test_fire_five_shows_five_concurrent_orders_each_reaching_a_terminal_status(browser, sqlite_url):
+    backend = {"database_url": sqlite_url, "redis_url": None}
+    # Slower venues so the five overlap on screen; failures so that retries (and maybe a failure) show.
+    settings = engine_settings(
+        backend, mock_execution_delay_ms_min=300, mock_execution_delay_ms_max=600, mock_failure_rate=0.3
+    )
+    async with running_engine(settings) as engine, monitoring_page(browser, http_base(engine)) as (page, _):
+        first = await engine.submit()  # an order from elsewhere shows up too
+        rows = page.get_by_test_id("order-row")
+        await expect(rows).to_have_count(1)
+
+        await page.get_by_test_id("fire-five").click()
+        await expect(rows).to_have_count(6)
+        await expect(page.get_by_test_id("form-status")).to_have_text("5 orders submitted at once")
+        for index in range(6):
+            await expect(rows.nth(index)).to_have_attribute("data-status", TERMINAL, timeout=LONG)
+
+        ids = await rows.evaluate_all("rows => rows.map(r => r.dataset.orderId)")
+        assert len(set(ids)) == 6 and ids[-1] == first  # newest first
+        pairs = await rows.locator("td.pair").all_inner_texts()
+        assert len(set(pairs[:5])) == 5, pairs
+        for order_id in ids:
+            stored = (await engine.http.get(f"/api/orders/{order_id}")).json()
+            order_row = row(page, order_id)
+            await expect(order_row).to_have_attribute("data-status", stored["status"])
+            await expect(order_row.get_by_test_id("attempts")).to_contain_text(str(stored["attempts"]))
+            if stored["status"] == "confirmed":
+                await expect(order_row.get_by_test_id("tx-hash")).to_have_text(stored["txHash"])
+            else:  # failed: no transaction, and the reason in the detail
+                await expect(order_row.get_by_test_id("tx-hash")).to_have_text("—")
+                await order_row.click()
+                await expect(page.get_by_test_id("failure-reason")).to_contain_text(stored["failureReason"])
+                await order_row.click()
+        await expect(page.get_by_test_id("counters")).to_contain_text("6 orders")
+
+
+async def test_the_stream_reconnects_after_a_network_drop_and_catches_up_without_duplicates(
+    browser, sqlite_url
+):
+    backend = {"database_url": sqlite_url, "redis_url": None}
+    # Execution takes ~2 s, so the first order is still in flight when the network goes away.
+    settings = engine_settings(backend, mock_execution_delay_ms_min=2000, mock_execution_delay_ms_max=2500)
+    async with (
+        running_engine(settings) as engine,
+        DroppableProxy(http_base(engine)) as network,
+        monitoring_page(browser, network.url) as (page, sockets),
+    ):
+        connection = page.get_by_test_id("connection")
+        in_flight = await submit_through_form(page, "SOL", "USDC", "1.5")
+        await expect(row(page, in_flight)).to_have_attribute("data-status", "submitted", timeout=LONG)
+        received_before_drop = sum(len(socket.messages) for socket in sockets)
+
+        network.drop()  # from outside the page: every TCP connection between browser and engine is reset
+        await expect(connection).to_have_attribute("data-state", "reconnecting")
+        await expect(page.get_by_test_id("connection-label")).to_contain_text("Reconnecting")
+
+        # While the page is cut off, its order completes and another one is submitted and completes.
+        submitted_meanwhile = await engine.submit(tokenIn="USDC", tokenOut="BONK", amountIn=40)
+        meanwhile_events, _ = await engine.stream(submitted_meanwhile)
+        in_flight_events, _ = await engine.stream(in_flight)
+        assert in_flight_events[-1]["status"] == meanwhile_events[-1]["status"] == "confirmed"
+        await expect(row(page, submitted_meanwhile)).to_have_count(0)
+        await expect(connection).to_have_attribute("data-state", "reconnecting")
+
+        network.restore()
+        await expect(connection).to_have_attribute("data-state", "open", timeout=LONG)
+        for order_id in (in_flight, submitted_meanwhile):
+            await expect(row(page, order_id)).to_have_attribute("data-status", "confirmed", timeout=LONG)
+            await expect(row(page, order_id)).to_have_count(1)
+        await expect(page.get_by_test_id("order-row")).to_have_count(2)
+
+        # It resumed after the last position it had, not from the start: together the sockets carried
+        # each event exactly once.
+        resumed = [s for s in sockets[1:] if "afterPosition=" in s.url]
+        assert resumed, [s.url for s in sockets]
+        keys = [(m["orderId"], m["version"]) for socket in sockets for m in socket.messages]
+        assert len(keys) == len(set(keys)) == len(in_flight_events) + len(meanwhile_events)
+        assert len(keys) > received_before_drop
+        for order_id, events in ((in_flight, in_flight_events), (submitted_meanwhile, meanwhile_events)):
+            await row(page, order_id).click()
+            detail = page.get_by_test_id("order-detail")
+            await expect(detail).to_have_attribute("data-order-id", order_id)
+            await expect(detail.get_by_test_id("timeline-entry")).to_have_count(len(events))
+            await expect(detail.get_by_test_id("detail-tx-hash")).to_have_text(events[-1]["txHash"])
+
+
+@pytest.fixture
+def screenshot_path() -> Path:
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    return SCREENSHOT
+
+
+async def test_screenshot_of_the_page_with_orders_and_one_detail(browser, sqlite_url, screenshot_path):
+    backend = {"database_url": sqlite_url, "redis_url": None}
+    settings = engine_settings(
+        backend,
+        mock_execution_delay_ms_min=200,
+        mock_execution_delay_ms_max=400,
+        mock_failure_rate=0.35,
+        mock_seed=11,
+    )
+    async with (
+        running_engine(settings) as engine,
+        monitoring_page(browser, http_base(engine), width=1280, height=900) as (page, _),
+    ):
+        await submit_through_form(page, "SOL", "USDC", "0.5")
+        await page.get_by_test_id("fire-five").click()
+        rows = page.get_by_test_id("order-row")
+        await expect(rows).to_have_count(6)
+        for index in range(6):
+            await expect(rows.nth(index)).to_have_attribute("data-status", TERMINAL, timeout=LONG)
+
+        # Open the most telling order: one that was retried once, else the newest.
+        retried = rows.filter(has=page.get_by_test_id("attempts").get_by_text("(1 retry)"))
+        chosen = retried.first if await retried.count() else rows.first
+        await chosen.click()
+        await expect(page.get_by_test_id("order-detail")).to_be_visible()
+        await page.evaluate("window.scrollTo(0, 0)")
+        image = await page.screenshot(full_page=True, animations="disabled")
+        if len(image) >= SCREENSHOT_MAX_BYTES:  # a long detail: the window's worth is enough
+            image = await page.screenshot(animations="disabled")
+    assert 0 < len(image) < SCREENSHOT_MAX_BYTES, f"the screenshot is {len(image)} bytes"
+    await asyncio.to_thread(screenshot_path.write_bytes, image)
