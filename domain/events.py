@@ -6,11 +6,19 @@ a JSON object tagged by `type`, with its fields in camelCase.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import msgspec
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True, rename="camel"):
-    """Base of all order events; the class name is the tag stored as `type`."""
+    """Base of all order events; the class name is the tag stored as `type`.
+
+    `SCHEMA_VERSION` is stored with every event; when an event's shape changes it goes up by one, and an
+    upcaster (eventstore/upcasting.py) turns the older shape into the current one as the log is read.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 class Quote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -24,6 +32,8 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 class OrderSubmitted(Event, frozen=True):
+    SCHEMA_VERSION: ClassVar[int] = 2  # version 1, from before limit and sniper orders, had no order_type
+
     order_type: str
     token_in: str
     token_out: str

@@ -16,6 +16,7 @@ from domain.events import Event, OrderEvent, event_type
 from eventstore.base import ConcurrencyConflict, LogPosition, RecordedEvent
 from eventstore.signal import AppendSignal
 from eventstore.tables import Xid8, order_events
+from eventstore.upcasting import upcast
 
 log = logging.getLogger(__name__)
 c = order_events.c
@@ -28,7 +29,15 @@ class SqlEventStore:
     def __init__(self, engine: AsyncEngine, signal: AppendSignal) -> None:
         self.engine = engine
         self.signal = signal
-        self._columns = (c.order_id, c.version, c.data, c.metadata, c.recorded_at, c.position)
+        self._columns = (
+            c.order_id,
+            c.version,
+            c.data,
+            c.schema_version,
+            c.metadata,
+            c.recorded_at,
+            c.position,
+        )
 
     async def append(
         self,
@@ -46,6 +55,7 @@ class SqlEventStore:
                 "data": msgspec.to_builtins(event),
                 "metadata": metadata or {},
                 "recorded_at": recorded_at,
+                "schema_version": event.SCHEMA_VERSION,
                 **self._insert_defaults(),
             }
             for offset, event in enumerate(events, start=1)
@@ -154,7 +164,7 @@ def _recorded(row: sa.Row[Any]) -> RecordedEvent:
     return RecordedEvent(
         order_id=row.order_id,
         version=row.version,
-        event=msgspec.convert(row.data, OrderEvent),
+        event=msgspec.convert(upcast(row.data, row.schema_version), OrderEvent),
         recorded_at=row.recorded_at,
         log_position=LogPosition(row.commit_id, row.position),
         metadata=row.metadata,

@@ -48,5 +48,6 @@ order_events = sa.Table(
     sa.Column("recorded_at", UtcDateTime, nullable=False),
     # PostgreSQL: the appending transaction (default pg_current_xact_id()); SQLite: always 0.
     sa.Column("transaction_id", sa.BigInteger().with_variant(Xid8(), "postgresql"), nullable=False),
+    sa.Column("schema_version", sa.SmallInteger, nullable=False),
     sa.UniqueConstraint("order_id", "version", name="order_events_order_id_version_key"),
 )

@@ -7,6 +7,7 @@ from datetime import datetime
 import msgspec
 
 from domain.events import OrderConfirmed, OrderFailed, OrderSubmitted, RoutingStarted, VenueSelected
+from domain.routing import BPS
 from domain.transitions import status_after
 from eventstore.base import RecordedEvent
 
@@ -28,6 +29,8 @@ class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
     created_at: datetime
     updated_at: datetime
     version: int
+    # How much more the chosen venue's quote paid out than the other venue's, in basis points.
+    price_improvement_bps: float | None = None
 
 
 def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
@@ -52,6 +55,7 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
             view.attempts = event.attempt
         case VenueSelected():
             view.selected_venue = event.selected_venue
+            view.price_improvement_bps = price_improvement_bps(event)
         case OrderConfirmed():
             view.selected_venue, view.tx_hash = event.venue, event.tx_hash
             view.execution_price, view.amount_out = event.execution_price, event.amount_out
@@ -68,3 +72,11 @@ def fold(events: list[RecordedEvent]) -> OrderView | None:
     for recorded in events:
         view = evolve(view, recorded)
     return view
+
+
+def price_improvement_bps(decision: VenueSelected) -> float | None:
+    chosen = next(q for q in decision.quotes if q.venue == decision.selected_venue)
+    others = [q.amount_out for q in decision.quotes if q.venue != decision.selected_venue]
+    if not others or max(others) <= 0:
+        return None
+    return (chosen.amount_out / max(others) - 1) * BPS

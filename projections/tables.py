@@ -27,6 +27,7 @@ orders = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("price_improvement_bps", sa.Float),
 )
 
 projection_checkpoints = sa.Table(

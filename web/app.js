@@ -189,7 +189,8 @@ function fmt(value) {
 const fmtCompact = (value) => (Math.abs(value) >= 1e6 ? numberFormats.compact.format(value) : fmt(value));
 const time = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
 const preciseTime = (iso) => (iso ? preciseTimeFormat.format(new Date(iso)) : "—");
-const venueName = (venue) => (venue ? venue.charAt(0).toUpperCase() + venue.slice(1) : "—");
+const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+const venueName = (venue) => (venue ? capitalize(venue) : "—");
 const shortId = (id) => id.slice(0, 8);
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -413,7 +414,7 @@ function describe(event, order) {
   const tokenOut = order.tokenOut ?? "";
   switch (event.type) {
     case "OrderSubmitted":
-      return `${event.orderType} order: ${fmt(event.amountIn)} ${event.tokenIn} for ${event.tokenOut}, slippage ${event.slippageBps} bps`;
+      return `${capitalize(event.orderType ?? "")} order: ${fmt(event.amountIn)} ${event.tokenIn} for ${event.tokenOut}, slippage ${event.slippageBps} bps`;
     case "RoutingStarted":
       return `Attempt ${event.attempt}: quoting Raydium and Meteora`;
     case "VenueSelected": {

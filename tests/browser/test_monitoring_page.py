@@ -39,6 +39,7 @@ TX_HASH = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{87,88}$")  # a base58 Solana signat
 TERMINAL = re.compile(r"^(confirmed|failed)$")
 SHORT = 10_000  # ms: one step of the page (a click, a row appearing)
 LONG = 30_000  # ms: an order's whole life, a reconnection
+expect.set_options(timeout=SHORT)  # every assertion below waits up to SHORT unless it says LONG
 
 
 @pytest.fixture

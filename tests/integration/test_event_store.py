@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import msgspec
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from domain.events import RoutingStarted
 from domain.order import Order
@@ -17,6 +18,7 @@ from eventstore.base import LOG_START, ConcurrencyConflict, RecordedEvent
 from eventstore.database import is_sqlite, open_database
 from eventstore.signal import InProcessSignal
 from eventstore.sql import PostgresEventStore, SqlEventStore
+from eventstore.tables import order_events
 
 SUBMITTED = Order.submit("market", "SOL", "USDC", 0.5, 50)
 
@@ -167,3 +169,39 @@ async def test_follower_sees_every_event_once_in_order_while_writers_commit_out_
         assert versions == list(range(1, EVENTS_PER_ORDER + 1))
     # The same run with a position-only cursor loses events: the scenario really has late commits.
     assert len(naive) < TOTAL
+
+
+async def test_an_event_stored_in_an_old_shape_reads_back_in_the_current_one(store):
+    """OrderSubmitted version 1 predates order types: it reads back as a market order."""
+    order_id = str(uuid.uuid4())
+    old_shape = {
+        "type": "OrderSubmitted",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amountIn": 2.0,
+        "slippageBps": 30,
+    }
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            order_events.insert().values(
+                order_id=order_id,
+                version=1,
+                type="OrderSubmitted",
+                data=old_shape,
+                metadata={},
+                recorded_at=datetime.now(UTC),
+                schema_version=1,
+                **({"transaction_id": 0} if store.engine.dialect.name == "sqlite" else {}),
+            )
+        )
+    (recorded,) = await store.read_stream(order_id)
+    assert recorded.event == Order.submit("market", "SOL", "USDC", 2.0, 30)
+
+    await store.append(order_id, [RoutingStarted(attempt=1)], expected_version=1)
+    async with store.engine.connect() as conn:
+        versions = (
+            await conn.execute(
+                sa.select(order_events.c.schema_version).where(order_events.c.order_id == order_id)
+            )
+        ).scalars()
+        assert list(versions) == [1, RoutingStarted.SCHEMA_VERSION]

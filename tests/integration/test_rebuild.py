@@ -97,3 +97,29 @@ async def test_an_interrupted_rebuild_leaves_the_live_table_serving_and_can_run_
     assert during == live_table
     assert len(listed) == len(order_ids)
     assert after == live_table
+
+
+async def test_a_new_read_model_column_is_back_filled_by_a_rebuild(backend):
+    """Migration 0004 only adds `price_improvement_bps`; replaying the log fills it for past orders."""
+    async with running_engine(engine_settings(backend)) as engine:
+        services = engine.services
+        order_ids = await asyncio.gather(*(engine.submit() for _ in range(20)))
+        await settle(engine, order_ids)
+        async with services.db.begin() as conn:  # as the rows stood before the column existed
+            await conn.execute(sa.update(orders).values(price_improvement_bps=None))
+
+        await OrdersRebuild(services.db, services.store).run()
+        rows = {row["order_id"]: row for row in await orders_table(engine)}
+        events = {
+            order_id: (await engine.http.get(f"/api/orders/{order_id}/events")).json()
+            for order_id in order_ids
+        }
+        view = (await engine.http.get(f"/api/orders/{order_ids[0]}")).json()
+
+    for order_id, messages in events.items():
+        decision = next(m for m in messages if m["type"] == "VenueSelected")
+        chosen, other = sorted(decision["quotes"], key=lambda q: q["venue"] != decision["selectedVenue"])
+        expected = (chosen["amountOut"] / other["amountOut"] - 1) * 10_000
+        assert rows[order_id]["price_improvement_bps"] == pytest.approx(expected)
+        assert expected >= 0
+    assert view["priceImprovementBps"] == pytest.approx(rows[order_ids[0]]["price_improvement_bps"])
