@@ -147,9 +147,16 @@ class ReadSide(StrEnum):
 
 
 @projections_app.command("rebuild")
-def projections_rebuild(name: Annotated[ReadSide, typer.Argument()] = ReadSide.all) -> None:
+def projections_rebuild(
+    name: Annotated[ReadSide, typer.Argument()] = ReadSide.all,
+    from_scratch: Annotated[
+        bool, typer.Option("--from-scratch", help="Create or upgrade the schema first (e.g. a new database).")
+    ] = False,
+) -> None:
     """Replays the log from its start into the read side, without taking the live one away meanwhile."""
     settings = _settings()
+    if from_scratch:
+        upgrade_to_head(settings.database_url)
     asyncio.run(_rebuild(settings, name))
 
 
@@ -161,10 +168,9 @@ async def _rebuild(settings: Settings, name: ReadSide) -> None:
             started = time.monotonic()
             with progress("orders", total) as advance:
                 applied = await OrdersRebuild(services.db, services.store, on_progress=advance).run()
-            elapsed = time.monotonic() - started
-            typer.echo(
-                f"orders: rebuilt from {applied} events in {elapsed:.1f} s ({applied / elapsed:,.0f}/s)"
-            )
+            elapsed = max(time.monotonic() - started, 1e-9)
+            rate = applied / elapsed
+            typer.echo(f"orders: rebuilt from {applied} events in {elapsed:.1f} s ({rate:,.0f}/s)")
         if name in (ReadSide.cache, ReadSide.all):
             if not isinstance(services.active_orders, RedisActiveOrders):
                 typer.echo("cache: lives inside the `serve` process without REDIS_URL, rebuilt at each start")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.status import TERMINAL_STATUSES
+from domain.transitions import status_after
 from eventstore.base import EventStore, RecordedEvent
 from projections.order_view import OrderView, fold
 from projections.tables import orders
@@ -82,6 +83,11 @@ class OrderQueries:
 
     async def events(self, order_id: str) -> list[RecordedEvent]:
         return await self.store.read_stream(order_id)
+
+    async def has_ended(self, order_id: str) -> bool:
+        """Whether the log (not the read table, which may lag) holds the order's terminal event."""
+        stream = await self.store.read_stream(order_id)
+        return bool(stream) and status_after(stream[-1].event).is_terminal
 
     async def unfinished(self, updated_before: datetime) -> list[str]:
         """Orders that have not ended and whose last event is older than `updated_before`."""

@@ -20,7 +20,9 @@ async def sweep_once(
     """Enqueue every unfinished order untouched for `grace_s` that is neither queued nor claimed."""
     quiet_since = datetime.now(UTC) - timedelta(seconds=grace_s)
     unfinished = await queries.unfinished(updated_before=quiet_since)
-    orphans = sorted(set(unfinished) - await claims.held(unfinished))
+    candidates = sorted(set(unfinished) - await claims.held(unfinished))
+    # The read table runs a moment behind the log: an order it still shows in flight may have just ended.
+    orphans = [order_id for order_id in candidates if not await queries.has_ended(order_id)]
     for order_id in orphans:
         await enqueue(order_id)
     if orphans:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from projections.order_view import fold
 from projections.rebuild import OrdersRebuild
 from projections.tables import orders
 from tests.harness import engine_settings, running_engine
+from tests.integration.test_separate_processes import ORDER_ENGINE
 
 MIXED_OUTCOMES = {"mock_failure_rate": 0.3, "mock_seed": 11, "retry_base_ms": 5, "worker_concurrency": 20}
 
@@ -32,7 +35,7 @@ async def settle(engine, order_ids: list[str]) -> None:
 async def test_rebuild_gives_the_same_read_side_as_live_projection(backend):
     async with running_engine(engine_settings(backend, **MIXED_OUTCOMES)) as engine:
         services = engine.services
-        order_ids = await asyncio.gather(*(engine.submit() for _ in range(120)))
+        order_ids = await asyncio.gather(*(engine.submit() for _ in range(200)))
         await settle(engine, order_ids)
         live_table = await orders_table(engine)
         live_cache = await services.active_orders.all()
@@ -123,3 +126,20 @@ async def test_a_new_read_model_column_is_back_filled_by_a_rebuild(backend):
         assert rows[order_id]["price_improvement_bps"] == pytest.approx(expected)
         assert expected >= 0
     assert view["priceImprovementBps"] == pytest.approx(rows[order_ids[0]]["price_improvement_bps"])
+
+
+def test_the_cli_rebuilds_a_new_database_from_scratch_and_reports_status(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
+    env.pop("REDIS_URL", None)
+
+    def order_engine(*args: str) -> str:
+        done = subprocess.run([ORDER_ENGINE, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    rebuilt = order_engine("projections", "rebuild", "orders", "--from-scratch")
+    status = order_engine("projections", "status")
+
+    assert "orders: rebuilt from 0 events" in rebuilt
+    assert "log: 0 events" in status
+    assert "orders: checkpoint 0:0, 0 events behind" in status
