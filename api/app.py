@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
@@ -22,6 +22,7 @@ from eventstore.base import EventStore
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
@@ -36,11 +37,16 @@ def create_app(
     redis: Redis | None,
     lifespan: Lifespan,
     max_body_bytes: int,
+    metrics: Callable[[], Awaitable[bytes]],
 ) -> Litestar:
     """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it."""
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    @get("/metrics", tags=["health"], summary="Prometheus metrics", media_type=PROMETHEUS_TEXT)
+    async def prometheus_metrics() -> bytes:
+        return await metrics()
 
     return Litestar(
         route_handlers=[
@@ -49,6 +55,7 @@ def create_app(
             order_stream,
             log_stream,
             health,
+            prometheus_metrics,
             create_static_files_router(
                 path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False
             ),

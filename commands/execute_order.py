@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -40,6 +42,8 @@ class Execution:
     limiter: StartLimiter
     jitter: random.Random = field(default_factory=random.Random)
     worker_id: str = ""  # recorded in each event's metadata: which process took the step
+    # Binds the order and correlation ids to every log line written while the order runs.
+    log_context: Callable[..., AbstractContextManager[Any]] = lambda **_: nullcontext()
 
     async def run(self, order_id: str) -> None:
         history = await self.store.read_stream(order_id)
@@ -48,7 +52,8 @@ class Execution:
             return
         runner = _Runner(self, Order.from_events(order_id, [r.event for r in history]), history)
         try:
-            await runner.run()
+            with self.log_context(order_id=order_id, correlation_id=runner.correlation_id):
+                await runner.run()
         except ConcurrencyConflict:
             log.info("order %s is being executed elsewhere; this delivery stops", order_id)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +15,8 @@ import uvicorn
 from litestar import Litestar
 
 from api.app import create_app
+from engine.logs import configure_logging
+from engine.metrics import render_metrics
 from engine.progress import progress
 from engine.services import Services
 from engine.settings import ConfigurationError, Settings, load_settings
@@ -37,7 +38,7 @@ def _settings() -> Settings:
     except (ConfigurationError, ValueError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     return settings
 
 
@@ -70,6 +71,7 @@ def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
         redis=services.redis,
         lifespan=lifespan,
         max_body_bytes=services.settings.request_max_body_bytes,
+        metrics=lambda: render_metrics(services),
     )
 
 

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Coroutine
 from typing import Any
 
+import structlog
 from redis.asyncio import Redis
 from taskiq.api import run_receiver_task
 
@@ -126,6 +127,7 @@ class Services:
             limiter=limiter,
             jitter=random.Random(s.mock_seed),
             worker_id=self.worker_id,
+            log_context=structlog.contextvars.bound_contextvars,
         )
         return OrderExecutor(execution, self.claims, s.worker_concurrency)
 

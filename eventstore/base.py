@@ -67,6 +67,10 @@ class EventStore(Protocol):
         """Events of every order after `after`, in the order a follower must apply them."""
         ...
 
+    async def count_after(self, after: LogPosition) -> int:
+        """How many events a follower at `after` has still to read (for progress and lag)."""
+        ...
+
     async def log_position(self, position: int) -> LogPosition | None:
         """The full log position of the event stored at `position`, or None if there is none."""
         ...

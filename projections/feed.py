@@ -55,11 +55,13 @@ class LiveFeed:
         self.poll_interval_s = poll_interval_s
         self._watched: dict[str, _WatchedOrder] = {}
         self._log_appended = asyncio.Event()
+        self._log_subscribers = 0
         self._listener: asyncio.Task[None] | None = None
 
     @property
     def subscriber_count(self) -> int:
-        return sum(watched.subscribers for watched in self._watched.values())
+        """Clients following one order or the whole log, in this process."""
+        return sum(watched.subscribers for watched in self._watched.values()) + self._log_subscribers
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen())
@@ -95,15 +97,19 @@ class LiveFeed:
 
     async def follow_log(self, after: LogPosition) -> AsyncIterator[RecordedEvent]:
         """Every event of every order after `after`, in log order, then each new one, without end."""
-        while True:
-            appended = self._log_appended  # taken before reading, so no wake-up falls in between
-            batch = await self.store.read_all(after, LOG_BATCH)
-            for recorded in batch:
-                yield recorded
-                after = recorded.log_position
-            if len(batch) < LOG_BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(appended.wait(), self.poll_interval_s)
+        self._log_subscribers += 1
+        try:
+            while True:
+                appended = self._log_appended  # taken before reading, so no wake-up falls in between
+                batch = await self.store.read_all(after, LOG_BATCH)
+                for recorded in batch:
+                    yield recorded
+                    after = recorded.log_position
+                if len(batch) < LOG_BATCH:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(appended.wait(), self.poll_interval_s)
+        finally:
+            self._log_subscribers -= 1
 
     async def _listen(self) -> None:
         async for order_id in self.signal.listen():

@@ -89,6 +89,20 @@ class OrderQueries:
         stream = await self.store.read_stream(order_id)
         return bool(stream) and status_after(stream[-1].event).is_terminal
 
+    async def execution_latencies(self, bounds_s: list[float]) -> tuple[list[int], float, int]:
+        """For ended orders, submit-to-end times: how many took at most each bound, their sum and count."""
+        seconds = (
+            sa.extract("epoch", orders.c.updated_at - orders.c.created_at)
+            if self.engine.dialect.name == "postgresql"
+            else (sa.func.julianday(orders.c.updated_at) - sa.func.julianday(orders.c.created_at)) * 86400
+        )
+        ended = orders.c.status.in_([str(s) for s in TERMINAL_STATUSES])
+        columns = [sa.func.count().filter(seconds <= bound) for bound in bounds_s]
+        query = sa.select(*columns, sa.func.coalesce(sa.func.sum(seconds), 0.0), sa.func.count()).where(ended)
+        async with self.engine.connect() as conn:
+            *within, total_s, count = (await conn.execute(query)).one()
+        return list(within), float(total_s), count
+
     async def unfinished(self, updated_before: datetime) -> list[str]:
         """Orders that have not ended and whose last event is older than `updated_before`."""
         query = sa.select(orders.c.order_id).where(

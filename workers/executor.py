@@ -18,9 +18,21 @@ class OrderExecutor:
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.running = 0  # orders executing in this process now
+        self.waiting = 0  # orders delivered to this process, waiting for a free slot
 
     async def execute(self, order_id: str) -> None:
-        async with self._slots, self.claims.claim(order_id) as claimed:
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            await self._execute_in_slot(order_id)
+        finally:
+            self._slots.release()
+
+    async def _execute_in_slot(self, order_id: str) -> None:
+        async with self.claims.claim(order_id) as claimed:
             if not claimed:
                 log.info("order %s is already in hand elsewhere; this delivery stops", order_id)
                 return
