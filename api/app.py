@@ -71,6 +71,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=max_body_bytes,
+        logging_config=None,  # the process configures logging once (engine/logs.py)
         openapi_config=OpenAPIConfig(
             title="Order execution engine",
             version="0.1.0",

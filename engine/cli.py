@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
 from litestar import Litestar
+from rich.console import Console
 
 from api.app import create_app
+from engine.demo import run_demo
 from engine.logs import configure_logging
 from engine.metrics import render_metrics
 from engine.progress import progress
@@ -83,6 +86,7 @@ def _serve_http(settings: Settings, *, worker: bool, projector: bool) -> None:
         port=settings.port,
         ws_max_size=WS_MAX_FRAME_BYTES,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep the process's structured logging (engine/logs.py)
     )
 
 
@@ -205,3 +209,18 @@ async def _status(settings: Settings) -> None:
             typer.echo(f"{projection.name}: checkpoint {at.commit_id}:{at.position}, {lag} events behind")
     finally:
         await services.stop()
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(min=1, max=100, help="How many orders to fire at once.")] = 5,
+    url: Annotated[str | None, typer.Option(help="The engine's base URL (default http://HOST:PORT).")] = None,
+) -> None:
+    """Submits orders concurrently to a running engine and shows them live, then a summary."""
+    settings = _settings()
+    base_url = url or f"http://{settings.host}:{settings.port}"
+    try:
+        asyncio.run(run_demo(base_url.rstrip("/"), orders, Console()))
+    except httpx.HTTPError as error:
+        typer.echo(f"could not reach the engine at {base_url}: {error}", err=True)
+        raise typer.Exit(1) from None

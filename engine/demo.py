@@ -1,0 +1,111 @@
+"""`order-engine demo`: fire orders at a running engine and watch them live in the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+import websockets
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+PAIRS = [
+    ("SOL", "USDC", 0.5, 5.0),
+    ("USDC", "SOL", 10, 200),
+    ("USDC", "BONK", 5, 100),
+    ("JUP", "USDT", 1, 50),
+]
+STATUS_STYLE = {
+    "pending": "white",
+    "routing": "cyan",
+    "building": "magenta",
+    "submitted": "yellow",
+    "confirmed": "bold green",
+    "failed": "bold red",
+}
+
+
+@dataclass
+class Watched:
+    order_id: str
+    pair: str
+    amount_in: float
+    started: float = field(default_factory=time.monotonic)
+    status: str = "pending"
+    venue: str = ""
+    price: float | None = None
+    attempts: int = 0
+    tx_hash: str = ""
+    reason: str = ""
+    ended: float | None = None
+
+    def apply(self, message: dict[str, Any]) -> None:
+        self.status = message["status"]
+        self.venue = message.get("selectedVenue") or message.get("venue") or self.venue
+        self.attempts = message.get("attempt", self.attempts)
+        self.price = message.get("executionPrice", self.price)
+        self.tx_hash = message.get("txHash", self.tx_hash)
+        self.reason = message.get("reason", self.reason)
+        if self.status in ("confirmed", "failed"):
+            self.ended = time.monotonic()
+
+
+def _table(orders: list[Watched]) -> Table:
+    table = Table(title="order-engine demo", expand=True)
+    for column in ("order", "pair", "amount", "status", "venue", "price", "attempts", "tx hash / reason"):
+        table.add_column(column, no_wrap=True)
+    for o in orders:
+        table.add_row(
+            o.order_id[:8],
+            o.pair,
+            f"{o.amount_in:g}",
+            f"[{STATUS_STYLE.get(o.status, 'white')}]{o.status}[/]",
+            o.venue,
+            f"{o.price:.6g}" if o.price else "",
+            str(o.attempts or ""),
+            (o.tx_hash[:20] + "…") if o.tx_hash else o.reason[:40],
+        )
+    return table
+
+
+async def run_demo(base_url: str, count: int, console: Console) -> list[Watched]:
+    rng = random.Random()
+    ws_base = base_url.replace("http", "ws", 1)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+
+        async def submit() -> Watched:
+            token_in, token_out, low, high = rng.choice(PAIRS)
+            amount = round(rng.uniform(low, high), 4)
+            body = {"orderType": "market", "tokenIn": token_in, "tokenOut": token_out, "amountIn": amount}
+            response = await http.post("/api/orders/execute", json=body)
+            response.raise_for_status()
+            return Watched(response.json()["orderId"], f"{token_in}→{token_out}", amount)
+
+        orders = list(await asyncio.gather(*(submit() for _ in range(count))))
+
+    async def follow(order: Watched) -> None:
+        async with websockets.connect(f"{ws_base}/api/orders/execute?orderId={order.order_id}") as socket:
+            async for raw in socket:
+                order.apply(msgspec.json.decode(raw))
+
+    with Live(_table(orders), console=console, refresh_per_second=8) as live:
+        followers = asyncio.gather(*(follow(order) for order in orders))
+        while not followers.done():
+            live.update(_table(orders))
+            await asyncio.wait([followers], timeout=0.125)
+        live.update(_table(orders))
+        await followers
+    confirmed = [o for o in orders if o.status == "confirmed"]
+    seconds = [o.ended - o.started for o in orders if o.ended is not None]
+    console.print(
+        f"{len(orders)} orders: {len(confirmed)} confirmed, {len(orders) - len(confirmed)} failed; "
+        f"venues {sorted({o.venue for o in confirmed})}; average {sum(seconds) / max(len(seconds), 1):.2f} s "
+        "from submission to the end"
+    )
+    return orders
