@@ -7,12 +7,16 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
+from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.access import API_KEY_STATE, submit_rate_limit
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
 from api.orders import OrderController, order_stats
@@ -38,6 +42,9 @@ def create_app(
     lifespan: Lifespan,
     max_body_bytes: int,
     metrics: Callable[[], Awaitable[bytes]],
+    api_key: str | None = None,
+    submit_rate_limit_per_minute: int = 0,
+    cors_origins: list[str] | None = None,
 ) -> Litestar:
     """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it."""
 
@@ -69,6 +76,10 @@ def create_app(
             "redis": provide(redis),
         },
         lifespan=[lifespan],
+        state=State({API_KEY_STATE: api_key}),
+        middleware=[submit_rate_limit(submit_rate_limit_per_minute)] if submit_rate_limit_per_minute else [],
+        stores={"rate_limit": RedisStore(redis, namespace="order-engine:api-rate-limit")} if redis else None,
+        cors_config=CORSConfig(allow_origins=cors_origins, allow_headers=["*"]) if cors_origins else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)

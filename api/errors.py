@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_500_INTERNAL_SERVER_ERROR
 
 from domain.order import OrderNotSupported, OrderRejected
 
@@ -60,13 +60,20 @@ def _order_rejected(_: Request[Any, Any, Any], exc: OrderRejected) -> Response[E
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 429: "rate_limited"}.get(
-        exc.status_code, "invalid_request" if exc.status_code < 500 else "unavailable"
-    )
+    code = {
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "body_too_large",
+        429: "rate_limited",
+    }.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "unavailable")
+    headers = dict(exc.headers or {})
+    if exc.status_code == HTTP_429_TOO_MANY_REQUESTS and "RateLimit-Reset" in headers:
+        headers["Retry-After"] = headers["RateLimit-Reset"]  # seconds until the window frees a request
     return Response(
         ErrorBody(code, _readable(str(exc.detail))),
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers=headers,
         media_type=MediaType.JSON,
     )
 

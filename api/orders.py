@@ -14,6 +14,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from api.access import require_api_key
 from api.errors import error_response
 from api.messages import event_message
 from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
@@ -73,7 +74,7 @@ class OrderController(Controller):
     path = "/api/orders"
     tags = ["orders"]
 
-    @post("/execute", status_code=HTTP_201_CREATED, summary="Submit an order")
+    @post("/execute", status_code=HTTP_201_CREATED, summary="Submit an order", guards=[require_api_key])
     async def execute(
         self,
         data: JSONBody[ExecuteOrder],

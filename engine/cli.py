@@ -75,6 +75,9 @@ def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
         lifespan=lifespan,
         max_body_bytes=services.settings.request_max_body_bytes,
         metrics=lambda: render_metrics(services),
+        api_key=services.settings.api_key,
+        submit_rate_limit_per_minute=services.settings.submit_rate_limit_per_minute,
+        cors_origins=[o.strip() for o in services.settings.cors_origins.split(",") if o.strip()],
     )
 
 

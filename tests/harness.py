@@ -30,6 +30,7 @@ FAST = {
     "recovery_interval_s": 0.2,
     "recovery_grace_s": 0.5,
     "rate_limit_max": 100_000,  # tests of the limit set their own
+    "submit_rate_limit_per_minute": 0,
 }
 MARKET_ORDER = {
     "orderType": "market",
