@@ -9,7 +9,13 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from domain.order import OrderNotSupported, OrderRejected
 
@@ -85,7 +91,20 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Err
     )
 
 
+def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "unavailable",
+        "a dependency is unavailable; nothing was done, try again",
+    )
+
+
 EXCEPTION_HANDLERS = {
+    # The database or Redis cannot be reached: the request did nothing half-way, so it can be retried.
+    OperationalError: _dependency_down,
+    InterfaceError: _dependency_down,
+    RedisConnectionError: _dependency_down,
     ValidationException: _validation_error,
     OrderRejected: _order_rejected,
     HTTPException: _http_error,

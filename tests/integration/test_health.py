@@ -16,7 +16,7 @@ from eventstore.signal import InProcessSignal
 from eventstore.sql import SqlEventStore
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
-from tests.harness import serve_http
+from tests.harness import MARKET_ORDER, serve_http
 
 NOTHING_LISTENS = "127.0.0.1:1"
 
@@ -26,7 +26,9 @@ async def no_roles(_: Litestar) -> AsyncIterator[None]:
     yield
 
 
-async def health_of(database_url: str, redis_url: str | None) -> tuple[int, dict]:
+@asynccontextmanager
+async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The API alone (no worker, no projector) on the given servers, and a client for it."""
     db = open_database(database_url)
     store = SqlEventStore(db, InProcessSignal())
     redis = Redis.from_url(redis_url, socket_connect_timeout=1) if redis_url else None
@@ -46,12 +48,17 @@ async def health_of(database_url: str, redis_url: str | None) -> tuple[int, dict
     )
     try:
         async with serve_http(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-            response = await client.get("/health")
-            return response.status_code, response.json()
+            yield client
     finally:
         await db.dispose()
         if redis is not None:
             await redis.aclose()
+
+
+async def health_of(database_url: str, redis_url: str | None) -> tuple[int, dict]:
+    async with api_on(database_url, redis_url) as client:
+        response = await client.get("/health")
+    return response.status_code, response.json()
 
 
 async def test_healthy_dependencies_answer_200(sqlite_url, redis_url):
@@ -72,3 +79,13 @@ async def test_a_database_that_does_not_answer_gives_503_naming_the_database():
     assert status == 503
     assert body["dependencies"]["database"].startswith("down")
     assert "Traceback" not in str(body)
+
+
+async def test_submitting_while_the_database_is_down_answers_503_json_and_leaks_nothing():
+    async with api_on(f"postgresql://postgres@{NOTHING_LISTENS}/postgres", None) as client:
+        response = await client.post("/api/orders/execute", json=MARKET_ORDER)
+    assert response.status_code == 503
+    assert response.json() == {
+        "error": "unavailable",
+        "message": "a dependency is unavailable; nothing was done, try again",
+    }
