@@ -34,6 +34,14 @@ def error_response(
     return Response(ErrorBody(error, message, field), status_code=status_code, media_type=MediaType.JSON)
 
 
+# Parameters whose name on the wire is not the camelCase of the Python name.
+WIRE_NAMES = {"idempotency_key": "Idempotency-Key"}
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
+
+
 MSGSPEC_FIELD = re.compile(r"(?:at `\$\.|field `)(\w+)")
 
 
@@ -47,6 +55,10 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     if field in (None, "data"):  # the body as a whole: name the field msgspec's message points at
         named = MSGSPEC_FIELD.search(message)
         field = named.group(1) if named else None
+        if field is None and message == "'data'":
+            message = "body: a JSON object is required"
+    else:
+        field = WIRE_NAMES.get(field, _camel(field))
     if field:
         message = f"{field}: {message}"
     return error_response(400, "invalid_request", message, field)

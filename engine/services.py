@@ -36,7 +36,6 @@ from workers.recovery import sweep_forever
 
 log = logging.getLogger(__name__)
 
-CLAIM_LEASE_S = 30.0
 QUEUED_TTL_S = 600.0
 
 
@@ -54,7 +53,7 @@ class Services:
         self.queries = OrderQueries(self.db, self.store)
         self.active_orders = RedisActiveOrders(self.redis) if self.redis else InMemoryActiveOrders()
         self.claims: OrderClaims = (
-            RedisClaims(self.redis, CLAIM_LEASE_S, QUEUED_TTL_S)
+            RedisClaims(self.redis, settings.worker_lease_s, QUEUED_TTL_S)
             if self.redis
             else InMemoryClaims(QUEUED_TTL_S)
         )

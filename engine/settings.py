@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     mock_seed: int | None = None
     recovery_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     recovery_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    worker_lease_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # a killed worker's orders are free after it
     request_max_body_bytes: Positive = 16_384
     api_key: str | None = None  # set: POST /api/orders/execute needs `Authorization: Bearer <API_KEY>`
     submit_rate_limit_per_minute: NonNegative = 600  # per client address; 0 turns the limit off

@@ -118,15 +118,15 @@ class OrderQueries:
             sa.select(orders)
             .where(*filters.conditions())
             .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
-            .limit(limit)
+            .limit(limit + 1)  # one more than asked: is there a next page at all?
         )
         if cursor is not None:
             created_at, order_id = decode_cursor(cursor)
             query = query.where(sa.tuple_(orders.c.created_at, orders.c.order_id) < (created_at, order_id))
         async with self.engine.connect() as conn:
             views = [OrderView(**row._mapping) for row in await conn.execute(query)]
-        next_cursor = encode_cursor(views[-1]) if len(views) == limit else None
-        return OrderPage(orders=views, next_cursor=next_cursor)
+        next_cursor = encode_cursor(views[limit - 1]) if len(views) > limit else None
+        return OrderPage(orders=views[:limit], next_cursor=next_cursor)
 
     async def stats(self) -> OrderStats:
         confirmed = orders.c.status == "confirmed"

@@ -14,9 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import msgspec
+import pytest
+import websockets
 from redis.asyncio import Redis
 
-from domain.events import RoutingStarted
+from domain.events import OrderConfirmed, OrderFailed, RoutingStarted, TransactionSubmitted
 from tests.harness import FAST, MARKET_ORDER, engine_settings, running_engine, stream
 from workers.presence import live_workers
 
@@ -36,6 +39,7 @@ async def wait_for_workers(redis_url: str, count: int, timeout_s: float = 30) ->
 
 @contextmanager
 def role_processes(roles: list[str], env: dict[str, str], log_dir: Path) -> Iterator[list[subprocess.Popen]]:
+    log_dir.mkdir(parents=True, exist_ok=True)
     processes = [
         subprocess.Popen(
             [ORDER_ENGINE, role],
@@ -139,3 +143,38 @@ async def test_an_order_runs_through_separate_api_worker_and_projector_processes
     assert view["orderId"] == order_id
     assert view["txHash"] == messages[-1]["txHash"]
     assert view["version"] == len(messages)
+
+
+@pytest.mark.parametrize("kill_at", ["routing", "submitted"])
+async def test_a_worker_killed_mid_order_is_replaced_and_the_order_ends_exactly_once(
+    postgres_url, redis_url, tmp_path, kill_at
+):
+    slow = {
+        "mock_quote_delay_ms": 1500,
+        "mock_execution_delay_ms_min": 1500,
+        "mock_execution_delay_ms_max": 1500,
+    }
+    env = environment(postgres_url, redis_url, worker_lease_s=1, mock_seed=3, **slow)
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    async with running_engine(engine_settings(backend), worker=False) as engine:
+        with role_processes(["worker"], env, tmp_path / "first") as (first,):
+            await wait_for_workers(redis_url, 1)
+            order_id = await engine.submit()
+            url = f"{engine.ws_base}/api/orders/execute?orderId={order_id}"
+            async with websockets.connect(url) as socket:
+                while msgspec.json.decode(await socket.recv())["status"] != kill_at:
+                    pass
+            first.kill()
+            first.wait()
+        with role_processes(["worker"], env, tmp_path / "second"):
+            messages, close_code = await engine.stream(order_id)
+        stream = await engine.services.store.read_stream(order_id)
+
+    assert close_code == 1000
+    assert [r.version for r in stream] == list(range(1, len(stream) + 1))
+    assert sum(isinstance(r.event, (OrderConfirmed, OrderFailed)) for r in stream) == 1
+    assert messages[-1]["type"] == "OrderConfirmed"
+    workers = {r.metadata.get("worker") for r in stream if r.version > 1}
+    assert len(workers) == 2, "the second worker should have finished what the first began"
+    submissions = [r.event for r in stream if isinstance(r.event, TransactionSubmitted)]
+    assert len({s.client_tx_id for s in submissions}) == len(submissions)
