@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -26,6 +27,28 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     error: str  # a stable code: invalid_request, not_supported, not_found, ...
     message: str  # for people: names the field and the rule
     field: str | None = None
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route can answer, all with the ErrorBody shape."""
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=ERROR_DESCRIPTIONS[code], generate_examples=False
+        )
+        for code in codes
+    }
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad input: `message` names the field and the rule",
+    401: "API_KEY is set and the request lacks `Authorization: Bearer <API_KEY>`",
+    404: "No such order",
+    409: "The Idempotency-Key was first used for a different order",
+    413: "The body is larger than REQUEST_MAX_BODY_BYTES",
+    422: "A well-formed order the engine does not execute yet (limit, sniper)",
+    429: "Too many submissions from this client; see Retry-After",
+    503: "The database or Redis is unavailable; nothing was done",
+}
 
 
 def error_response(

@@ -10,6 +10,7 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,7 +35,12 @@ async def _probe(check: Awaitable[Any]) -> str:
     return "up"
 
 
-@get("/health", tags=["health"], summary="Dependency health")
+@get(
+    "/health",
+    tags=["health"],
+    summary="Dependency health",
+    responses={503: ResponseSpec(Health, description="A dependency is down; `dependencies` says which")},
+)
 async def health(db: NamedDependency[AsyncEngine], redis: NamedDependency[Redis | None]) -> Response[Health]:
     dependencies = {"database": await _probe(_database(db))}
     if redis is not None:

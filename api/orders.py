@@ -11,11 +11,12 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.access import require_api_key
-from api.errors import error_response
+from api.errors import error_response, error_responses
 from api.messages import event_message
 from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
 from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
@@ -74,7 +75,16 @@ class OrderController(Controller):
     path = "/api/orders"
     tags = ["orders"]
 
-    @post("/execute", status_code=HTTP_201_CREATED, summary="Submit an order", guards=[require_api_key])
+    @post(
+        "/execute",
+        status_code=HTTP_201_CREATED,
+        summary="Submit an order",
+        guards=[require_api_key],
+        responses={
+            HTTP_200_OK: ResponseSpec(OrderAccepted, description="An idempotent repeat: the same order"),
+            **error_responses(400, 401, 409, 413, 422, 429, 503),
+        },
+    )
     async def execute(
         self,
         data: JSONBody[ExecuteOrder],
@@ -111,14 +121,18 @@ class OrderController(Controller):
         body = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
         return Response(body, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
 
-    @get("/{order_id:str}", summary="One order's read model")
+    @get("/{order_id:str}", summary="One order's read model", responses=error_responses(400, 404, 503))
     async def get_order(self, order_id: FromPath[str], queries: NamedDependency[OrderQueries]) -> OrderView:
         view = await queries.get(parse_order_id(order_id))
         if view is None:
             raise NotFoundException(f"no order {order_id}")
         return view
 
-    @get("/{order_id:str}/events", summary="One order's events, as the WebSocket sends them")
+    @get(
+        "/{order_id:str}/events",
+        summary="One order's events, as the WebSocket sends them",
+        responses=error_responses(400, 404, 503),
+    )
     async def get_events(
         self, order_id: FromPath[str], queries: NamedDependency[OrderQueries]
     ) -> list[dict[str, Any]]:
@@ -127,7 +141,7 @@ class OrderController(Controller):
             raise NotFoundException(f"no order {order_id}")
         return [event_message(recorded) for recorded in events]
 
-    @get("/", summary="A page of orders, newest first, filtered")
+    @get("/", summary="A page of orders, newest first, filtered", responses=error_responses(400, 503))
     async def list_orders(
         self,
         queries: NamedDependency[OrderQueries],
