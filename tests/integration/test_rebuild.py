@@ -6,8 +6,10 @@ import asyncio
 import os
 import subprocess
 
+import msgspec
 import pytest
 import sqlalchemy as sa
+import websockets
 
 from projections.active_orders import RedisActiveOrders
 from projections.order_view import fold
@@ -143,3 +145,25 @@ def test_the_cli_rebuilds_a_new_database_from_scratch_and_reports_status(tmp_pat
     assert "orders: rebuilt from 0 events" in rebuilt
     assert "log: 0 events" in status
     assert "orders: checkpoint 0:0, 0 events behind" in status
+
+
+async def test_rebuilding_the_redis_cache_mid_flight_gives_the_same_active_orders(postgres_url, redis_url):
+    slow = {"mock_execution_delay_ms_min": 1500, "mock_execution_delay_ms_max": 1500}
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    async with running_engine(engine_settings(backend, **slow)) as engine:
+        services = engine.services
+        order_ids = await asyncio.gather(*(engine.submit() for _ in range(5)))
+        for order_id in order_ids:  # until every order is at the venue
+            url = f"{engine.ws_base}/api/orders/execute?orderId={order_id}"
+            async with websockets.connect(url) as socket:
+                while msgspec.json.decode(await socket.recv())["status"] != "submitted":
+                    pass
+        await services.projector.catch_up(services.active_orders)
+        live = await services.active_orders.all()
+        await services.active_orders.reset()
+        await services.projector.catch_up(services.active_orders)
+        rebuilt = await services.active_orders.all()
+        await settle(engine, order_ids)
+
+    assert set(live) == set(order_ids)
+    assert rebuilt == live
