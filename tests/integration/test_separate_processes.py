@@ -178,3 +178,37 @@ async def test_a_worker_killed_mid_order_is_replaced_and_the_order_ends_exactly_
     assert len(workers) == 2, "the second worker should have finished what the first began"
     submissions = [r.event for r in stream if isinstance(r.event, TransactionSubmitted)]
     assert len({s.client_tx_id for s in submissions}) == len(submissions)
+
+
+async def test_a_client_whose_api_process_is_killed_resumes_on_another_without_gap_or_duplicate(
+    postgres_url, redis_url, tmp_path
+):
+    slow = {"mock_execution_delay_ms_min": 1500, "mock_execution_delay_ms_max": 1500}
+    ports = [free_port(), free_port()]
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    async with running_engine(engine_settings(backend, **slow)) as engine:  # the worker and projector
+        with (
+            role_processes(["api"], environment(postgres_url, redis_url, port=ports[0]), tmp_path / "a") as (
+                a,
+            ),
+            role_processes(["api"], environment(postgres_url, redis_url, port=ports[1]), tmp_path / "b"),
+        ):
+            for port in ports:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                    await wait_until_healthy(http)
+            order_id = await engine.submit()
+            before: list[dict] = []
+            async with websockets.connect(
+                f"ws://127.0.0.1:{ports[0]}/api/orders/execute?orderId={order_id}"
+            ) as socket:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for raw in socket:
+                        before.append(msgspec.json.decode(raw))
+                        if before[-1]["status"] == "submitted":
+                            a.kill()  # the API process dies mid-stream
+            after, close_code = await stream(f"ws://127.0.0.1:{ports[1]}", order_id, before[-1]["version"])
+        complete, _ = await engine.stream(order_id)
+
+    assert close_code == 1000
+    assert before + after == complete
+    assert [m["version"] for m in before + after] == list(range(1, len(complete) + 1))
