@@ -12,12 +12,14 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.messages import event_message, log_message
 from eventstore.base import LOG_START, EventStore, RecordedEvent
 from projections.feed import LiveFeed
 
 CLOSE_NORMAL = 1000
+CLOSE_UNAVAILABLE = 1011  # the client resumes with afterVersion / afterPosition once the server is back
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
 
@@ -77,10 +79,14 @@ async def _send_until_done(
     """Send each event until the feed ends (then close 1000) or the client leaves."""
 
     async def send() -> None:
-        # aclosing: a client that leaves mid-stream gives its subscription back at once, not at GC.
-        async with contextlib.aclosing(events):
-            async for recorded in events:
-                await socket.send_data(msgspec.json.encode(to_message(recorded)).decode())
+        try:
+            # aclosing: a client that leaves mid-stream gives its subscription back at once, not at GC.
+            async with contextlib.aclosing(events):
+                async for recorded in events:
+                    await socket.send_data(msgspec.json.encode(to_message(recorded)).decode())
+        except (OperationalError, InterfaceError):
+            await socket.close(CLOSE_UNAVAILABLE, "the database is unavailable; reconnect and resume")
+            return
         await socket.close(CLOSE_NORMAL)
 
     async def until_disconnect() -> None:

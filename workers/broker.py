@@ -39,7 +39,7 @@ class OrderQueueBroker(RedisStreamBroker):
                 async for message in super().listen():
                     yield message
             except ResponseError as error:
-                if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
+                if "NOGROUP" not in str(error) and "UNBLOCKED" not in str(error):
                     raise
                 log.warning("the order queue vanished (Redis flushed?); declaring it again")
                 await self._declare_consumer_group()
@@ -57,6 +57,9 @@ def make_broker(redis_url: str | None) -> AsyncBroker:
             idle_timeout=IDLE_TIMEOUT_MS,
             unacknowledged_lock_timeout=AUTOCLAIM_LOCK_TIMEOUT_S,
             xread_count=1,  # take one order at a time, so idle workers get the rest
+            # A group created anew (first start, or after a flush) reads the stream from its start: orders
+            # enqueued before it existed must not be skipped.
+            consumer_id="0",
             xread_block=1000,
         )
     broker.register_task(execute_order, task_name=EXECUTE_ORDER)

@@ -21,6 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page, WebSocket, async_playwright, expect
 
 from tests.harness import engine_settings, running_engine
+from tests.proxy import DroppableProxy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -127,62 +128,6 @@ async def submit_through_form(page: Page, token_in: str, token_out: str, amount:
     await expect(rows).to_have_count(len(before) + 1)
     (order_id,) = set(await rows.evaluate_all("rows => rows.map(r => r.dataset.orderId)")) - before
     return order_id
-
-
-class DroppableProxy:
-    """A TCP relay between the browser and the engine that can drop every connection at once, like a
-    network that goes away, and refuse new ones until it is restored."""
-
-    def __init__(self, upstream: str) -> None:
-        host, port = upstream.removeprefix("http://").split(":")
-        self.upstream = (host, int(port))
-        self.up = True
-        self.connections: set[asyncio.StreamWriter] = set()
-
-    async def __aenter__(self) -> DroppableProxy:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self.server.close()
-        self.drop()
-        await self.server.wait_closed()
-
-    def drop(self) -> None:
-        """Reset every open connection (both sides) and refuse new ones."""
-        self.up = False
-        for writer in list(self.connections):
-            writer.transport.abort()
-
-    def restore(self) -> None:
-        self.up = True
-
-    async def _relay(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
-        if not self.up:
-            client.transport.abort()
-            return
-        try:
-            server_reader, server = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            client.transport.abort()
-            return
-        self.connections |= {client, server}
-        try:
-            await asyncio.gather(self._pipe(client_reader, server), self._pipe(server_reader, client))
-        finally:
-            self.connections -= {client, server}
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.transport.abort()
 
 
 async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(browser, sqlite_url):
