@@ -99,9 +99,13 @@ async def serve_http(app: Any) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def running_engine(
-    settings: Settings, simulation: SimulationConfig | None = None, *, worker: bool = True
+    settings: Settings,
+    simulation: SimulationConfig | None = None,
+    *,
+    worker: bool = True,
+    projector: bool = True,
 ) -> AsyncIterator[Engine]:
     services = Services(settings, simulation)
-    app = build_app(services, worker=worker, projector=True)
+    app = build_app(services, worker=worker, projector=projector)
     async with serve_http(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         yield Engine(services, http, base_url.replace("http://", "ws://"))

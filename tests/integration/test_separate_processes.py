@@ -16,10 +16,15 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+import sqlalchemy as sa
 import websockets
 from redis.asyncio import Redis
 
 from domain.events import OrderConfirmed, OrderFailed, RoutingStarted, TransactionSubmitted
+from eventstore.base import LOG_START
+from projections.order_view import fold
+from projections.orders import OrdersProjection
+from projections.tables import orders
 from tests.harness import FAST, MARKET_ORDER, engine_settings, running_engine, stream
 from workers.presence import live_workers
 
@@ -212,3 +217,40 @@ async def test_a_client_whose_api_process_is_killed_resumes_on_another_without_g
     assert close_code == 1000
     assert before + after == complete
     assert [m["version"] for m in before + after] == list(range(1, len(complete) + 1))
+
+
+async def test_two_projectors_one_killed_midway_apply_every_event_once(postgres_url, redis_url, tmp_path):
+    env = environment(postgres_url, redis_url)
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    mixed = {"mock_failure_rate": 0.3, "mock_seed": 5, "worker_concurrency": 20}
+    async with running_engine(engine_settings(backend, **mixed), projector=False) as engine:
+        with role_processes(["projector", "projector"], env, tmp_path) as (doomed, survivor):
+            first = await asyncio.gather(*(engine.submit() for _ in range(40)))
+            await asyncio.gather(*(engine.stream(order_id) for order_id in first[:10]))
+            doomed.kill()  # a projector dies while the log keeps growing
+            second = await asyncio.gather(*(engine.submit() for _ in range(40)))
+            order_ids = [*first, *second]
+            await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
+            head = await engine.services.store.count_after(LOG_START)
+            async with asyncio.timeout(20):  # the survivor catches up with the head of the log
+                while await engine.services.store.count_after(
+                    await OrdersProjection(engine.services.db).position()
+                ):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            assert survivor.poll() is None, "the surviving projector should still run"
+        async with engine.services.db.connect() as conn:
+            rows = {row.order_id: row for row in await conn.execute(sa.select(orders))}
+        folded = {order_id: fold(await engine.services.store.read_stream(order_id)) for order_id in order_ids}
+
+    assert head == sum(view.version for view in folded.values())
+    assert set(rows) == set(order_ids)
+    for order_id, view in folded.items():
+        row = rows[order_id]
+        assert (row.version, row.status, row.attempts, row.tx_hash) == (
+            view.version,
+            view.status,
+            view.attempts,
+            view.tx_hash,
+        )
+    logs = "".join(path.read_text() for path in tmp_path.glob("projector-*.log"))
+    assert "ProjectionGap" not in logs
