@@ -26,6 +26,7 @@ from eventstore.base import EventStore
 from projections.order_view import OrderView
 from projections.queries import InvalidCursor, OrderFilters, OrderPage, OrderQueries, OrderStats
 
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$"
 TOKEN_DOC = f"one of {', '.join(TOKENS)}"
 MAX_PAGE = 200
 
@@ -149,8 +150,8 @@ class OrderController(Controller):
         token_in: Annotated[str | None, QueryParameter(name="tokenIn", max_length=16)] = None,
         token_out: Annotated[str | None, QueryParameter(name="tokenOut", max_length=16)] = None,
         venue: Annotated[str | None, QueryParameter(max_length=16)] = None,
-        created_after: Annotated[datetime | None, QueryParameter(name="createdAfter")] = None,
-        created_before: Annotated[datetime | None, QueryParameter(name="createdBefore")] = None,
+        created_after: Annotated[str | None, QueryParameter(name="createdAfter", pattern=ISO_8601)] = None,
+        created_before: Annotated[str | None, QueryParameter(name="createdBefore", pattern=ISO_8601)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OrderPage:
@@ -159,8 +160,8 @@ class OrderController(Controller):
             token_in=token_in,
             token_out=token_out,
             venue=venue,
-            created_after=_utc(created_after),
-            created_before=_utc(created_before),
+            created_after=_moment("createdAfter", created_after),
+            created_before=_moment("createdBefore", created_before),
         )
         try:
             return await queries.page(filters, limit, cursor)
@@ -173,8 +174,14 @@ async def order_stats(queries: NamedDependency[OrderQueries]) -> OrderStats:
     return await queries.stats()
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Query timestamps without a zone are taken as UTC, like every timestamp the API returns."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _moment(name: str, raw: str | None) -> datetime | None:
+    """An ISO 8601 query timestamp; one without a zone is UTC, like every timestamp the API returns.
+
+    Parsed here rather than by Litestar, whose lenient conversion would read `0.5` as a moment in 1970."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationException(extra=[{"key": name, "message": "must be an ISO 8601 date-time"}]) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
