@@ -16,7 +16,7 @@ from projections.order_view import fold
 from projections.rebuild import OrdersRebuild
 from projections.tables import orders
 from tests.harness import engine_settings, running_engine
-from tests.integration.test_separate_processes import ORDER_ENGINE
+from tests.processes import ORDER_ENGINE
 
 MIXED_OUTCOMES = {"mock_failure_rate": 0.3, "mock_seed": 11, "retry_base_ms": 5, "worker_concurrency": 20}
 

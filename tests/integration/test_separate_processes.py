@@ -4,70 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
 import websockets
-from redis.asyncio import Redis
 
 from domain.events import OrderConfirmed, OrderFailed, RoutingStarted, TransactionSubmitted
 from eventstore.base import LOG_START
 from projections.order_view import fold
 from projections.orders import OrdersProjection
 from projections.tables import orders
-from tests.harness import FAST, MARKET_ORDER, engine_settings, running_engine, stream
-from workers.presence import live_workers
-
-ORDER_ENGINE = str(Path(sys.executable).parent / "order-engine")
-
-
-async def wait_for_workers(redis_url: str, count: int, timeout_s: float = 30) -> None:
-    """Until `count` worker processes have announced themselves (they give no other sign of readiness)."""
-    client = Redis.from_url(redis_url)
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(await live_workers(client)) < count:  # noqa: ASYNC110 (another process's state)
-                await asyncio.sleep(0.05)
-    finally:
-        await client.aclose()
-
-
-@contextmanager
-def role_processes(roles: list[str], env: dict[str, str], log_dir: Path) -> Iterator[list[subprocess.Popen]]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    processes = [
-        subprocess.Popen(
-            [ORDER_ENGINE, role],
-            env={**os.environ, **env},
-            stdout=(log_dir / f"{role}-{n}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for n, role in enumerate(roles)
-    ]
-    try:
-        yield processes
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=20)
-
-
-def environment(database_url: str, redis_url: str, **settings: object) -> dict[str, str]:
-    return {name.upper(): str(value) for name, value in {**FAST, **settings}.items()} | {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-    }
+from tests.harness import MARKET_ORDER, engine_settings, running_engine, stream
+from tests.processes import (
+    environment,
+    free_port,
+    role_processes,
+    wait_for_workers,
+    wait_until_healthy,
+)
 
 
 async def test_rate_limit_holds_across_two_worker_processes(postgres_url, redis_url, tmp_path):
@@ -99,21 +55,6 @@ async def test_rate_limit_holds_across_two_worker_processes(postgres_url, redis_
         ]
     assert times[-1] - times[0] >= 2 * window_s - 0.1  # 15 orders at 5 per window need three windows
     assert len({worker for _, worker in starts}) == 2, "both worker processes should have started orders"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-async def wait_until_healthy(http: httpx.AsyncClient, timeout_s: float = 30) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:  # another process: polling its health endpoint is the only way to know it is up
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get("/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
 
 
 async def test_an_order_runs_through_separate_api_worker_and_projector_processes(
