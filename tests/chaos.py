@@ -1,0 +1,279 @@
+"""The chaos run: orders through 2 API processes and 2 workers (plus a projector) on PostgreSQL + Redis
+while a driver kills workers, kills and restarts API processes and flushes Redis at random moments. At
+the end it checks and prints the invariants.
+
+    uv run python -m tests.chaos --orders 300
+
+It needs the test servers (TEST_DATABASE_URL, TEST_REDIS_URL; it creates and drops its own database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+
+from domain.transitions import status_after
+from eventstore.base import LOG_START
+from eventstore.database import open_database
+from eventstore.signal import InProcessSignal
+from eventstore.sql import PostgresEventStore
+from migrations.run import upgrade_to_head
+from projections.active_orders import RedisActiveOrders
+from projections.order_view import fold
+from projections.orders import OrdersProjection
+from projections.tables import orders
+from tests.harness import MARKET_ORDER
+from tests.processes import ORDER_ENGINE, environment, free_port, wait_for_workers, wait_until_healthy
+from tests.services import create_database, drop_database, fresh_redis
+
+CHAOS_SETTINGS = {
+    "mock_quote_delay_ms": 20,
+    "mock_execution_delay_ms_min": 150,
+    "mock_execution_delay_ms_max": 400,
+    "mock_failure_rate": 0.1,
+    "worker_lease_s": 1,
+    "recovery_interval_s": 0.5,
+    "recovery_grace_s": 1,
+}
+
+
+@dataclass
+class Role:
+    """One engine process that the driver may kill and start again."""
+
+    name: str
+    env: dict[str, str]
+    log_dir: Path
+    process: subprocess.Popen | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self.log_dir / f"{self.name}-{self.starts}.log").open("w")
+        role = self.name.split("-")[0]
+        self.process = subprocess.Popen(
+            [ORDER_ENGINE, role], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+@dataclass
+class Summary:
+    orders_accepted: int = 0
+    submissions_refused: int = 0
+    faults: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    events: int = 0
+    invariants: dict[str, bool] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(self.invariants.values())
+
+    def report(self) -> str:
+        lines = [
+            f"orders accepted: {self.orders_accepted} (submissions refused while an API was down: "
+            f"{self.submissions_refused})",
+            f"outcomes: {dict(self.outcomes)}; events in the log: {self.events}; {self.seconds:.1f} s",
+            f"faults injected: {dict(self.faults)}",
+            *(f"  {'ok  ' if held else 'FAIL'} {name}" for name, held in self.invariants.items()),
+        ]
+        return "\n".join(lines)
+
+
+async def chaos_run(
+    database_url: str, redis_url: str, order_count: int, log_dir: Path, seed: int | None = None
+) -> Summary:
+    rng = random.Random(seed)
+    summary = Summary()
+    started = time.monotonic()
+    ports = [free_port(), free_port()]
+    base = {**os.environ, **environment(database_url, redis_url, **CHAOS_SETTINGS)}
+    apis = [Role(f"api-{n}", {**base, "PORT": str(port)}, log_dir) for n, port in enumerate(ports)]
+    workers = [Role(f"worker-{n}", base, log_dir) for n in range(2)]
+    roles = [*apis, *workers, Role("projector-0", base, log_dir)]
+    for role in roles:
+        role.start()
+    accepted: list[str] = []
+    submitting = True
+    try:
+        for port in ports:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                await wait_until_healthy(http)
+        await wait_for_workers(redis_url, 2)
+
+        async def submit(n: int) -> None:
+            key = str(uuid.uuid4())  # a retry after an ambiguous failure must not make a second order
+            body = {**MARKET_ORDER, "amountIn": round(rng.uniform(0.1, 3), 3)}
+            for attempt in range(60):
+                port = ports[(n + attempt) % 2]
+                try:
+                    async with httpx.AsyncClient(timeout=5) as http:
+                        response = await http.post(
+                            f"http://127.0.0.1:{port}/api/orders/execute",
+                            json=body,
+                            headers={"Idempotency-Key": key},
+                        )
+                    if response.status_code in (200, 201):
+                        accepted.append(response.json()["orderId"])
+                        return
+                except httpx.HTTPError:
+                    pass
+                summary.submissions_refused += 1
+                await asyncio.sleep(0.1)
+
+        async def drive_faults() -> None:
+            redis = aioredis.Redis.from_url(redis_url)
+            try:
+                while submitting:
+                    await asyncio.sleep(rng.uniform(0.3, 1.2))
+                    fault = rng.choice(["kill worker", "restart api", "flush redis"])
+                    summary.faults[fault] += 1
+                    if fault == "kill worker":
+                        role = rng.choice(workers)
+                        role.kill()
+                        role.start()
+                    elif fault == "restart api":
+                        role = rng.choice(apis)
+                        role.kill()
+                        role.start()
+                    else:
+                        await redis.flushdb()
+            finally:
+                await redis.aclose()
+
+        async def submit_all() -> None:
+            nonlocal submitting
+            batch = 20
+            for start in range(0, order_count, batch):
+                await asyncio.gather(*(submit(n) for n in range(start, min(start + batch, order_count))))
+            submitting = False
+
+        await asyncio.gather(submit_all(), drive_faults())
+        summary.orders_accepted = len(accepted)
+        await _wait_until_all_ended(database_url, accepted, timeout_s=120)
+        await _wait_until_projected(database_url, redis_url, timeout_s=60)
+        await _check(database_url, redis_url, accepted, summary)
+    finally:
+        for role in roles:
+            role.stop()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _store(database_url: str) -> PostgresEventStore:
+    return PostgresEventStore(open_database(database_url), InProcessSignal())
+
+
+async def _wait_until_all_ended(database_url: str, order_ids: list[str], timeout_s: float) -> None:
+    store = _store(database_url)
+    try:
+        async with asyncio.timeout(timeout_s):
+            pending = set(order_ids)
+            while pending:
+                for order_id in list(pending):
+                    stream = await store.read_stream(order_id)
+                    if stream and status_after(stream[-1].event).is_terminal:
+                        pending.discard(order_id)
+                await asyncio.sleep(0.2)
+    finally:
+        await store.engine.dispose()
+
+
+async def _wait_until_projected(database_url: str, redis_url: str, timeout_s: float) -> None:
+    store = _store(database_url)
+    redis = aioredis.Redis.from_url(redis_url)
+    projections = [OrdersProjection(store.engine), RedisActiveOrders(redis)]
+    try:
+        async with asyncio.timeout(timeout_s):
+            for projection in projections:
+                while await store.count_after(await projection.position()):  # noqa: ASYNC110 (other processes)
+                    await asyncio.sleep(0.2)
+    finally:
+        await store.engine.dispose()
+        await redis.aclose()
+
+
+async def _check(database_url: str, redis_url: str, accepted: list[str], summary: Summary) -> None:
+    store = _store(database_url)
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        streams = {order_id: await store.read_stream(order_id) for order_id in accepted}
+        summary.events = await store.count_after(LOG_START)
+        async with store.engine.connect() as conn:
+            rows = {row.order_id: row for row in await conn.execute(sa.select(orders))}
+        cache = await RedisActiveOrders(redis).all()
+    finally:
+        await store.engine.dispose()
+        await redis.aclose()
+    terminal_counts = {
+        order_id: sum(status_after(r.event).is_terminal for r in stream)
+        for order_id, stream in streams.items()
+    }
+    views = {order_id: fold(stream) for order_id, stream in streams.items()}
+    summary.outcomes = Counter(str(view.status) for view in views.values() if view)
+    hashes = [view.tx_hash for view in views.values() if view and view.tx_hash]
+    non_terminal = {o for o, s in streams.items() if not (s and status_after(s[-1].event).is_terminal)}
+    summary.invariants = {
+        "every accepted order has exactly one terminal event": all(c == 1 for c in terminal_counts.values()),
+        "versions are contiguous per order": all(
+            [r.version for r in s] == list(range(1, len(s) + 1)) for s in streams.values()
+        ),
+        "the read table equals the fold of each order's events": set(rows) >= set(accepted)
+        and all(
+            (rows[o].version, rows[o].status, rows[o].tx_hash) == (v.version, v.status, v.tx_hash)
+            for o, v in views.items()
+            if v
+        ),
+        "the cache holds exactly the orders that have not ended": set(cache) == non_terminal,
+        "no txHash appears twice": len(hashes) == len(set(hashes)),
+    }
+
+
+async def _main(order_count: int, seed: int | None) -> int:
+    database_url = create_database()
+    upgrade_to_head(database_url)
+    redis_url = fresh_redis()
+    try:
+        with tempfile.TemporaryDirectory(prefix="order-engine-chaos-") as log_dir:
+            summary = await chaos_run(database_url, redis_url, order_count, Path(log_dir), seed)
+    finally:
+        with contextlib.suppress(Exception):
+            drop_database(database_url)
+    print(summary.report())
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=None)
+    arguments = parser.parse_args()
+    sys.exit(asyncio.run(_main(arguments.orders, arguments.seed)))
