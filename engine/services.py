@@ -36,7 +36,8 @@ from workers.recovery import sweep_forever
 
 log = logging.getLogger(__name__)
 
-QUEUED_TTL_S = 600.0
+QUEUED_TTL_S = 120.0  # a queued order whose message got lost is swept again after this
+SHUTDOWN_GRACE_S = 5.0
 
 
 class Services:
@@ -101,11 +102,17 @@ class Services:
                 await task
         self._background.clear()
         await self.feed.stop()
-        with contextlib.suppress(Exception):
-            await self.broker.shutdown()
+        # A server that stopped answering must not keep this process from exiting: connections still
+        # closing after the grace period are left behind (some client libraries ignore cancellation here).
+        closing = [asyncio.create_task(self.broker.shutdown()), asyncio.create_task(self.db.dispose())]
         if self.redis is not None:
-            await self.redis.aclose()
-        await self.db.dispose()
+            closing.append(asyncio.create_task(self.redis.aclose()))
+        done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_GRACE_S)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("while shutting down: %r", task.exception())
+        if stuck:
+            log.warning("%d connections did not close within %.0f s", len(stuck), SHUTDOWN_GRACE_S)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)

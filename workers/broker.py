@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
@@ -26,16 +27,22 @@ AUTOCLAIM_LOCK_TIMEOUT_S = 5.0
 
 
 class OrderQueueBroker(RedisStreamBroker):
-    """taskiq-redis's stream broker, made to survive a flushed Redis.
+    """taskiq-redis's stream broker, made to survive a flushed or briefly unreachable Redis.
 
-    A flush deletes the stream and its consumer group; the stock broker then fails every read with NOGROUP
-    in a tight loop. Here the group is declared again and reading resumes; the orders that were queued are
-    found again by the recovery sweep.
+    - A flush deletes the stream and its consumer group; the stock broker then fails every read with
+      NOGROUP in a tight loop. Here the group is declared again and reading resumes; the orders that were
+      queued are found again by the recovery sweep.
+    - When the connection drops, taskiq starts listening again and drops what it had prefetched; those
+      deliveries stay pending under this consumer, and the stock broker reclaims them only after
+      `IDLE_TIMEOUT_MS`, and only once new messages arrive. Here every (re)start of listening first takes
+      back this consumer's own pending deliveries.
     """
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         while True:
             try:
+                async for message in self._own_pending():
+                    yield message
                 async for message in super().listen():
                     yield message
             except ResponseError as error:
@@ -43,6 +50,18 @@ class OrderQueueBroker(RedisStreamBroker):
                     raise
                 log.warning("the order queue vanished (Redis flushed?); declaring it again")
                 await self._declare_consumer_group()
+
+    async def _own_pending(self) -> AsyncGenerator[AckableMessage, None]:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            fetched = await redis.xreadgroup(
+                self.consumer_group_name, self.consumer_name, {self.queue_name: "0"}, count=1000
+            )
+        for stream, entries in fetched or []:
+            for entry_id, fields in entries:
+                if fields:  # an entry trimmed away since it was delivered has no data left
+                    yield AckableMessage(
+                        data=fields[b"data"], ack=self._ack_generator(id=entry_id, queue_name=stream)
+                    )
 
 
 def make_broker(redis_url: str | None) -> AsyncBroker:
