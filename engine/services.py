@@ -15,7 +15,7 @@ import structlog
 from redis.asyncio import Redis
 from taskiq.api import run_receiver_task
 
-from commands.execute_order import Execution
+from commands.execute_order import Execution, StartLimiter
 from domain.retry import RetryPolicy
 from engine.settings import Settings
 from eventstore.database import is_sqlite, open_database
@@ -30,7 +30,7 @@ from venues.simulated import SimulationConfig, simulated_venues
 from workers.broker import make_broker, make_enqueue
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 from workers.executor import OrderExecutor
-from workers.limits import InMemoryStartLimiter, OrderStartLimiter, RedisStartLimiter
+from workers.limits import InMemoryStartLimiter, RedisStartLimiter
 from workers.presence import announce_forever
 from workers.recovery import sweep_forever
 
@@ -121,7 +121,7 @@ class Services:
 
     def make_executor(self) -> OrderExecutor:
         s = self.settings
-        limiter: OrderStartLimiter = (
+        limiter: StartLimiter = (
             RedisStartLimiter(self.redis, s.rate_limit_max, s.rate_limit_window_s)
             if self.redis
             else InMemoryStartLimiter(s.rate_limit_max, s.rate_limit_window_s)

@@ -15,9 +15,7 @@ class OrderExecutor:
     def __init__(self, execution: Execution, claims: OrderClaims, concurrency: int) -> None:
         self.execution = execution
         self.claims = claims
-        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
-        self.running = 0  # orders executing in this process now
         self.waiting = 0  # orders delivered to this process, waiting for a free slot
 
     async def execute(self, order_id: str) -> None:
@@ -36,8 +34,4 @@ class OrderExecutor:
             if not claimed:
                 log.info("order %s is already in hand elsewhere; this delivery stops", order_id)
                 return
-            self.running += 1
-            try:
-                await self.execution.run(order_id)
-            finally:
-                self.running -= 1
+            await self.execution.run(order_id)

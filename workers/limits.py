@@ -12,7 +12,6 @@ import asyncio
 import collections
 import time
 import uuid
-from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -33,12 +32,6 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tonumber(oldest[2]) + window - now
 """
-
-
-class OrderStartLimiter(Protocol):
-    async def wait_for_turn(self) -> None:
-        """Return once another order may start: at most `max_starts` per `window_s`."""
-        ...
 
 
 class RedisStartLimiter:
