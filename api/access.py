@@ -16,8 +16,10 @@ API_KEY_STATE = "api_key"
 SUBMIT_PATH = "/api/orders/execute"
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard for command endpoints; it lets everything through when no API_KEY is configured."""
+async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard for command endpoints; it lets everything through when no API_KEY is configured.
+
+    Async although it awaits nothing: Litestar runs a sync guard in a thread, a hop on every request."""
     expected = connection.app.state.get(API_KEY_STATE)
     if expected is None:
         return

@@ -29,7 +29,8 @@ async def _database(db: AsyncEngine) -> None:
 
 async def _probe(check: Awaitable[Any]) -> str:
     try:
-        await asyncio.wait_for(check, CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):  # (not wait_for: see Projector.run)
+            await check
     except Exception as error:
         return f"down: {type(error).__name__}"
     return "up"

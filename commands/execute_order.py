@@ -1,8 +1,10 @@
 """Execute an order: drive it from where its events left it to confirmed or failed.
 
-Each step loads nothing new: it decides on the aggregate, appends with the expected version, and applies
-the event. Running this twice for one order is safe: the second runner resumes from the log, and when
-two run at once, the one whose append clashes stops quietly.
+Each step loads nothing new: it decides on the aggregate, applies the event and appends it with the
+expected version. Decisions with nothing outside the engine between them (selecting the venue, building
+and submitting the transaction) are appended together, in one round trip. Running this twice for one
+order is safe: the second runner resumes from the log, and when two run at once, the one whose append
+clashes stops quietly.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from domain.events import Event, RoutingStarted
+from domain.events import Event
 from domain.order import Order
 from domain.retry import RetryPolicy
 from domain.status import OrderStatus
@@ -74,13 +76,14 @@ class _Runner:
         match order.status:
             case OrderStatus.PENDING:
                 await self.wait_before_attempt()
-                await self.record(order.start_attempt())
+                await self.record(order.start_attempt)
             case OrderStatus.ROUTING if order.selected_venue is None:
                 await self.route()
+            # A log may stop between these (an earlier version appended them one by one).
             case OrderStatus.ROUTING:
-                await self.record(order.build_transaction())
+                await self.record(order.build_transaction, order.submit_transaction)
             case OrderStatus.BUILDING:
-                await self.record(order.submit_transaction())
+                await self.record(order.submit_transaction)
             case OrderStatus.SUBMITTED:
                 await self.execute()
 
@@ -103,7 +106,9 @@ class _Runner:
             reasons = "; ".join(str(e) for e in results)
             await self.fail(f"no venue quoted: {reasons}")
             return
-        await self.record(order.select_venue(quotes))
+        await self.record(
+            lambda: order.select_venue(quotes), order.build_transaction, order.submit_transaction
+        )
 
     async def execute(self) -> None:
         order = self.order
@@ -124,19 +129,28 @@ class _Runner:
         except VenueError as error:
             await self.fail(error.reason)
             return
-        await self.record(order.confirm(fill.tx_hash, fill.execution_price, fill.amount_out))
+        await self.record(lambda: order.confirm(fill.tx_hash, fill.execution_price, fill.amount_out))
 
     async def fail(self, reason: str) -> None:
-        await self.record(self.order.fail_attempt(reason, self.x.policy, self.x.jitter.random()))
+        await self.record(lambda: self.order.fail_attempt(reason, self.x.policy, self.x.jitter.random()))
 
-    async def record(self, event: Event) -> None:
-        attempt = event.attempt if isinstance(event, RoutingStarted) else self.order.attempt
+    async def record(self, *decisions: Callable[[], Event]) -> None:
+        """Take each decision on the state the one before left, then append them all as one.
+
+        The aggregate runs ahead of the log until the append returns; if it fails, this runner stops
+        and its aggregate goes with it."""
+        expected_version = self.order.version
+        events = []
+        for decide in decisions:
+            event = decide()
+            self.order.apply(event)
+            events.append(event)
         metadata: dict[str, Any] = {
             "correlationId": self.correlation_id,
-            "attempt": attempt,
+            "attempt": self.order.attempt,
             "worker": self.x.worker_id,
         }
-        (self.last,) = await self.x.store.append(
-            self.order.order_id, [event], expected_version=self.order.version, metadata=metadata
+        recorded = await self.x.store.append(
+            self.order.order_id, events, expected_version=expected_version, metadata=metadata
         )
-        self.order.apply(event)
+        self.last = recorded[-1]

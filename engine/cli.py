@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -81,13 +82,24 @@ def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
     )
 
 
+def _freeze_what_lives_forever() -> None:
+    """What exists once a process is set up (modules, the app, its routes) lives as long as the process:
+    out of the cycle collector's sight, so that its full collections walk only what came later. With 1,000
+    WebSocket clients those collections took 100-200 ms, the stream's worst delays."""
+    gc.freeze()
+
+
 def _serve_http(settings: Settings, *, worker: bool, projector: bool) -> None:
     litestar_app = build_app(Services(settings), worker=worker, projector=projector)
+    _freeze_what_lives_forever()
     uvicorn.run(
         litestar_app,
         host=settings.host,
         port=settings.port,
         ws_max_size=WS_MAX_FRAME_BYTES,
+        # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
+        # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
+        ws_per_message_deflate=False,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep the process's structured logging (engine/logs.py)
     )
@@ -115,6 +127,7 @@ async def _run_roles(settings: Settings, *, worker: bool = False, projector: boo
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
     services = Services(settings)
     await services.start(worker=worker, projector=projector)
+    _freeze_what_lives_forever()
     try:
         await stopping.wait()
     finally:

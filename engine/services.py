@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -97,9 +96,12 @@ class Services:
     async def stop(self) -> None:
         for task in self._background:
             task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # A task whose driver turned its cancellation into a wait (a Redis read, a psycopg cancel) ends
+        # when its connections close below; stopping does not wait for it past the grace period.
+        if self._background:
+            _, lingering = await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE_S)
+            if lingering:
+                log.warning("%d background tasks outlived their cancellation", len(lingering))
         self._background.clear()
         await self.feed.stop()
         # A server that stopped answering must not keep this process from exiting: connections still

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 ANY_ORDER = "*"  # sent after a listener reconnects: anything may have been appended meanwhile
 CHANNEL = "order-engine:appended"
+CLOSE_TIMEOUT_S = 1.0
 
 
 class AppendSignal(Protocol):
@@ -71,8 +72,12 @@ class RedisSignal:
                 async for message in pubsub.listen():
                     yield message["data"].decode()
             except (RedisError, OSError) as error:
+                if asyncio.current_task().cancelling():  # redis-py reports a cancelled read as lost
+                    raise
                 log.warning("append wake-ups interrupted, reconnecting: %s", error)
                 await asyncio.sleep(self.reconnect_delay_s)
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                # Bounded: closing a connection whose read was cancelled midway can wait forever.
+                with contextlib.suppress(RedisError, OSError):  # OSError: TimeoutError too
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await pubsub.aclose()

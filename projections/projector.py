@@ -63,13 +63,18 @@ class Projector:
                     try:
                         await self.catch_up(projection)
                     except Exception:
+                        if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
+                            raise
                         log.exception("projection %s failed; retrying", projection.name)
+                # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that
+                # comes as the wait ends, and stopping the process then waits for this task forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._appended.wait(), self.poll_interval_s)
+                    async with asyncio.timeout(self.poll_interval_s):
+                        await self._appended.wait()
         finally:
+            # Not awaited to the end: a Redis read can outlive its cancellation until its client closes.
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await asyncio.wait([listener], timeout=1.0)
 
     async def _listen(self) -> None:
         async for _ in self.signal.listen():

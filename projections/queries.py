@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.status import TERMINAL_STATUSES
 from domain.transitions import status_after
 from eventstore.base import EventStore, RecordedEvent
+from eventstore.database import autocommitting
 from projections.order_view import OrderView, fold
 from projections.tables import orders
 
@@ -70,7 +71,7 @@ class InvalidCursor(ValueError):
 
 class OrderQueries:
     def __init__(self, engine: AsyncEngine, store: EventStore) -> None:
-        self.engine = engine
+        self.engine = autocommitting(engine)  # every query is one statement
         self.store = store
 
     async def get(self, order_id: str) -> OrderView | None:

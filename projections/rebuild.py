@@ -12,12 +12,16 @@ starts the shadow again.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from eventstore.base import LogPosition, RecordedEvent
 from eventstore.sql import SqlEventStore
 from projections.checkpoints import read_checkpoint, write_checkpoint
 from projections.orders import OrdersProjection
@@ -25,6 +29,9 @@ from projections.tables import orders, projection_checkpoints
 
 LIVE, SHADOW = "orders", "orders_rebuild"
 NEXT = "__next"  # suffix of the shadow's index names until the swap
+# Events per batch: each costs a transaction, a checkpoint and a read of the rows it touches, so a rebuild
+# takes big ones. The final catch-up holds the live projector, but it has only the last few events to apply.
+BATCH_SIZE = 10_000
 
 
 class _Postgres:
@@ -87,12 +94,27 @@ class _Sqlite:
             await conn.exec_driver_sql(definition)
 
 
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """A rebuild holds tens of thousands of objects at a time (a batch being applied, the next being read),
+    which the cycle collector walks again and again as they age: 40% of the rebuild's CPU. Reference
+    counting frees the batches all the same; the few cycles left (about 5,000 objects over 300,000 events)
+    wait for the collector to run again after the rebuild."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class OrdersRebuild:
     def __init__(
         self,
         engine: AsyncEngine,
         store: SqlEventStore,
-        batch_size: int = 2000,
+        batch_size: int = BATCH_SIZE,
         on_progress: Callable[[int], None] = lambda applied: None,
     ) -> None:
         self.engine = engine
@@ -104,6 +126,10 @@ class OrdersRebuild:
 
     async def run(self) -> int:
         """Rebuild, swap, and return how many events the shadow applied."""
+        with _cycle_collector_paused():
+            return await self._run()
+
+    async def _run(self) -> int:
         async with self.engine.begin() as conn:
             await conn.execute(
                 sa.delete(projection_checkpoints).where(projection_checkpoints.c.name == SHADOW)
@@ -132,12 +158,27 @@ class OrdersRebuild:
         return applied
 
     async def _catch_up(self) -> int:
+        """Apply the log to the shadow, batch by batch, until it has nothing more to read."""
         applied = 0
-        while True:
-            after = await self.shadow.position()
-            batch = await self.store.read_all(after, self.batch_size)
-            if not batch:
-                return applied
-            await self.shadow.apply(after, batch)
-            applied += len(batch)
-            self.on_progress(len(batch))
+        after = await self.shadow.position()
+        reading = self._read(after)
+        try:
+            while batch := await reading:
+                # The next batch is read while this one is applied: the database reads the log and writes the
+                # shadow at once, and decoding one batch fills the waits for the other's writes.
+                reading = self._read(batch[-1].log_position)
+                if not await self.shadow.apply(after, batch):  # moved by someone else: go on from there
+                    reading.cancel()
+                    after = await self.shadow.position()
+                    reading = self._read(after)
+                    continue
+                after = batch[-1].log_position
+                applied += len(batch)
+                self.on_progress(len(batch))
+        finally:  # interrupted: the batch being read is not wanted, but its connection goes back first
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+        return applied
+
+    def _read(self, after: LogPosition) -> asyncio.Task[list[RecordedEvent]]:
+        return asyncio.create_task(self.store.read_all(after, self.batch_size))

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,8 +55,11 @@ def role_processes(roles: list[str], env: dict[str, str], log_dir: Path) -> Iter
             process.wait(timeout=20)
 
 
-def environment(database_url: str, redis_url: str, **settings: object) -> dict[str, str]:
-    return {name.upper(): str(value) for name, value in {**FAST, **settings}.items()} | {
+def environment(
+    database_url: str, redis_url: str, base: Mapping[str, object] = FAST, **settings: object
+) -> dict[str, str]:
+    """The processes' environment: `base` settings (the tests' fast venues by default), then `settings`."""
+    return {name.upper(): str(value) for name, value in {**base, **settings}.items()} | {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
     }

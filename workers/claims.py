@@ -43,10 +43,14 @@ class RedisClaims:
     @contextlib.asynccontextmanager
     async def claim(self, order_id: str) -> AsyncIterator[bool]:
         lock = self.redis.lock(f"{PREFIX}:{order_id}", timeout=self.lease_s, blocking=False)
-        if not await lock.acquire():
+        acquired = await lock.acquire()
+        # The delivery has reached a worker, so the order no longer waits in the queue, claimed here or
+        # not. (The other holder may be this very worker, whose lock was set but whose reply was lost
+        # with the connection; the recovery sweep takes the order once that lease runs out.)
+        await self.redis.delete(f"{QUEUED_PREFIX}:{order_id}")
+        if not acquired:
             yield False
             return
-        await self.redis.delete(f"{QUEUED_PREFIX}:{order_id}")
         renewal = asyncio.create_task(self._renew(lock))
         try:
             yield True
@@ -85,11 +89,11 @@ class InMemoryClaims:
 
     @contextlib.asynccontextmanager
     async def claim(self, order_id: str) -> AsyncIterator[bool]:
+        self._queued.pop(order_id, None)
         if order_id in self._claimed:
             yield False
             return
         self._claimed.add(order_id)
-        self._queued.pop(order_id, None)
         try:
             yield True
         finally:

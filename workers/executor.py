@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
 from commands.execute_order import Execution
 from workers.claims import OrderClaims
 
 log = logging.getLogger(__name__)
+
+# Redis away for a moment (restarting, a network blip) must not cost a delivery: an order neither claimed
+# nor run keeps its queued marker, which hides it from the recovery sweep until the marker expires. So the
+# delivery is held and tried again (about a minute in all); running again resumes from the log.
+REDIS_AWAY = Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=40)
 
 
 class OrderExecutor:
@@ -25,7 +33,9 @@ class OrderExecutor:
         finally:
             self.waiting -= 1
         try:
-            await self._execute_in_slot(order_id)
+            await REDIS_AWAY.call_with_retry(
+                lambda: self._execute_in_slot(order_id), lambda error: _redis_away(order_id, error)
+            )
         finally:
             self._slots.release()
 
@@ -35,3 +45,7 @@ class OrderExecutor:
                 log.info("order %s is already in hand elsewhere; this delivery stops", order_id)
                 return
             await self.execution.run(order_id)
+
+
+async def _redis_away(order_id: str, error: Exception) -> None:
+    log.warning("Redis unreachable while executing order %s (%s); holding the delivery", order_id, error)

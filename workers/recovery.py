@@ -37,5 +37,7 @@ async def sweep_forever(
         try:
             await sweep_once(queries, claims, enqueue, grace_s)
         except Exception:
+            if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
+                raise
             log.exception("recovery sweep failed; trying again in %.0f s", interval_s)
         await asyncio.sleep(interval_s)

@@ -14,7 +14,7 @@ from domain.events import (
     TransactionSubmitted,
 )
 from eventstore.base import RecordedEvent
-from tests.harness import engine_settings, running_engine
+from tests.harness import engine_settings, project_everything, running_engine
 from venues.simulated import SimulationConfig
 
 TERMINAL = (OrderConfirmed, OrderFailed)
@@ -54,7 +54,7 @@ async def test_failing_venue_gives_three_attempts_with_growing_backoff_then_orde
         order_id = await engine.submit()
         messages, close_code = await engine.stream(order_id)
         stream = await engine.services.store.read_stream(order_id)
-        await engine.services.projector.catch_up(engine.services.projector.projections[0])
+        await project_everything(engine.services)
         view = (await engine.http.get(f"/api/orders/{order_id}")).json()
 
     assert close_code == 1000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.harness import engine_settings, running_engine
+from tests.harness import engine_settings, project_everything, running_engine
 
 EXPECTED_TYPES = [
     "OrderSubmitted",
@@ -62,7 +62,7 @@ async def test_read_model_answers_right_after_the_post_and_ends_confirmed(backen
         assert first.json()["tokenIn"] == "USDC"
 
         messages, _ = await engine.stream(order_id)
-        await engine.services.projector.catch_up(engine.services.projector.projections[0])
+        await project_everything(engine.services)
         view = (await engine.http.get(f"/api/orders/{order_id}")).json()
         assert view["status"] == "confirmed"
         assert view["version"] == len(messages)

@@ -6,15 +6,14 @@ import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import engine_settings, running_engine
+from tests.harness import engine_settings, project_everything, running_engine
 
 
 async def test_metrics_describe_the_orders_that_ran(backend):
     async with running_engine(engine_settings(backend)) as engine:
         order_ids = await asyncio.gather(*(engine.submit() for _ in range(4)))
         await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
-        for projection in engine.services.projector.projections:
-            await engine.services.projector.catch_up(projection)
+        await project_everything(engine.services)
         response = await engine.http.get("/metrics")
 
     assert response.status_code == 200

@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 from statistics import mean
 
-from tests.harness import engine_settings, running_engine
+from tests.harness import engine_settings, project_everything, running_engine
 
 PAIRS = [("SOL", "USDC", 0.5), ("USDC", "SOL", 20.0), ("USDC", "BONK", 10.0), ("JUP", "USDT", 3.0)]
-
-
-async def project_everything(engine) -> None:
-    await engine.services.projector.catch_up(engine.services.projector.projections[0])
 
 
 async def test_filters_select_by_status_pair_venue_and_time(backend):
@@ -20,7 +16,7 @@ async def test_filters_select_by_status_pair_venue_and_time(backend):
         for token_in, token_out, amount in PAIRS * 2:
             ids.append(await engine.submit(tokenIn=token_in, tokenOut=token_out, amountIn=amount))
         await asyncio.gather(*(engine.stream(order_id) for order_id in ids))
-        await project_everything(engine)
+        await project_everything(engine.services)
 
         async def listed(**params) -> list[dict]:
             response = await engine.http.get("/api/orders", params={"limit": 200, **params})
@@ -49,13 +45,13 @@ async def test_filters_select_by_status_pair_venue_and_time(backend):
 async def test_pages_never_repeat_or_skip_while_orders_keep_arriving(backend):
     async with running_engine(engine_settings(backend)) as engine:
         before = [await engine.submit() for _ in range(12)]
-        await project_everything(engine)
+        await project_everything(engine.services)
         seen: list[str] = []
         cursor = None
         while True:
             # Orders keep arriving (and being projected) between pages.
             await engine.submit()
-            await project_everything(engine)
+            await project_everything(engine.services)
             params = {"limit": 5, **({"cursor": cursor} if cursor else {})}
             page = (await engine.http.get("/api/orders", params=params)).json()
             seen += [o["orderId"] for o in page["orders"]]
@@ -68,11 +64,12 @@ async def test_pages_never_repeat_or_skip_while_orders_keep_arriving(backend):
 
 
 async def test_stats_count_statuses_venues_prices_and_retries(backend):
-    settings = engine_settings(backend, mock_failure_rate=0.5, mock_seed=7, retry_base_ms=10)
+    # Which order draws which failure depends on timing; at this rate a mix of outcomes is all but certain.
+    settings = engine_settings(backend, mock_failure_rate=0.75, mock_seed=7, retry_base_ms=10)
     async with running_engine(settings) as engine:
         ids = [await engine.submit(tokenIn=t_in, tokenOut=t_out, amountIn=a) for t_in, t_out, a in PAIRS * 3]
         results = await asyncio.gather(*(engine.stream(order_id) for order_id in ids))
-        await project_everything(engine)
+        await project_everything(engine.services)
         stats = (await engine.http.get("/api/stats")).json()
 
     finals = [messages[-1] for messages, _ in results]

@@ -6,7 +6,7 @@ import msgspec
 import websockets
 
 from commands.submit_order import SubmitOrder, submit_order
-from tests.harness import engine_settings, running_engine
+from tests.harness import engine_settings, project_everything, running_engine
 
 
 async def test_cache_holds_orders_in_flight_and_drops_them_when_they_end(backend):
@@ -21,13 +21,13 @@ async def test_cache_holds_orders_in_flight_and_drops_them_when_they_end(backend
         for socket in sockets:  # read until each order is at the venue
             while msgspec.json.decode(await socket.recv())["status"] != "submitted":
                 pass
-        await services.projector.catch_up(services.active_orders)
+        await project_everything(services)
         in_flight = await services.active_orders.all()
 
         for socket in sockets:
             async for _ in socket:
                 pass
-        await services.projector.catch_up(services.active_orders)
+        await project_everything(services)
         after = await services.active_orders.all()
 
     assert set(in_flight) == set(order_ids)

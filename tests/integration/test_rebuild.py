@@ -15,7 +15,7 @@ from projections.active_orders import RedisActiveOrders
 from projections.order_view import fold
 from projections.rebuild import OrdersRebuild
 from projections.tables import orders
-from tests.harness import engine_settings, running_engine
+from tests.harness import engine_settings, project_everything, running_engine
 from tests.processes import ORDER_ENGINE
 
 MIXED_OUTCOMES = {"mock_failure_rate": 0.3, "mock_seed": 11, "retry_base_ms": 5, "worker_concurrency": 20}
@@ -30,8 +30,7 @@ async def orders_table(engine) -> list[dict]:
 async def settle(engine, order_ids: list[str]) -> None:
     """Wait for every order to end, then for both projections to apply everything."""
     await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
-    for projection in engine.services.projector.projections:
-        await engine.services.projector.catch_up(projection)
+    await project_everything(engine.services)
 
 
 async def test_rebuild_gives_the_same_read_side_as_live_projection(backend):
@@ -45,7 +44,7 @@ async def test_rebuild_gives_the_same_read_side_as_live_projection(backend):
         applied = await OrdersRebuild(services.db, services.store, batch_size=97).run()
         if isinstance(services.active_orders, RedisActiveOrders):
             await services.active_orders.reset()
-            await services.projector.catch_up(services.active_orders)
+            await project_everything(services)
         rebuilt_table = await orders_table(engine)
         rebuilt_cache = await services.active_orders.all()
         statuses = {row["status"] for row in rebuilt_table}
@@ -158,10 +157,10 @@ async def test_rebuilding_the_redis_cache_mid_flight_gives_the_same_active_order
             async with websockets.connect(url) as socket:
                 while msgspec.json.decode(await socket.recv())["status"] != "submitted":
                     pass
-        await services.projector.catch_up(services.active_orders)
+        await project_everything(services)
         live = await services.active_orders.all()
         await services.active_orders.reset()
-        await services.projector.catch_up(services.active_orders)
+        await project_everything(services)
         rebuilt = await services.active_orders.all()
         await settle(engine, order_ids)
 

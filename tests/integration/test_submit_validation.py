@@ -7,7 +7,7 @@ import base64
 import json
 from typing import Any
 
-from tests.harness import MARKET_ORDER, Engine, engine_settings, running_engine
+from tests.harness import MARKET_ORDER, Engine, engine_settings, project_everything, running_engine
 
 EXECUTE = "/api/orders/execute"
 JSON = {"content-type": "application/json"}
@@ -32,7 +32,7 @@ def raw(text: str | bytes) -> dict[str, Any]:
 
 async def list_all_orders(engine: Engine) -> list[dict[str, Any]]:
     """Every order in the read table, after the projector has applied everything appended so far."""
-    await engine.services.projector.catch_up(engine.services.projector.projections[0])
+    await project_everything(engine.services)
     response = await engine.http.get("/api/orders", params={"limit": 200})
     assert response.status_code == 200, response.text
     return response.json()["orders"]
@@ -271,7 +271,7 @@ async def test_unknown_but_well_formed_order_id_is_404(sqlite_url):
 async def test_pages_concatenate_to_every_order_newest_first(sqlite_url):
     async with running_engine(engine_settings(embedded(sqlite_url))) as engine:
         submitted = [await engine.submit() for _ in range(5)]
-        await engine.services.projector.catch_up(engine.services.projector.projections[0])
+        await project_everything(engine.services)
 
         pages = []
         cursor = None

@@ -1,0 +1,190 @@
+"""Burst: 1,000 orders at once on the real venue delays, concurrency and start limit (shorter window)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+
+from bench.results import Figure, Measured, Size
+from bench.servers import Backends, engine_processes
+from engine.settings import Settings
+from tests.harness import MARKET_ORDER
+from tests.processes import wait_for_workers, wait_until_healthy
+
+DEFAULTS = Settings()
+# (orders, worker processes, starts allowed per window, window seconds). The default limit is 100 per
+# 60 s; the window is shrunk to keep the run short, and there are enough workers (each with the default
+# concurrency) that the limit, not the slots, is what holds the orders back.
+SIZES = {Size.SMOKE: (30, 2, 10, 1.0), Size.FULL: (1000, 4, 100, 10.0)}
+CONNECTIONS = 200
+# Starts are stamped when their event is appended, a moment after the limiter granted them.
+STAMP_TOLERANCE_S = 0.1
+
+
+def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
+    orders, workers, limit, window_s = SIZES[size]
+    settings = {
+        # The venues as they are by default: delays, failures (and so retries), price moves.
+        "mock_quote_delay_ms": DEFAULTS.mock_quote_delay_ms,
+        "mock_execution_delay_ms_min": DEFAULTS.mock_execution_delay_ms_min,
+        "mock_execution_delay_ms_max": DEFAULTS.mock_execution_delay_ms_max,
+        "mock_failure_rate": DEFAULTS.mock_failure_rate,
+        "mock_volatility_bps": DEFAULTS.mock_volatility_bps,
+        "rate_limit_max": limit,
+        "rate_limit_window_s": window_s,
+    }
+    with engine_processes(backends, work_dir, apis=1, workers=workers, **settings) as engine:
+        post_ms, statuses, began = asyncio.run(_burst(backends, engine.urls[0], workers, orders))
+        order_ids = [order_id for order_id, status in statuses.items() if status < 300]
+        drained_at = asyncio.run(
+            _drained(backends.database_url, order_ids, timeout_s=30 + 3 * orders * window_s / limit)
+        )
+    starts, terminals = _log_facts(backends.database_url, order_ids)
+
+    rejected = sum(1 for status in statuses.values() if status >= 300)
+    busiest = _busiest_window(starts, window_s - STAMP_TOLERANCE_S)
+    span = starts[-1] - starts[0] if len(starts) > 1 else 0.0
+    start_rate = (len(starts) - 1) / span if span else 0.0
+    limit_rate = limit / window_s
+    drain_s = drained_at - began
+    ideal_drain_s = orders / limit_rate
+    lost = len(order_ids) - len(terminals)
+    twice = sum(1 for count in terminals.values() if count != 1)
+    judged = size is Size.FULL
+    figures = [
+        Figure(
+            name="POSTs answered 2xx",
+            value=orders - rejected,
+            unit="of " + str(orders),
+            goal="all",
+            met=rejected == 0,
+        ),
+        Figure(name="POST latency in the burst, p99", value=float(np.percentile(post_ms, 99)), unit="ms"),
+        Figure(
+            name="POST latency in the burst, max",
+            value=max(post_ms),
+            unit="ms",
+            goal="< 5,000 ms",
+            met=max(post_ms) < 5000 if judged else None,
+        ),
+        Figure(
+            name=f"most starts in any {window_s:g} s window",
+            value=busiest,
+            unit="starts",
+            reference="the limit",
+            reference_value=limit,
+            goal="≤ limit",
+            met=busiest <= limit,
+        ),
+        Figure(
+            name="start rate while draining",
+            value=start_rate,
+            unit="orders/s",
+            reference="limit / window",
+            reference_value=limit_rate,
+            goal="close to the limit, never above",
+        ),
+        Figure(
+            name="orders without exactly one end",
+            value=lost + twice,
+            unit="orders",
+            goal="0",
+            met=lost + twice == 0,
+        ),
+        Figure(
+            name="time to drain",
+            value=drain_s,
+            unit="s",
+            reference="orders / limit rate",
+            reference_value=ideal_drain_s,
+        ),
+    ]
+    return Measured(
+        title="Burst at the real settings",
+        settings={
+            "orders": orders,
+            "workers": workers,
+            "worker_concurrency": DEFAULTS.worker_concurrency,
+            "rate_limit": f"{limit} per {window_s:g} s",
+            "venue_delays_ms": f"quote {DEFAULTS.mock_quote_delay_ms}, execution "
+            f"{DEFAULTS.mock_execution_delay_ms_min}-{DEFAULTS.mock_execution_delay_ms_max}",
+            "failure_rate": DEFAULTS.mock_failure_rate,
+        },
+        figures=figures,
+        samples={"POST in a 1,000-order burst" if judged else "POST in the burst": post_ms},
+        notes=[
+            f"All {orders} POSTs are sent at once over {CONNECTIONS} connections; starts are each order's "
+            "first RoutingStarted, stamped by the log a moment after the limiter granted them, so windows "
+            f"are checked {STAMP_TOLERANCE_S * 1000:.0f} ms shorter than the limiter's.",
+            "Drain: from the first POST to the last order's terminal event. Failed attempts are retried "
+            "after a backoff without taking a new start.",
+        ],
+    )
+
+
+async def _burst(
+    backends: Backends, url: str, workers: int, orders: int
+) -> tuple[list[float], dict[str, int], float]:
+    async with httpx.AsyncClient(
+        base_url=url, limits=httpx.Limits(max_connections=CONNECTIONS), timeout=60
+    ) as http:
+        await wait_until_healthy(http)
+        await wait_for_workers(backends.redis_url, workers)
+        post_ms: list[float] = []
+        statuses: dict[str, int] = {}
+
+        async def submit(n: int) -> None:
+            began = time.monotonic()
+            response = await http.post("/api/orders/execute", json=MARKET_ORDER)
+            post_ms.append((time.monotonic() - began) * 1000)
+            statuses[response.json().get("orderId", f"rejected-{n}")] = response.status_code
+
+        began = time.time()
+        await asyncio.gather(*(submit(n) for n in range(orders)))
+    return post_ms, statuses, began
+
+
+async def _drained(database_url: str, order_ids: list[str], timeout_s: float) -> float:
+    """When the last of the orders ended (their terminal events, read from the log)."""
+    async with asyncio.timeout(timeout_s):
+        while True:  # the orders end in other processes; the log is where to look
+            with psycopg.connect(database_url) as conn:
+                ended, last = conn.execute(
+                    "SELECT count(DISTINCT order_id), extract(epoch FROM max(recorded_at)) FROM order_events "
+                    "WHERE type IN ('OrderConfirmed', 'OrderFailed') AND order_id = ANY(%s)",
+                    (order_ids,),
+                ).fetchone()
+            if ended == len(order_ids):
+                return float(last)
+            await asyncio.sleep(0.5)
+
+
+def _log_facts(database_url: str, order_ids: list[str]) -> tuple[list[float], dict[str, int]]:
+    """Each order's first start time (sorted), and how many terminal events each order has."""
+    with psycopg.connect(database_url) as conn:
+        starts = conn.execute(
+            "SELECT extract(epoch FROM recorded_at) FROM order_events WHERE type = 'RoutingStarted' "
+            "AND (data->>'attempt')::int = 1 AND order_id = ANY(%s) ORDER BY recorded_at",
+            (order_ids,),
+        ).fetchall()
+        terminals = conn.execute(
+            "SELECT order_id, count(*) FROM order_events WHERE type IN ('OrderConfirmed', 'OrderFailed') "
+            "AND order_id = ANY(%s) GROUP BY order_id",
+            (order_ids,),
+        ).fetchall()
+    return [float(at) for (at,) in starts], dict(terminals)
+
+
+def _busiest_window(times: list[float], window_s: float) -> int:
+    """The most times falling in any half-open interval of `window_s` (times sorted)."""
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most

@@ -1,0 +1,260 @@
+"""Pipeline: orders per second from POST to confirmed, latencies, and POST beside bare Litestar handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+import redis
+
+from bench.http_load import post_load
+from bench.results import Figure, Measured, Size
+from bench.servers import Backends, engine_processes
+from tests.harness import MARKET_ORDER
+from tests.processes import free_port, wait_for_workers, wait_until_healthy
+
+SIZES = {
+    # (sustained seconds, warm-up seconds excluded, offered orders/s, seconds at that load, wrk seconds)
+    Size.SMOKE: (3, 1, 20, 2, 1),
+    Size.FULL: (60, 10, 100, 20, 10),
+}
+SUBMITTERS = 32  # concurrent closed-loop clients in the sustained run
+WRK_CONNECTIONS = 32
+TERMINAL = ("OrderConfirmed", "OrderFailed")
+
+
+def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
+    sustained_s, warmup_s, offered_rate, offered_s, wrk_s = SIZES[size]
+    judged = size is Size.FULL
+    figures, samples = [], {}
+    for apis, workers in ((1, 1), (2, 2)):
+        _reset(backends)
+        with engine_processes(
+            backends, work_dir / f"sustained-{apis}-{workers}", apis=apis, workers=workers
+        ) as engine:
+            rate = asyncio.run(sustained_rate(backends, engine.urls, workers, sustained_s, warmup_s))
+        figures.append(
+            Figure(
+                name=f"orders/s POST→confirmed, {apis} API + {workers} worker + 1 projector, {sustained_s} s",
+                value=rate,
+                unit="orders/s",
+                goal="≥ 300 orders/s",
+                met=rate >= 300 if judged else None,
+            )
+        )
+
+    _reset(backends)
+    with engine_processes(backends, work_dir / "offered", apis=1, workers=1) as engine:
+        post_ms, confirmed_ms = asyncio.run(_offered_load(backends, engine.urls[0], offered_rate, offered_s))
+    samples[f"POST→confirmed at {offered_rate}/s"] = confirmed_ms
+    samples[f"POST at {offered_rate}/s"] = post_ms
+    for label, values in (
+        (f"POST→confirmed at {offered_rate} orders/s", confirmed_ms),
+        (f"POST at {offered_rate} orders/s", post_ms),
+    ):
+        for q in (50, 99):
+            figures.append(Figure(name=f"{label}, p{q}", value=float(np.percentile(values, q)), unit="ms"))
+
+    _reset(backends)
+    with engine_processes(backends, work_dir / "post", apis=1, workers=0, projectors=0) as engine:
+        asyncio.run(_wait_healthy(engine.urls))
+        ours = post_load(
+            f"{engine.urls[0]}/api/orders/execute", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS
+        )
+    with _reference_server(backends, work_dir) as reference_url:
+        parse = post_load(f"{reference_url}/parse", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS)
+        insert = post_load(
+            f"{reference_url}/insert", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS
+        )
+    for loaded in (ours, parse, insert):
+        assert loaded.errors == 0 and loaded.non_2xx == 0, f"requests failed under load: {loaded}"
+    figures += [
+        Figure(
+            name="POST /api/orders/execute throughput",
+            value=ours.per_second,
+            unit="req/s",
+            reference="bare handler, parse only",
+            reference_value=parse.per_second,
+        ),
+        Figure(
+            name="POST /api/orders/execute throughput ",
+            value=ours.per_second,
+            unit="req/s",
+            reference="bare handler + one INSERT",
+            reference_value=insert.per_second,
+            goal="≥ 0.7x reference",
+            met=ours.per_second >= 0.7 * insert.per_second if judged else None,
+        ),
+        Figure(
+            name="POST latency under that load, p99",
+            value=ours.p99_us / 1000,
+            unit="ms",
+            reference="bare handler + one INSERT",
+            reference_value=insert.p99_us / 1000,
+        ),
+    ]
+    return Measured(
+        title="Pipeline: POST to confirmed",
+        settings={
+            "sustained_s": sustained_s,
+            "warmup_excluded_s": warmup_s,
+            "submitters": SUBMITTERS,
+            "offered_orders_per_s": offered_rate,
+            "offered_s": offered_s,
+            "wrk_connections": WRK_CONNECTIONS,
+            "wrk_s": wrk_s,
+        },
+        figures=figures,
+        samples=samples,
+        notes=[
+            "Sustained: closed-loop submitters (httpx, in the bench process, sharing the machine's cores) "
+            "POST for the whole run; the rate counts OrderConfirmed events appended after the warm-up, "
+            "read from the log's recorded_at.",
+            "Offered load: one POST every 1/rate s whatever the answers; POST→confirmed runs from sending "
+            "the POST to the OrderConfirmed event's recorded_at (same machine clock).",
+            "POST throughput: wrk, API process alone (no worker or projector), same uvicorn settings "
+            "(uvloop, httptools, log level WARNING) as the reference app in bench/reference_app.py.",
+        ],
+    )
+
+
+def _reset(backends: Backends) -> None:
+    """Start each measurement from an empty log and an empty queue."""
+    with psycopg.connect(backends.database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE order_events, orders, projection_checkpoints RESTART IDENTITY")
+    client = redis.Redis.from_url(backends.redis_url)
+    client.flushdb()
+    client.close()
+
+
+async def _wait_healthy(urls: Sequence[str]) -> None:
+    for url in urls:
+        async with httpx.AsyncClient(base_url=url) as http:
+            await wait_until_healthy(http)
+
+
+async def wait_ready(backends: Backends, urls: Sequence[str], workers: int) -> None:
+    await _wait_healthy(urls)
+    await wait_for_workers(backends.redis_url, workers)
+
+
+async def sustained_rate(
+    backends: Backends, urls: list[str], workers: int, seconds: float, warmup_s: float
+) -> float:
+    """Orders confirmed per second while closed-loop submitters POST for `seconds` (after the warm-up)."""
+    await wait_ready(backends, urls, workers)
+    clients = [
+        httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=SUBMITTERS)) for url in urls
+    ]
+    started = time.time()
+    deadline = time.monotonic() + seconds
+
+    async def submit_until_deadline(http: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            response = await http.post("/api/orders/execute", json=MARKET_ORDER)
+            assert response.status_code == 201, response.text
+
+    try:
+        rotation = itertools.cycle(clients)
+        await asyncio.gather(*(submit_until_deadline(next(rotation)) for _ in range(SUBMITTERS)))
+    finally:
+        for http in clients:
+            await http.aclose()
+    ended = time.time()
+    with psycopg.connect(backends.database_url) as conn:
+        (confirmed,) = conn.execute(
+            "SELECT count(*) FROM order_events "
+            "WHERE type = 'OrderConfirmed' AND recorded_at BETWEEN %s AND %s",
+            (
+                datetime.fromtimestamp(started + warmup_s).astimezone(),
+                datetime.fromtimestamp(ended).astimezone(),
+            ),
+        ).fetchone()
+    return confirmed / (ended - started - warmup_s)
+
+
+async def _offered_load(
+    backends: Backends, url: str, rate: int, seconds: float
+) -> tuple[list[float], list[float]]:
+    """POSTs at a fixed rate; returns POST latencies and POST→terminal latencies, in ms."""
+    await wait_ready(backends, [url], 1)
+    sent: dict[str, float] = {}
+    post_ms: list[float] = []
+    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=200)) as http:
+
+        async def submit_at(at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            wall, began = time.time(), time.monotonic()
+            response = await http.post("/api/orders/execute", json=MARKET_ORDER)
+            post_ms.append((time.monotonic() - began) * 1000)
+            assert response.status_code == 201, response.text
+            sent[response.json()["orderId"]] = wall
+
+        start = time.monotonic() + 0.2
+        await asyncio.gather(*(submit_at(start + n / rate) for n in range(int(rate * seconds))))
+    ended = await _terminal_times(backends.database_url, list(sent))
+    return post_ms, [(ended[order_id] - sent[order_id]) * 1000 for order_id in sent]
+
+
+async def _terminal_times(
+    database_url: str, order_ids: list[str], timeout_s: float = 120
+) -> dict[str, float]:
+    """When each order's terminal event was appended, once every one of them has one."""
+    async with asyncio.timeout(timeout_s):
+        while True:  # the orders end in other processes; the log is where to look
+            with psycopg.connect(database_url) as conn:
+                rows = conn.execute(
+                    "SELECT order_id, extract(epoch FROM recorded_at) FROM order_events "
+                    "WHERE type = ANY(%s) AND order_id = ANY(%s)",
+                    (list(TERMINAL), order_ids),
+                ).fetchall()
+            if len(rows) == len(order_ids):
+                return {order_id: float(at) for order_id, at in rows}
+            await asyncio.sleep(0.2)
+
+
+class _reference_server:
+    """bench/reference_app.py under uvicorn, on the engine's server settings."""
+
+    def __init__(self, backends: Backends, work_dir: Path) -> None:
+        self.backends = backends
+        self.log = work_dir / "reference.log"
+        self.port = free_port()
+
+    def __enter__(self) -> str:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.reference_app:create_app"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, "DATABASE_URL": self.backends.database_url},
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{self.port}"
+        asyncio.run(_wait_answering(f"{url}/parse"))
+        return url
+
+    def __exit__(self, *_: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+async def _wait_answering(url: str, timeout_s: float = 30) -> None:
+    async with httpx.AsyncClient() as http, asyncio.timeout(timeout_s):
+        while True:  # another process: asking is the only way to know it is up
+            try:
+                if (await http.post(url, json=MARKET_ORDER)).status_code == 201:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)

@@ -1,0 +1,73 @@
+"""What a benchmark part runs against: a fresh database and Redis, and the engine as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrations.run import upgrade_to_head
+from tests.processes import environment, free_port, role_processes
+from tests.services import create_database, drop_database, fresh_redis
+
+# The engine's own cost: no venue delays, failures or price moves, no rate limits, quiet logs.
+ENGINE_ONLY = {
+    "mock_quote_delay_ms": 0,
+    "mock_execution_delay_ms_min": 0,
+    "mock_execution_delay_ms_max": 0,
+    "mock_failure_rate": 0.0,
+    "mock_volatility_bps": 0,
+    "rate_limit_max": 1_000_000_000,
+    "rate_limit_window_s": 1,
+    "submit_rate_limit_per_minute": 0,
+    "log_level": "WARNING",
+}
+
+
+@dataclass(frozen=True)
+class Backends:
+    database_url: str
+    redis_url: str
+
+
+@contextmanager
+def fresh_backends() -> Iterator[Backends]:
+    """A new migrated PostgreSQL database (dropped afterwards) and a flushed Redis database."""
+    database_url = create_database()
+    try:
+        upgrade_to_head(database_url)
+        yield Backends(database_url, fresh_redis())
+    finally:
+        drop_database(database_url)
+
+
+@dataclass(frozen=True)
+class EngineProcesses:
+    urls: list[str]  # each API process's base URL
+    pids: dict[str, list[int]]  # by role: "api", "worker", "projector"
+
+
+@contextmanager
+def engine_processes(
+    backends: Backends, log_dir: Path, *, apis: int, workers: int, projectors: int = 1, **settings: object
+) -> Iterator[EngineProcesses]:
+    """`order-engine api|worker|projector` processes, each API on a port of its own."""
+    settings = {**ENGINE_ONLY, **settings}  # over the engine's defaults, not the tests' fast settings
+    urls: list[str] = []
+    pids: dict[str, list[int]] = {"api": [], "worker": [], "projector": []}
+    with ExitStack() as stack:
+        for n in range(apis):
+            port = free_port()
+            env = environment(backends.database_url, backends.redis_url, {}, port=port, **settings)
+            (api,) = stack.enter_context(role_processes(["api"], env, log_dir / f"api-{n}"))
+            urls.append(f"http://127.0.0.1:{port}")
+            pids["api"].append(api.pid)
+        env = environment(backends.database_url, backends.redis_url, {}, **settings)
+        roles = ["worker"] * workers + ["projector"] * projectors
+        if roles:
+            for role, process in zip(
+                roles, stack.enter_context(role_processes(roles, env, log_dir)), strict=True
+            ):
+                pids[role].append(process.pid)
+        yield EngineProcesses(urls, pids)
