@@ -21,9 +21,9 @@ DEFAULTS = Settings()
 # 60 s; the window is shrunk to keep the run short, and there are enough workers (each with the default
 # concurrency) that the limit, not the slots, is what holds the orders back.
 SIZES = {Size.SMOKE: (30, 2, 10, 1.0), Size.FULL: (1000, 4, 100, 10.0)}
-CONNECTIONS = 200
 # Starts are stamped when their event is appended, a moment after the limiter granted them.
 STAMP_TOLERANCE_S = 0.1
+CONNECTIONS = 200
 
 
 def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
@@ -64,9 +64,13 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             goal="all",
             met=rejected == 0,
         ),
-        Figure(name="POST latency in the burst, p99", value=float(np.percentile(post_ms, 99)), unit="ms"),
         Figure(
-            name="POST latency in the burst, max",
+            name="POST answered, after the burst began, p99",
+            value=float(np.percentile(post_ms, 99)),
+            unit="ms",
+        ),
+        Figure(
+            name="POST answered, after the burst began, last",
             value=max(post_ms),
             unit="ms",
             goal="< 5,000 ms",
@@ -118,7 +122,8 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         figures=figures,
         samples={"POST in a 1,000-order burst" if judged else "POST in the burst": post_ms},
         notes=[
-            f"All {orders} POSTs are sent at once over {CONNECTIONS} connections; starts are each order's "
+            f"All {orders} POSTs are sent at once over {CONNECTIONS} connections, each timed from the "
+            "burst's start to its answer; starts are each order's "
             "first RoutingStarted, stamped by the log a moment after the limiter granted them, so windows "
             f"are checked {STAMP_TOLERANCE_S * 1000:.0f} ms shorter than the limiter's.",
             "Drain: from the first POST to the last order's terminal event. Failed attempts are retried "
@@ -130,23 +135,27 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
 async def _burst(
     backends: Backends, url: str, workers: int, orders: int
 ) -> tuple[list[float], dict[str, int], float]:
+    """Fires every POST at once; returns how long after the burst began each was answered (ms)."""
     async with httpx.AsyncClient(
         base_url=url, limits=httpx.Limits(max_connections=CONNECTIONS), timeout=60
     ) as http:
         await wait_until_healthy(http)
         await wait_for_workers(backends.redis_url, workers)
-        post_ms: list[float] = []
+        answered_ms: list[float] = []
         statuses: dict[str, int] = {}
+        # Requests beyond the connections wait here, not in httpx's pool, which grows slow with a
+        # thousand waiting in it (a delay of the client's, not the server's).
+        connections = asyncio.Semaphore(CONNECTIONS)
 
         async def submit(n: int) -> None:
-            began = time.monotonic()
-            response = await http.post("/api/orders/execute", json=MARKET_ORDER)
-            post_ms.append((time.monotonic() - began) * 1000)
+            async with connections:
+                response = await http.post("/api/orders/execute", json=MARKET_ORDER)
+            answered_ms.append((time.monotonic() - started) * 1000)
             statuses[response.json().get("orderId", f"rejected-{n}")] = response.status_code
 
-        began = time.time()
+        began, started = time.time(), time.monotonic()
         await asyncio.gather(*(submit(n) for n in range(orders)))
-    return post_ms, statuses, began
+    return answered_ms, statuses, began
 
 
 async def _drained(database_url: str, order_ids: list[str], timeout_s: float) -> float:

@@ -111,7 +111,7 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         notes=[
             "Harness, the same for every writer kind: N writers are split over max(min(N, 2), N / 8)"
             " processes (at least one per core, as pgbench's `-j`; at most 8 writers each, within the"
-            " engine's pool of 10 connections), each writer with a connection of its own, all started"
+            " engine's connection pool), each writer with a connection of its own, all started"
             " together once every connection is open; ours run as asyncio tasks (the store is async, as in"
             " the engine's workers), the sync eventsourcing recorder's as threads, one recorder (with its"
             " default pool of one connection) per thread. Each figure is the mean of `rounds` runs, the"
@@ -120,8 +120,7 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             " same bytes as its `state`, pgbench inserts them as `jsonb` into a table with a bigserial key"
             " and no other index (our `order_events` also keeps its (order_id, version) and follower"
             " indexes). pgbench runs `-n -c N -j min(N, 2) -T seconds` with a one-INSERT script.",
-            "Our append is one round trip for its INSERT (autocommit) plus one for the pool's pre-ping at"
-            " checkout (`pool_pre_ping` in eventstore/database.py); it signals through `InProcessSignal`"
+            "Our append is one round trip, its INSERT in autocommit; it signals through `InProcessSignal`"
             " here, where the engine's `RedisSignal` adds one Redis PUBLISH round trip after the commit.",
             "The eventsourcing recorder's default takes `LOCK TABLE ... IN EXCLUSIVE MODE` in every insert"
             " transaction, so its writers take turns whatever their number (that is how it keeps"
