@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import psycopg
 
+from bench.engine_log import TERMINAL, terminal_times
 from bench.results import Figure, Measured, Size
 from bench.servers import Backends, engine_processes
 from engine.settings import Settings
@@ -41,9 +42,10 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
     with engine_processes(backends, work_dir, apis=1, workers=workers, **settings) as engine:
         post_ms, statuses, began = asyncio.run(_burst(backends, engine.urls[0], workers, orders))
         order_ids = [order_id for order_id, status in statuses.items() if status < 300]
-        drained_at = asyncio.run(
-            _drained(backends.database_url, order_ids, timeout_s=30 + 3 * orders * window_s / limit)
+        ended = asyncio.run(
+            terminal_times(backends.database_url, order_ids, timeout_s=30 + 3 * orders * window_s / limit)
         )
+    drained_at = max(ended.values())
     starts, terminals = _log_facts(backends.database_url, order_ids)
 
     rejected = sum(1 for status in statuses.values() if status >= 300)
@@ -158,21 +160,6 @@ async def _burst(
     return answered_ms, statuses, began
 
 
-async def _drained(database_url: str, order_ids: list[str], timeout_s: float) -> float:
-    """When the last of the orders ended (their terminal events, read from the log)."""
-    async with asyncio.timeout(timeout_s):
-        while True:  # the orders end in other processes; the log is where to look
-            with psycopg.connect(database_url) as conn:
-                ended, last = conn.execute(
-                    "SELECT count(DISTINCT order_id), extract(epoch FROM max(recorded_at)) FROM order_events "
-                    "WHERE type IN ('OrderConfirmed', 'OrderFailed') AND order_id = ANY(%s)",
-                    (order_ids,),
-                ).fetchone()
-            if ended == len(order_ids):
-                return float(last)
-            await asyncio.sleep(0.5)
-
-
 def _log_facts(database_url: str, order_ids: list[str]) -> tuple[list[float], dict[str, int]]:
     """Each order's first start time (sorted), and how many terminal events each order has."""
     with psycopg.connect(database_url) as conn:
@@ -182,9 +169,9 @@ def _log_facts(database_url: str, order_ids: list[str]) -> tuple[list[float], di
             (order_ids,),
         ).fetchall()
         terminals = conn.execute(
-            "SELECT order_id, count(*) FROM order_events WHERE type IN ('OrderConfirmed', 'OrderFailed') "
-            "AND order_id = ANY(%s) GROUP BY order_id",
-            (order_ids,),
+            "SELECT order_id, count(*) FROM order_events WHERE type = ANY(%s) AND order_id = ANY(%s) "
+            "GROUP BY order_id",
+            (list(TERMINAL), order_ids),
         ).fetchall()
     return [float(at) for (at,) in starts], dict(terminals)
 

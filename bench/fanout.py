@@ -102,8 +102,8 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         # API takes seconds to start on a busy machine); the first is stopped before the second is used.
         with _api(backends, work_dir / "one-order") as first:
             second = later.enter_context(_api(backends, work_dir / "many-orders"))
-            one = _scenario(first, backends, clients, plan, orders=1, clients_per_order=n)
-        many = _scenario(second, backends, clients, plan, orders=n, clients_per_order=1)
+            one = asyncio.run(_measure(first, backends, clients, plan, orders=1, clients_per_order=n))
+        many = asyncio.run(_measure(second, backends, clients, plan, orders=n, clients_per_order=1))
     judged = size is Size.FULL
     one_name, many_name = f"one order, {n} clients", f"{n} orders, 1 client each"
     figures = []
@@ -159,7 +159,7 @@ def _api(backends: Backends, log_dir: Path) -> Iterator[EngineProcesses]:
         yield engine
 
 
-def _scenario(
+async def _measure(
     engine: EngineProcesses,
     backends: Backends,
     clients: _Clients,
@@ -169,21 +169,6 @@ def _scenario(
     clients_per_order: int,
 ) -> Outcome:
     (url,), (api_pid,) = engine.urls, engine.pids["api"]
-    return asyncio.run(
-        _measure(url, api_pid, backends, clients, plan, orders=orders, clients_per_order=clients_per_order)
-    )
-
-
-async def _measure(
-    url: str,
-    api_pid: int,
-    backends: Backends,
-    clients: _Clients,
-    plan: Plan,
-    *,
-    orders: int,
-    clients_per_order: int,
-) -> Outcome:
     ws_base = url.replace("http://", "ws://", 1)
     async with httpx.AsyncClient(base_url=url) as http:
         await wait_until_healthy(http)

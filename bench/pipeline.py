@@ -17,6 +17,7 @@ import numpy as np
 import psycopg
 import redis
 
+from bench.engine_log import terminal_times
 from bench.http_load import post_load
 from bench.results import Figure, Measured, Size
 from bench.servers import Backends, engine_processes
@@ -30,7 +31,6 @@ SIZES = {
 }
 SUBMITTERS = 32  # concurrent closed-loop clients in the sustained run
 WRK_CONNECTIONS = 32
-TERMINAL = ("OrderConfirmed", "OrderFailed")
 
 
 def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
@@ -80,14 +80,14 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         assert loaded.errors == 0 and loaded.non_2xx == 0, f"requests failed under load: {loaded}"
     figures += [
         Figure(
-            name="POST /api/orders/execute throughput",
+            name="POST /api/orders/execute throughput, vs parsing alone",
             value=ours.per_second,
             unit="req/s",
             reference="bare handler, parse only",
             reference_value=parse.per_second,
         ),
         Figure(
-            name="POST /api/orders/execute throughput ",
+            name="POST /api/orders/execute throughput, vs one INSERT",
             value=ours.per_second,
             unit="req/s",
             reference="bare handler + one INSERT",
@@ -202,25 +202,8 @@ async def _offered_load(
 
         start = time.monotonic() + 0.2
         await asyncio.gather(*(submit_at(start + n / rate) for n in range(int(rate * seconds))))
-    ended = await _terminal_times(backends.database_url, list(sent))
+    ended = await terminal_times(backends.database_url, list(sent), timeout_s=120)
     return post_ms, [(ended[order_id] - sent[order_id]) * 1000 for order_id in sent]
-
-
-async def _terminal_times(
-    database_url: str, order_ids: list[str], timeout_s: float = 120
-) -> dict[str, float]:
-    """When each order's terminal event was appended, once every one of them has one."""
-    async with asyncio.timeout(timeout_s):
-        while True:  # the orders end in other processes; the log is where to look
-            with psycopg.connect(database_url) as conn:
-                rows = conn.execute(
-                    "SELECT order_id, extract(epoch FROM recorded_at) FROM order_events "
-                    "WHERE type = ANY(%s) AND order_id = ANY(%s)",
-                    (list(TERMINAL), order_ids),
-                ).fetchall()
-            if len(rows) == len(order_ids):
-                return {order_id: float(at) for order_id, at in rows}
-            await asyncio.sleep(0.2)
 
 
 class _reference_server:

@@ -169,15 +169,7 @@ class PostgresEventStore(SqlEventStore):
         statement = _insert_statement(len(rows))
         params = [value for row in rows for value in _insert_values(row)]
         async with self.one_statement.connect() as conn:
-            driver: psycopg.AsyncConnection[Any] = (await conn.get_raw_connection()).driver_connection
-            try:
-                cursor = await driver.execute(statement, params)
-                returned = await cursor.fetchall()
-            except psycopg.Error as error:  # raised as SQLAlchemy would, as the callers expect
-                raise DBAPIError.instance(statement, params, error, psycopg.Error) from error
-            finally:
-                if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    await conn.invalidate()  # broken, or cancelled mid-statement: not fit for the pool
+            returned = await _fetch_on_driver(conn, statement, params)
         return [(position, commit_id) for _, position, commit_id in sorted(returned)]
 
     def _insert_defaults(self) -> dict[str, Any]:
@@ -202,17 +194,29 @@ class PostgresEventStore(SqlEventStore):
         follower's few events its statement cache and execution take half of each read's CPU."""
         commit_id, position = _follow_params(after)
         params = {"after_commit_id": commit_id, "after_position": position, "limit": limit}
-        driver: psycopg.AsyncConnection[Any] = (await conn.get_raw_connection()).driver_connection
-        try:
-            cursor = await driver.execute(self._follow_sql, params)
-            return await cursor.fetchall()
-        except psycopg.Error as error:  # raised as SQLAlchemy would, as the callers expect
-            raise DBAPIError.instance(self._follow_sql, params, error, psycopg.Error) from error
+        return await _fetch_on_driver(conn, self._follow_sql, params)
 
     @functools.cached_property
     def _follow_sql(self) -> str:
         """`_follow_query` compiled once; its values are the bind parameters `_follow` passes."""
         return str(self._follow_query(LOG_START, 0).compile(dialect=self.engine.dialect))
+
+
+# What a connection is in when a statement broke it or was cancelled midway: not fit to go back to the pool.
+_UNFIT = (psycopg.pq.TransactionStatus.ACTIVE, psycopg.pq.TransactionStatus.UNKNOWN)
+
+
+async def _fetch_on_driver(conn: AsyncConnection, sql: str, params: Any) -> list[Any]:
+    """The rows of `sql`, run straight on the pooled connection's psycopg connection."""
+    driver: psycopg.AsyncConnection[Any] = (await conn.get_raw_connection()).driver_connection
+    try:
+        cursor = await driver.execute(sql, params)
+        return await cursor.fetchall()
+    except psycopg.Error as error:  # raised as SQLAlchemy would, as the callers expect
+        raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
+    finally:
+        if driver.info.transaction_status in _UNFIT:
+            await conn.invalidate()
 
 
 def _follow_params(after: LogPosition) -> tuple[str, int]:
