@@ -45,6 +45,7 @@ def create_app(
     api_key: str | None = None,
     submit_rate_limit_per_minute: int = 0,
     cors_origins: list[str] | None = None,
+    read_horizon_warn_s: float = 30.0,
 ) -> Litestar:
     """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it."""
 
@@ -74,6 +75,7 @@ def create_app(
             "feed": provide(feed),
             "db": provide(db),
             "redis": provide(redis),
+            "read_horizon_warn_s": provide(read_horizon_warn_s),
         },
         lifespan=[lifespan],
         state=State({API_KEY_STATE: api_key}),

@@ -1,4 +1,7 @@
-"""`GET /health`: 200 when every dependency answers, 503 naming the one that does not."""
+"""`GET /health`: 200 when every dependency answers, 503 naming the one that does not.
+
+A read side held back by a long transaction of our database is a warning, not an outage: the engine
+still takes and executes orders, but lists, the all-orders stream and the projections stand still."""
 
 from __future__ import annotations
 
@@ -14,12 +17,15 @@ from litestar.openapi.datastructures import ResponseSpec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventstore.base import EventStore
+
 CHECK_TIMEOUT_S = 2.0
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, omit_defaults=True):
     status: str  # "ok" or "degraded"
     dependencies: dict[str, str]  # name -> "up" or "down: <why>"
+    warnings: list[str] = []  # present when something needs a look although every dependency is up
 
 
 async def _database(db: AsyncEngine) -> None:
@@ -42,11 +48,24 @@ async def _probe(check: Awaitable[Any]) -> str:
     summary="Dependency health",
     responses={503: ResponseSpec(Health, description="A dependency is down; `dependencies` says which")},
 )
-async def health(db: NamedDependency[AsyncEngine], redis: NamedDependency[Redis | None]) -> Response[Health]:
+async def health(
+    db: NamedDependency[AsyncEngine],
+    redis: NamedDependency[Redis | None],
+    store: NamedDependency[EventStore],
+    read_horizon_warn_s: NamedDependency[float],
+) -> Response[Health]:
     dependencies = {"database": await _probe(_database(db))}
     if redis is not None:
         dependencies["redis"] = await _probe(redis.ping())
     healthy = all(state == "up" for state in dependencies.values())
+    warnings = await _read_horizon_warnings(store, read_horizon_warn_s) if healthy else []
     return Response(
-        Health("ok" if healthy else "degraded", dependencies), status_code=200 if healthy else 503
+        Health("ok" if healthy else "degraded", dependencies, warnings), status_code=200 if healthy else 503
     )
+
+
+async def _read_horizon_warnings(store: EventStore, warn_after_s: float) -> list[str]:
+    horizon = await store.read_horizon()
+    if horizon.holder is None or horizon.holder.transaction_age_s < warn_after_s:
+        return []
+    return [f"read side held back for over {warn_after_s:g} s: {horizon.describe()}"]

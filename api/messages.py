@@ -28,5 +28,10 @@ def event_message(recorded: RecordedEvent) -> dict[str, Any]:
 
 
 def log_message(recorded: RecordedEvent) -> dict[str, Any]:
-    """A message of the whole-log stream: the event's message plus where it stands in the log."""
-    return {**event_message(recorded), "position": recorded.log_position.position}
+    """A message of the whole-log stream: the event's message plus where it stands in the log: `position`
+    (unique) and `resumeToken` (greater, as a string, than every token sent before it on the stream)."""
+    return {
+        **event_message(recorded),
+        "position": recorded.log_position.position,
+        "resumeToken": recorded.log_position.resume_token,
+    }

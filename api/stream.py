@@ -15,7 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.messages import event_message, log_message
-from eventstore.base import LOG_START, EventStore, RecordedEvent
+from eventstore.base import LOG_START, EventStore, LogPosition, RecordedEvent
 from projections.feed import LiveFeed
 
 CLOSE_NORMAL = 1000
@@ -48,16 +48,28 @@ async def order_stream(
 async def log_stream(
     socket: WebSocket, feed: NamedDependency[LiveFeed], store: NamedDependency[EventStore]
 ) -> None:
-    """`[?afterPosition=N]`: every event of every order in log order, then each new one; each message carries
-    its `position`. Resume with the last position received (positions are unique; in PostgreSQL they are
-    handed out before commit, so along the stream they do not always increase)."""
+    """`[?afterToken=T | ?afterPosition=N]`: every event of every order in log order, then each new one; each
+    message carries its `resumeToken` and `position`. Resume with the last token received: tokens strictly
+    increase along the stream (compare them as strings). Positions are unique but, in PostgreSQL, handed out
+    before commit, so along the stream they do not always increase; `afterPosition` resumes all the same."""
     await socket.accept()
-    try:
-        after_position = _non_negative(socket.query_params.get("afterPosition", "0"))
-    except ValueError:
-        await socket.close(CLOSE_BAD_REQUEST, "afterPosition must be an integer >= 0")
+    params = socket.query_params
+    if "afterToken" in params and "afterPosition" in params:
+        await socket.close(CLOSE_BAD_REQUEST, "give afterToken or afterPosition, not both")
         return
-    after = LOG_START if after_position == 0 else await store.log_position(after_position)
+    if "afterToken" in params:
+        try:
+            after: LogPosition | None = LogPosition.from_resume_token(params["afterToken"])
+        except ValueError:
+            await socket.close(CLOSE_BAD_REQUEST, "afterToken must be a resumeToken the stream sent")
+            return
+    else:
+        try:
+            after_position = _non_negative(params.get("afterPosition", "0"))
+        except ValueError:
+            await socket.close(CLOSE_BAD_REQUEST, "afterPosition must be an integer >= 0")
+            return
+        after = LOG_START if after_position == 0 else await store.log_position(after_position)
     if after is None:
         await socket.close(CLOSE_NOT_FOUND, "no event at that position")
         return

@@ -79,6 +79,7 @@ def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
         api_key=services.settings.api_key,
         submit_rate_limit_per_minute=services.settings.submit_rate_limit_per_minute,
         cors_origins=[o.strip() for o in services.settings.cors_origins.split(",") if o.strip()],
+        read_horizon_warn_s=services.settings.read_horizon_warn_s,
     )
 
 
@@ -215,7 +216,7 @@ async def _status(settings: Settings) -> None:
     services = Services(settings)
     try:
         head = await services.store.count_after(LOG_START)
-        typer.echo(f"log: {head} events")
+        typer.echo(f"log: {head} events ({(await services.store.read_horizon()).describe()})")
         for projection in services.projector.projections:
             if isinstance(projection, InMemoryActiveOrders):
                 typer.echo(f"{projection.name}: in the serve process's memory (no REDIS_URL)")

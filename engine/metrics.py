@@ -53,10 +53,23 @@ async def _collect(services: Services) -> list[Metric]:
     latency.add_metric([], [*buckets, ("+Inf", count)], total_s)
 
     lag = GaugeMetricFamily(
-        "order_engine_projection_lag_events", "Events a projection has still to apply", labels=["projection"]
+        "order_engine_projection_lag_events",
+        "Committed events a projection has still to apply, those not yet visible to followers included",
+        labels=["projection"],
     )
     for projection in services.projector.projections:
         lag.add_metric([projection.name], await services.store.count_after(await projection.position()))
+    horizon = await services.store.read_horizon()
+    held_back = GaugeMetricFamily(
+        "order_engine_log_held_back_events",
+        "Committed events that followers may not read yet, behind a transaction of ours still open",
+    )
+    held_back.add_metric([], horizon.held_back_events)
+    horizon_age = GaugeMetricFamily(
+        "order_engine_read_horizon_age_seconds",
+        "How long the oldest open transaction of our database (which holds the followers' view) has run",
+    )
+    horizon_age.add_metric([], horizon.holder.transaction_age_s if horizon.holder else 0.0)
 
     queued = GaugeMetricFamily("order_engine_queue_depth", "Orders waiting for a worker")
     if services.redis is not None:
@@ -65,4 +78,4 @@ async def _collect(services: Services) -> list[Metric]:
         queued.add_metric([], services.executor.waiting)
     clients = GaugeMetricFamily("order_engine_websocket_clients", "WebSocket clients of this API process")
     clients.add_metric([], services.feed.subscriber_count)
-    return [orders, venues, retries, latency, lag, queued, clients]
+    return [orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients]

@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     submit_rate_limit_per_minute: NonNegative = 600  # per client address; 0 turns the limit off
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; empty: none
     log_level: str = "INFO"
+    # /health warns when a transaction of our database has held the followers' view back for longer.
+    read_horizon_warn_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
     def __post_init__(self) -> None:
         if self.mock_execution_delay_ms_min > self.mock_execution_delay_ms_max:

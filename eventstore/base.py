@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -15,16 +16,60 @@ class LogPosition(msgspec.Struct, frozen=True, order=True, array_like=True):
     """Where a follower of the whole log stands.
 
     The log is followed in (commit_id, position) order. In PostgreSQL `commit_id` is the appending
-    transaction's id, and a follower only reads transactions older than every one still running, so an
-    event whose transaction commits late is never passed over. SQLite has one writer at a time, so
-    there `commit_id` is always 0 and the position alone orders the log.
+    transaction's id, and a follower only reads transactions older than every one of our database still
+    running, so an event whose transaction commits late is never passed over. SQLite has one writer at a
+    time, so there `commit_id` is always 0 and the position alone orders the log.
     """
 
     commit_id: int = 0
     position: int = 0
 
+    @property
+    def resume_token(self) -> str:
+        """This position as a string that compares like the position itself: two fixed-width lowercase hex
+        numbers, `"<commit_id:016x>-<position:016x>"`, so along the all-orders stream each message's token
+        is greater than the one before, as strings and as positions."""
+        return f"{self.commit_id:016x}-{self.position:016x}"
+
+    @classmethod
+    def from_resume_token(cls, token: str) -> LogPosition:
+        """The position a `resume_token` names; ValueError if `token` is not one (or is past BIGINT)."""
+        if _RESUME_TOKEN.fullmatch(token) is None:
+            raise ValueError(f"not a resume token: {token!r}")
+        commit_id, position = (int(part, 16) for part in token.split("-"))
+        if max(commit_id, position) > MAX_BIGINT:
+            raise ValueError(f"resume token beyond the log's range: {token!r}")
+        return cls(commit_id, position)
+
 
 LOG_START = LogPosition()
+MAX_BIGINT = 2**63 - 1  # positions and transaction ids are stored as PostgreSQL BIGINT / xid8
+_RESUME_TOKEN = re.compile(r"[0-9a-f]{16}-[0-9a-f]{16}")
+
+
+class HorizonHolder(msgspec.Struct, frozen=True, kw_only=True):
+    """The oldest running transaction of our database: followers see no event appended after it began."""
+
+    pid: int  # its PostgreSQL backend process id (`pg_stat_activity.pid`)
+    transaction_age_s: float  # how long it has been open, in seconds
+    state: str | None  # `pg_stat_activity.state`: "active", "idle in transaction", ...
+
+
+class ReadHorizon(msgspec.Struct, frozen=True, kw_only=True):
+    """How far behind the log the followers' view is held, and by whom (nothing, on SQLite)."""
+
+    held_back_events: int = 0  # committed events that followers may not read yet
+    holder: HorizonHolder | None = None
+
+    def describe(self) -> str:
+        """One line for people: `"12 events not yet visible to followers; oldest open transaction: ..."`."""
+        line = f"{self.held_back_events} events not yet visible to followers"
+        if self.holder is not None:
+            line += (
+                f"; oldest open transaction: PostgreSQL process {self.holder.pid}"
+                f" ({self.holder.state or 'state unknown'}), open {self.holder.transaction_age_s:.0f} s"
+            )
+        return line
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,7 +113,13 @@ class EventStore(Protocol):
         ...
 
     async def count_after(self, after: LogPosition) -> int:
-        """How many events a follower at `after` has still to read (for progress and lag)."""
+        """How many committed events a follower at `after` has still to apply (for progress and lag),
+        including those it may not read yet (see `read_horizon`)."""
+        ...
+
+    async def read_horizon(self) -> ReadHorizon:
+        """What holds followers back now: committed events behind a running transaction, and the oldest
+        running transaction of our database."""
         ...
 
     async def log_position(self, position: int) -> LogPosition | None:

@@ -15,7 +15,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.events import EVENT_TYPES, Event, OrderEvent, event_type
-from eventstore.base import LOG_START, ConcurrencyConflict, LogPosition, RecordedEvent
+from eventstore.base import (
+    LOG_START,
+    ConcurrencyConflict,
+    HorizonHolder,
+    LogPosition,
+    ReadHorizon,
+    RecordedEvent,
+)
 from eventstore.database import autocommitting
 from eventstore.signal import AppendSignal
 from eventstore.tables import Xid8, order_events
@@ -115,10 +122,12 @@ class SqlEventStore:
         return (await conn.execute(self._follow_query(after, limit))).all()
 
     async def count_after(self, after: LogPosition) -> int:
-        """How many events a follower at `after` has still to read (for progress and lag)."""
-        query = sa.select(sa.func.count()).select_from(order_events).where(self._after(after))
+        query = sa.select(sa.func.count()).select_from(order_events).where(self._past(after))
         async with self.one_statement.connect() as conn:
             return (await conn.execute(query)).scalar_one()
+
+    async def read_horizon(self) -> ReadHorizon:
+        return ReadHorizon()  # one writer at a time: a committed event is visible to every follower
 
     async def log_position(self, position: int) -> LogPosition | None:
         query = sa.select(self._commit_id(), c.position).where(c.position == position)
@@ -142,21 +151,39 @@ class SqlEventStore:
     def _commit_id(self) -> sa.ColumnElement[int]:
         return sa.literal(0, sa.BigInteger).label("commit_id")
 
-    def _after(self, after: LogPosition) -> sa.ColumnElement[bool]:
+    def _past(self, after: LogPosition) -> sa.ColumnElement[bool]:
+        """The events after `after` in log order, visible to followers or not."""
         return c.position > after.position
+
+    def _after(self, after: LogPosition) -> sa.ColumnElement[bool]:
+        """The events after `after` that a follower may read now."""
+        return self._past(after)
 
     def _log_order(self) -> tuple[sa.ColumnElement[Any], ...]:
         return (c.position,)
 
 
 class PostgresEventStore(SqlEventStore):
-    """Writers append in parallel; followers read only below the oldest running transaction.
+    """Writers append in parallel; followers read only below the oldest running transaction of our database.
 
     Positions come from a sequence before commit, so concurrent transactions become visible out of
     position order. Each row keeps its transaction id; a follower reads in (transaction id, position)
-    order and only rows of transactions older than `pg_snapshot_xmin(pg_current_snapshot())`. All of
-    those have ended, so nothing can later appear behind the follower's cursor.
+    order and only rows of transactions older than the read's visible horizon (`VISIBLE_HORIZON`): all of
+    those have ended, so nothing can later appear behind the follower's cursor. Transactions of other
+    databases on the same server cannot append to our log, so they do not hold the horizon back.
     """
+
+    async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
+        # In a transaction, PostgreSQL answers `pg_stat_activity` from a copy taken at its first use; the
+        # horizon must look at the backends after its statement's snapshot was taken (see VISIBLE_HORIZON).
+        await conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+        return await super().read_all_in(conn, after, limit)
+
+    async def read_horizon(self) -> ReadHorizon:
+        async with self.one_statement.connect() as conn:
+            held_back, pid, age_s, state = (await conn.execute(sa.text(_HORIZON_REPORT))).one()
+        holder = None if pid is None else HorizonHolder(pid=pid, transaction_age_s=age_s, state=state)
+        return ReadHorizon(held_back_events=held_back, holder=holder)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> Sequence[tuple[int, int]]:
         """One INSERT in autocommit, straight on the pooled connection's psycopg connection.
@@ -178,12 +205,14 @@ class PostgresEventStore(SqlEventStore):
     def _commit_id(self) -> sa.ColumnElement[int]:
         return sa.cast(sa.cast(c.transaction_id, sa.Text), sa.BigInteger).label("commit_id")
 
-    def _after(self, after: LogPosition) -> sa.ColumnElement[bool]:
+    def _past(self, after: LogPosition) -> sa.ColumnElement[bool]:
         commit_id, position = _follow_params(after)
         cursor_xid = sa.cast(sa.bindparam("after_commit_id", commit_id, type_=sa.Text), Xid8())
         cursor = sa.tuple_(cursor_xid, sa.bindparam("after_position", position, type_=sa.BigInteger))
-        visible_horizon = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot(), type_=Xid8())
-        return sa.and_(sa.tuple_(c.transaction_id, c.position) > cursor, c.transaction_id < visible_horizon)
+        return sa.tuple_(c.transaction_id, c.position) > cursor
+
+    def _after(self, after: LogPosition) -> sa.ColumnElement[bool]:
+        return sa.and_(self._past(after), c.transaction_id < sa.literal_column(VISIBLE_HORIZON, Xid8()))
 
     def _log_order(self) -> tuple[sa.ColumnElement[Any], ...]:
         return (c.transaction_id, c.position)
@@ -200,6 +229,42 @@ class PostgresEventStore(SqlEventStore):
     def _follow_sql(self) -> str:
         """`_follow_query` compiled once; its values are the bind parameters `_follow` passes."""
         return str(self._follow_query(LOG_START, 0).compile(dialect=self.engine.dialect))
+
+
+# The running transactions of our database, as the statement's snapshot saw them: the snapshot's in-progress
+# ids less those of backends connected to other databases. A transaction of another database can never
+# append to our log, so it need not hold our followers back (`pg_snapshot_xmin` alone is the whole server's).
+# Why no event is ever passed over: `pg_stat_activity` is read after the statement's snapshot was taken
+# (read_all_in makes sure of it in a transaction), so an id left in the list either belongs to a running
+# transaction of ours or to one that ended since (harmless: the horizon is only held back a little longer);
+# ids are never reused, and one assigned after the snapshot is at or past its `xmax`, so it is never in
+# `pg_snapshot_xip` to be mistaken for another database's. Without the privilege to see other users'
+# `backend_xid`, nothing is taken off and the horizon is the server's, as before.
+_RUNNING_IN_OUR_DATABASE = """
+    SELECT xid FROM pg_snapshot_xip(pg_current_snapshot()) AS xid
+    WHERE xid::xid NOT IN (
+        SELECT backend_xid FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+    )"""
+# The oldest of them, or the snapshot's xmax when none runs: every event of a transaction below it has ended.
+VISIBLE_HORIZON = (
+    "(SELECT coalesce(min(xid), pg_snapshot_xmax(pg_current_snapshot()))"
+    f" FROM ({_RUNNING_IN_OUR_DATABASE}) AS running)"
+)
+# Committed events at or past the horizon (stored, but not yet readable by followers), and the transaction
+# holding the horizon: its process id, how long it has been open, its state.
+_HORIZON_REPORT = f"""
+    WITH running AS ({_RUNNING_IN_OUR_DATABASE}),
+    horizon AS (SELECT coalesce(min(xid), pg_snapshot_xmax(pg_current_snapshot())) AS xid FROM running),
+    holder AS (
+        SELECT pid, extract(epoch FROM clock_timestamp() - xact_start)::float8 AS age_s, state
+        FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_xid = (SELECT min(xid) FROM running)::xid
+    )
+    SELECT (SELECT count(*) FROM order_events WHERE transaction_id >= (SELECT xid FROM horizon)),
+           holder.pid, holder.age_s, holder.state
+    FROM (SELECT 1) AS one LEFT JOIN holder ON true
+    ORDER BY holder.age_s DESC NULLS LAST LIMIT 1"""
 
 
 # What a connection is in when a statement broke it or was cancelled midway: not fit to go back to the pool.

@@ -1,4 +1,5 @@
-"""Reading orders: from the `orders` read table, or from the log when the table has not caught up yet."""
+"""Reading orders: one order from the log (current), lists and figures from the `orders` read table (a
+moment behind the log)."""
 
 from __future__ import annotations
 
@@ -75,11 +76,8 @@ class OrderQueries:
         self.store = store
 
     async def get(self, order_id: str) -> OrderView | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(orders).where(orders.c.order_id == order_id))).first()
-        if row is not None:
-            return OrderView(**row._mapping)
-        # Not projected yet (the projector runs a moment behind the POST): fold the log instead.
+        """The order as its events in the log have it now (None if there are none): never older than an
+        event a client was already sent or answered with, which the read table, a moment behind, can be."""
         return fold(await self.store.read_stream(order_id))
 
     async def events(self, order_id: str) -> list[RecordedEvent]:

@@ -11,15 +11,12 @@ from typing import Any
 
 import httpx
 import msgspec
-import sqlalchemy as sa
 import uvicorn
 import websockets
 
 from engine.cli import WS_MAX_FRAME_BYTES, build_app
 from engine.services import Services
 from engine.settings import Settings, load_settings
-from eventstore.base import LOG_START
-from eventstore.tables import order_events
 from venues.simulated import SimulationConfig
 
 # Venue delays short enough for tests, long enough that orders overlap and subscribers join mid-flight.
@@ -115,16 +112,14 @@ async def running_engine(
 
 
 async def project_everything(services: Services) -> None:
-    """Until every projection has applied all of the log stored so far.
+    """Until every projection has applied all of the log committed so far.
 
-    Followers see the log only below the oldest running transaction (the background projector's own
-    included), so a single catch-up may stop short of events already committed."""
-    async with services.db.connect() as conn:
-        stored = (await conn.execute(sa.select(sa.func.count()).select_from(order_events))).scalar_one()
+    Followers see the log only below the oldest running transaction of our database (the background
+    projector's own included), so a single catch-up may stop short of events already committed;
+    `count_after` counts those too."""
     for projection in services.projector.projections:
         while True:  # the horizon moves when another transaction ends: there is no event to await
             await services.projector.catch_up(projection)
-            all_visible = await services.store.count_after(LOG_START) >= stored
-            if all_visible and await services.store.count_after(await projection.position()) == 0:
+            if await services.store.count_after(await projection.position()) == 0:
                 break
             await asyncio.sleep(0.01)

@@ -6,6 +6,7 @@ import msgspec
 import websockets
 
 from commands.submit_order import SubmitOrder, submit_order
+from eventstore.base import LOG_START
 from tests.harness import engine_settings, project_everything, running_engine
 
 
@@ -52,3 +53,19 @@ async def test_an_order_whose_enqueue_failed_still_runs(backend):
     assert submitted.created
     assert messages[-1]["type"] == "OrderConfirmed"
     assert close_code == 1000
+
+
+async def test_an_order_read_after_its_last_streamed_event_is_never_older_than_that_event(backend):
+    """The read table runs a moment behind the log; one order's read must not."""
+    async with running_engine(engine_settings(backend), projector=False) as engine:
+        order_id = await engine.submit()
+        messages, _ = await engine.stream(order_id)  # to the terminal event
+        [orders_table] = [p for p in engine.services.projector.projections if p.name == "orders"]
+        first_event = await engine.services.store.read_all(LOG_START, 1)
+        assert await orders_table.apply(LOG_START, first_event)  # the table holds the order as submitted
+        read = (await engine.http.get(f"/api/orders/{order_id}")).json()
+        listed = (await engine.http.get("/api/orders")).json()["orders"]
+
+    assert listed[0]["status"] == "pending"  # the list is the read table: eventually consistent
+    assert (read["status"], read["version"]) == (messages[-1]["status"], messages[-1]["version"])
+    assert read["txHash"] == messages[-1]["txHash"]
