@@ -1,4 +1,4 @@
-"""Event store: appends per second beside the eventsourcing library and pgbench.
+"""Event store: appends per second beside the eventsourcing library and pgbench, and a follower's read.
 
 Every writer appends one event per transaction to orders of its own (a new order every
 `EVENTS_PER_ORDER` appends, each append expecting the version before it), for a fixed time. The same event
@@ -28,6 +28,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from sqlalchemy.engine import make_url
 
+from bench import follower_read
 from bench.results import Figure, Measured, Size
 from bench.servers import Backends
 from domain.events import OrderSubmitted
@@ -97,8 +98,9 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
                 met=ours >= 0.5 * ceiling if judged else None,
             ),
         ]
+    figures += asyncio.run(follower_read.measure(url, size))
     return Measured(
-        title="Event store appends",
+        title="Event store: appends and follower reads",
         settings={
             "writers": ", ".join(map(str, WRITERS[size])),
             "rounds": rounds,
@@ -127,6 +129,11 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             " notification ids in commit order); with POSTGRES_ENABLE_DB_FUNCTIONS it calls a plpgsql"
             " function that inserts without that lock. Our followers get the same guarantee from"
             " transaction ids instead (eventstore/sql.py), so writers never wait for each other.",
+            "Follower reads (bench/follower_read.py): `read_all` on the log the appends left, at its head"
+            " (nothing new: what a live projector or stream mostly reads) and from its start (a full"
+            f" batch), {follower_read.READS[size]} times each, ours and the reference taking turns. Ours"
+            " reads below the oldest running transaction of our own database (`pg_stat_activity` looked"
+            " up in the same statement); the reference is the server-wide `pg_snapshot_xmin` it replaced.",
         ],
     )
 

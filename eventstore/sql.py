@@ -240,11 +240,14 @@ class PostgresEventStore(SqlEventStore):
 # ids are never reused, and one assigned after the snapshot is at or past its `xmax`, so it is never in
 # `pg_snapshot_xip` to be mistaken for another database's. Without the privilege to see other users'
 # `backend_xid`, nothing is taken off and the horizon is the server's, as before.
+# (`pg_stat_get_activity(NULL)` is the function behind the `pg_stat_activity` view: planning the view's joins
+# made a follower's read at the head of the log about 3 times slower than with the function alone.)
 _RUNNING_IN_OUR_DATABASE = """
     SELECT xid FROM pg_snapshot_xip(pg_current_snapshot()) AS xid
     WHERE xid::xid NOT IN (
-        SELECT backend_xid FROM pg_stat_activity
-        WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+        SELECT backend_xid FROM pg_stat_get_activity(NULL)
+        WHERE backend_xid IS NOT NULL
+          AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
     )"""
 # The oldest of them, or the snapshot's xmax when none runs: every event of a transaction below it has ended.
 VISIBLE_HORIZON = (

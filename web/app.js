@@ -44,7 +44,7 @@ const CLOSE_NOT_FOUND = 4404;
 /** @type {Map<string, Order>} */
 const orders = new Map();
 const seen = new Set(); // `${orderId}:${version}`: a safety net against a duplicate event
-let lastPosition = null; // the `position` of the last message received, to resume after a drop
+let lastToken = null; // the `resumeToken` of the last message received, to resume after a drop
 let selectedId = null;
 let arrivals = 0;
 
@@ -126,7 +126,7 @@ class Order {
 
 /** Apply one stream message; false when it was a duplicate. */
 function applyEvent(event) {
-  if (event.position !== undefined) lastPosition = event.position;
+  if (event.resumeToken !== undefined) lastToken = event.resumeToken;
   if (typeof event.orderId !== "string" || event.version === undefined) return false;
   const key = `${event.orderId}:${event.version}`;
   if (seen.has(key)) return false;
@@ -611,7 +611,7 @@ const conn = { socket: null, failures: 0, timer: null, state: "connecting" };
 function streamUrl() {
   const url = new URL("/api/orders/stream", window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  if (lastPosition !== null) url.searchParams.set("afterPosition", String(lastPosition));
+  if (lastToken !== null) url.searchParams.set("afterToken", lastToken);
   return url;
 }
 
@@ -667,7 +667,7 @@ function scheduleReconnect(why) {
   setConnection(
     "reconnecting",
     `Reconnecting… (try ${conn.failures}, in ${seconds} s)`,
-    `Stream ${why}; resuming after position ${lastPosition ?? "start"}`,
+    `Stream ${why}; resuming after ${lastToken ?? "the start"}`,
   );
   conn.timer = setTimeout(connect, delay);
 }

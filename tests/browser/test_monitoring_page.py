@@ -252,9 +252,9 @@ async def test_the_stream_reconnects_after_a_network_drop_and_catches_up_without
             await expect(row(page, order_id)).to_have_count(1)
         await expect(page.get_by_test_id("order-row")).to_have_count(2)
 
-        # It resumed after the last position it had, not from the start: together the sockets carried
+        # It resumed after the last token it had, not from the start: together the sockets carried
         # each event exactly once.
-        resumed = [s for s in sockets[1:] if "afterPosition=" in s.url]
+        resumed = [s for s in sockets[1:] if "afterToken=" in s.url]
         assert resumed, [s.url for s in sockets]
         keys = [(m["orderId"], m["version"]) for socket in sockets for m in socket.messages]
         assert len(keys) == len(set(keys)) == len(in_flight_events) + len(meanwhile_events)
