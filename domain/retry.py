@@ -18,7 +18,7 @@ class RetryPolicy:
         The centre doubles per attempt and the jitter band is narrower than that doubling, so each
         delay is longer than the one before whatever the draws.
         """
-        centre = self.base_ms * 2 ** (failed_attempt - 1)
+        centre: float = self.base_ms * 2 ** (failed_attempt - 1)
         return round(centre * (1 - JITTER + 2 * JITTER * jitter_draw))
 
     def may_retry(self, failed_attempt: int) -> bool:

@@ -72,7 +72,8 @@ class RedisSignal:
                 async for message in pubsub.listen():
                     yield message["data"].decode()
             except (RedisError, OSError) as error:
-                if asyncio.current_task().cancelling():  # redis-py reports a cancelled read as lost
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # redis-py reports a cancelled read as lost
                     raise
                 log.warning("append wake-ups interrupted, reconnecting: %s", error)
                 await asyncio.sleep(self.reconnect_delay_s)
@@ -80,4 +81,4 @@ class RedisSignal:
                 # Bounded: closing a connection whose read was cancelled midway can wait forever.
                 with contextlib.suppress(RedisError, OSError):  # OSError: TimeoutError too
                     async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: no annotations

@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import psycopg
@@ -119,7 +119,8 @@ class SqlEventStore:
 
     async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
         """The rows of `read_all_in`."""
-        return (await conn.execute(self._follow_query(after, limit))).all()
+        rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit))).all()
+        return rows
 
     async def count_after(self, after: LogPosition) -> int:
         query = sa.select(sa.func.count()).select_from(order_events).where(self._past(after))
@@ -276,7 +277,7 @@ _UNFIT = (psycopg.pq.TransactionStatus.ACTIVE, psycopg.pq.TransactionStatus.UNKN
 
 async def _fetch_on_driver(conn: AsyncConnection, sql: str, params: Any) -> list[Any]:
     """The rows of `sql`, run straight on the pooled connection's psycopg connection."""
-    driver: psycopg.AsyncConnection[Any] = (await conn.get_raw_connection()).driver_connection
+    driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
     try:
         cursor = await driver.execute(sql, params)
         return await cursor.fetchall()
@@ -294,10 +295,10 @@ def _follow_params(after: LogPosition) -> tuple[str, int]:
 
 # Built once: decoding into the union needs a decoder, which `msgspec.convert(..., OrderEvent)` would build
 # again on every call (seven times the cost of the decoding itself).
-_EVENT = msgspec.json.Decoder(OrderEvent)
+_EVENT: msgspec.json.Decoder[Event] = msgspec.json.Decoder(OrderEvent)
 
 
-def _recorded(row: sa.Row[Any]) -> RecordedEvent:
+def _recorded(row: Sequence[Any]) -> RecordedEvent:
     """An event from a row of `_columns` and the commit id (unpacked: a third cheaper than by name)."""
     order_id, version, type_name, data, schema_version, metadata, recorded_at, position, commit_id = row
     return RecordedEvent(
@@ -313,7 +314,8 @@ def _recorded(row: sa.Row[Any]) -> RecordedEvent:
 def _event(type_name: str, data: str, schema_version: int) -> Event:
     event_class = EVENT_TYPES[type_name]
     if schema_version < event_class.SCHEMA_VERSION:  # an older shape: brought up to date as builtins first
-        return msgspec.convert(upcast(msgspec.json.decode(data), schema_version), event_class)
+        upcasted: Event = msgspec.convert(upcast(msgspec.json.decode(data), schema_version), event_class)
+        return upcasted
     return _EVENT.decode(data)
 
 
@@ -338,5 +340,5 @@ def _insert_values(row: dict[str, Any]) -> tuple[Any, ...]:
 def _is_version_clash(error: IntegrityError) -> bool:
     diag = getattr(error.orig, "diag", None)
     if diag is not None:  # psycopg
-        return diag.constraint_name == VERSION_KEY
+        return bool(diag.constraint_name == VERSION_KEY)
     return "order_events.order_id, order_events.version" in str(error.orig)
