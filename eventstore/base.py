@@ -25,6 +25,10 @@ class LogPosition(msgspec.Struct, frozen=True, order=True, array_like=True):
 
 
 LOG_START = LogPosition()
+# The largest version and position every store can hold (PostgreSQL `integer` and `bigint` columns): a
+# reader asked for more would have the database refuse the number.
+MAX_VERSION = 2**31 - 1
+MAX_POSITION = 2**63 - 1
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
