@@ -16,10 +16,13 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.access import API_KEY_STATE, submit_rate_limit
+from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, submit_rate_limit
 from api.errors import EXCEPTION_HANDLERS
+from api.head import head_as_get
 from api.health import health
+from api.ingress import at_the_door
 from api.orders import OrderController, order_stats
+from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
@@ -55,7 +58,7 @@ def create_app(
     async def prometheus_metrics() -> bytes:
         return await metrics()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             OrderController,
             order_stats,
@@ -76,11 +79,12 @@ def create_app(
             "redis": provide(redis),
         },
         lifespan=[lifespan],
-        state=State({API_KEY_STATE: api_key}),
+        state=State({API_KEY_STATE: api_key, ALLOWED_ORIGINS_STATE: frozenset(cors_origins or ())}),
         middleware=[submit_rate_limit(submit_rate_limit_per_minute)] if submit_rate_limit_per_minute else [],
         stores={"rate_limit": RedisStore(redis, namespace="order-engine:api-rate-limit")} if redis else None,
         cors_config=CORSConfig(allow_origins=cors_origins, allow_headers=["*"]) if cors_origins else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_class=CheckedJsonRequest,
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
         openapi_config=OpenAPIConfig(
@@ -90,3 +94,6 @@ def create_app(
             path="/schema",
         ),
     )
+    # Outside the router, so that HEAD finds the GET route, and before CORS reads the Origin header.
+    app.asgi_handler = head_as_get(at_the_door(app.asgi_handler))
+    return app
