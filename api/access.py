@@ -18,6 +18,7 @@ API_KEY_STATE = "api_key"
 ALLOWED_ORIGINS_STATE = "allowed_origins"
 SUBMIT_PATH = "/api/orders/execute"
 JSON = "application/json"
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -33,10 +34,13 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
 
 
 async def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard for command endpoints against cross-site request forgery: a browser sends a `text/plain` or
-    form POST from any page without asking first (no CORS preflight), so a command must come from the API's
-    own origin or one of CORS_ORIGINS (no Origin at all: not a browser, allowed), and be JSON, which a
-    foreign page cannot send without a preflight that CORS refuses. Runs before the body is read."""
+    """The app's guard against cross-site request forgery, for every command (any method that changes
+    something): a browser sends a `text/plain` or form POST from any page without asking first (no CORS
+    preflight), so a command must come from the API's own origin or one of CORS_ORIGINS (no Origin at all:
+    not a browser, allowed), and be JSON, which a foreign page cannot send without a preflight that CORS
+    refuses. Runs before the body is read."""
+    if connection.scope["type"] != "http" or connection.scope["method"] in READS:
+        return
     origin = connection.headers.get("origin")
     if origin is not None and not _allowed(connection, origin):
         raise PermissionDeniedException(f"Origin: {origin[:100]} may not send commands to this API")

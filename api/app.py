@@ -16,7 +16,7 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, submit_rate_limit
+from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
 from api.errors import EXCEPTION_HANDLERS
 from api.head import head_as_get
 from api.health import health
@@ -79,6 +79,7 @@ def create_app(
             "redis": provide(redis),
         },
         lifespan=[lifespan],
+        guards=[refuse_cross_site],
         state=State({API_KEY_STATE: api_key, ALLOWED_ORIGINS_STATE: frozenset(cors_origins or ())}),
         middleware=[submit_rate_limit(submit_rate_limit_per_minute)] if submit_rate_limit_per_minute else [],
         stores={"rate_limit": RedisStore(redis, namespace="order-engine:api-rate-limit")} if redis else None,

@@ -160,6 +160,14 @@ async def test_input_that_is_not_utf8_is_a_400_naming_where_it_was(backend, erro
                 ("query value", "GET", b"/api/orders?tokenIn=S%FFL", [], b"", "tokenIn"),
                 ("query name", "GET", b"/api/orders?%FF=1", [], b"", "query"),
                 ("cursor", "GET", b"/api/orders?cursor=%FF%FE", [], b"", "cursor"),
+                (
+                    "inside a cursor",
+                    "GET",
+                    b"/api/orders?cursor=" + base64.urlsafe_b64encode(b'["\xff"]'),
+                    [],
+                    b"",
+                    "cursor",
+                ),
                 ("path", "GET", b"/api/orders/%FF%FE/events", [], b"", "path"),
             ],
         )
