@@ -264,8 +264,21 @@ async def test_numbers_beyond_the_databases_range_are_bad_input_in_either_mode(b
         problems += await check_ws(engine, {"/api/orders/stream?afterPosition=9223372036854775807": ""}, 4404)
         problems += await check_ws(engine, {execute + "2147483647": ""}, 1000)
         problems += await check_http(
-            engine, [("limit", "GET", b"/api/orders?limit=9223372036854775808", [], b"", "limit")]
+            engine,
+            [
+                ("limit", "GET", b"/api/orders?limit=9223372036854775808", [], b"", "limit"),
+                ("limit of 5,000 digits", "GET", b"/api/orders?limit=" + b"9" * 5000, [], b"", "limit"),
+            ],
         )
+        # Moments at the edges of what Python and the database hold are still moments: no order there.
+        far = "9999-12-31T23:59:59-14:00"
+        for params in (
+            {"createdAfter": far},
+            {"createdBefore": "0001-01-01T00:00:00+14:00"},
+            {"cursor": cursor_of([far, order_id])},
+        ):
+            if (answer := await engine.http.get("/api/orders", params=params)).status_code != 200:
+                problems.append(f"{params}: {answer.status_code} {answer.text}")
 
     assert not problems, "\n".join(problems)
     assert not errors_logged, [r.getMessage() for r in errors_logged]
