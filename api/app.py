@@ -16,10 +16,13 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.access import API_KEY_STATE, submit_rate_limit
+from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
 from api.errors import EXCEPTION_HANDLERS
+from api.head import head_as_get
 from api.health import health
+from api.ingress import at_the_door
 from api.orders import OrderController, order_stats
+from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
@@ -56,7 +59,7 @@ def create_app(
     async def prometheus_metrics() -> bytes:
         return await metrics()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             OrderController,
             order_stats,
@@ -78,11 +81,13 @@ def create_app(
             "read_horizon_warn_s": provide(read_horizon_warn_s),
         },
         lifespan=[lifespan],
-        state=State({API_KEY_STATE: api_key}),
+        guards=[refuse_cross_site],
+        state=State({API_KEY_STATE: api_key, ALLOWED_ORIGINS_STATE: frozenset(cors_origins or ())}),
         middleware=[submit_rate_limit(submit_rate_limit_per_minute)] if submit_rate_limit_per_minute else [],
         stores={"rate_limit": RedisStore(redis, namespace="order-engine:api-rate-limit")} if redis else None,
         cors_config=CORSConfig(allow_origins=cors_origins, allow_headers=["*"]) if cors_origins else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_class=CheckedJsonRequest,
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
         openapi_config=OpenAPIConfig(
@@ -92,3 +97,6 @@ def create_app(
             path="/schema",
         ),
     )
+    # Outside the router, so that HEAD finds the GET route, and before CORS reads the Origin header.
+    app.asgi_handler = head_as_get(at_the_door(app.asgi_handler))
+    return app

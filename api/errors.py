@@ -11,6 +11,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
+    HTTP_405_METHOD_NOT_ALLOWED,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -21,6 +22,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from domain.order import OrderNotSupported, OrderRejected
 
 log = logging.getLogger(__name__)
+
+CLIENT_LEFT = "order_engine.client_left"  # scope key set at the door (api/ingress.py) on `http.disconnect`
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
@@ -42,9 +45,11 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
 ERROR_DESCRIPTIONS = {
     400: "Bad input: `message` names the field and the rule",
     401: "API_KEY is set and the request lacks `Authorization: Bearer <API_KEY>`",
+    403: "The request's Origin is neither the API's own nor one of CORS_ORIGINS",
     404: "No such order",
     409: "The Idempotency-Key was first used for a different order",
     413: "The body is larger than REQUEST_MAX_BODY_BYTES",
+    415: "The body is not `Content-Type: application/json`",
     422: "A well-formed order the engine does not execute yet (limit, sniper)",
     429: "Too many submissions from this client; see Retry-After",
     503: "The database or Redis is unavailable; nothing was done",
@@ -58,7 +63,7 @@ def error_response(
 
 
 # Parameters whose name on the wire is not the camelCase of the Python name.
-WIRE_NAMES = {"idempotency_key": "Idempotency-Key"}
+WIRE_NAMES = {"idempotency_key": "Idempotency-Key", "request_id": "X-Request-ID"}
 
 
 def _camel(name: str) -> str:
@@ -99,18 +104,33 @@ def _order_rejected(_: Request[Any, Any, Any], exc: OrderRejected) -> Response[E
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    if client_left(request.scope):
+        return _client_left(request, exc)
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
     code = {
         401: "unauthorized",
+        403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
         413: "body_too_large",
+        415: "unsupported_media_type",
         429: "rate_limited",
     }.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "unavailable")
     headers = dict(exc.headers or {})
     if exc.status_code == HTTP_429_TOO_MANY_REQUESTS and "RateLimit-Reset" in headers:
         headers["Retry-After"] = headers["RateLimit-Reset"]  # seconds until the window frees a request
+    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED and _upgrade_required(request, exc):
+        message = f"{request.url.path} is a WebSocket: send the GET with `Upgrade: websocket`"
+        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+        return Response(
+            ErrorBody("upgrade_required", message),
+            status_code=426,
+            headers=upgrade,
+            media_type=MediaType.JSON,
+        )
+    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED and "allow" in headers:
+        headers["allow"] = _allow(headers["allow"])
     return Response(
         ErrorBody(code, _readable(str(exc.detail))),
         status_code=exc.status_code,
@@ -119,7 +139,36 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
+def _allow(allow: str) -> str:
+    """Litestar lists a WebSocket route as a method `websocket`, and GET without HEAD (HEAD is answered at
+    the door, api/head.py): the Allow header names HTTP methods, GET for a WebSocket's upgrade."""
+    methods = {method.strip() for method in allow.split(",")} - {""}
+    if "GET" in methods:
+        methods.add("HEAD")
+    if "websocket" in methods:
+        methods = methods - {"websocket"} | {"GET"}
+    return ", ".join(sorted(methods))
+
+
+def _upgrade_required(request: Request[Any, Any, Any], exc: HTTPException) -> bool:
+    """A plain GET on a path that serves GET only as a WebSocket: 426, saying how to ask."""
+    allow = str((exc.headers or {}).get("allow", ""))
+    return request.method == "GET" and "websocket" in allow.split(", ")
+
+
+def client_left(scope: Any) -> bool:
+    return bool(scope.get(CLIENT_LEFT))
+
+
+def _client_left(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """The client went away mid-request: nothing of ours failed, and nobody reads this answer."""
+    log.debug("client left during %s %s (%s)", request.method, request.url.path, exc)
+    return error_response(400, "client_left", "the client disconnected before the request was complete")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    if client_left(request.scope):
+        return _client_left(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "the server could not complete the request"

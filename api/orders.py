@@ -28,6 +28,8 @@ from projections.queries import InvalidCursor, OrderFilters, OrderPage, OrderQue
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$"
 TOKEN_DOC = f"one of {', '.join(TOKENS)}"
 MAX_PAGE = 200
+# Identifiers from headers are kept in the log: printable ASCII only (no NUL, nothing undecodable).
+PRINTABLE_ASCII = r"^[ -~]+$"
 
 
 class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -74,10 +76,10 @@ class OrderController(Controller):
         "/execute",
         status_code=HTTP_201_CREATED,
         summary="Submit an order",
-        guards=[require_api_key],
+        guards=[require_api_key],  # and the app's refuse_cross_site
         responses={
             HTTP_200_OK: ResponseSpec(OrderAccepted, description="An idempotent repeat: the same order"),
-            **error_responses(400, 401, 409, 413, 422, 429, 503),
+            **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
     )
     async def execute(
@@ -87,7 +89,21 @@ class OrderController(Controller):
         store: NamedDependency[EventStore],
         enqueue: NamedDependency[Enqueue],
         idempotency_key: Annotated[
-            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=128, required=False)
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key", min_length=1, max_length=128, pattern=PRINTABLE_ASCII, required=False
+            ),
+        ] = None,
+        request_id: Annotated[
+            str | None,
+            HeaderParameter(
+                name="X-Request-ID",
+                min_length=1,
+                max_length=128,
+                pattern=PRINTABLE_ASCII,
+                required=False,
+                description="Stored as the correlation id of the order's events (default: the order id)",
+            ),
         ] = None,
     ) -> Response[OrderAccepted]:
         """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
@@ -101,7 +117,7 @@ class OrderController(Controller):
                     amount_in=data.amount_in,
                     slippage_bps=data.slippage_bps,
                     idempotency_key=idempotency_key,
-                    correlation_id=request.headers.get("x-request-id"),
+                    correlation_id=request_id,
                 ),
                 store,
                 enqueue,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.messages import event_message, log_message
-from eventstore.base import LOG_START, EventStore, LogPosition, RecordedEvent
+from eventstore.base import LOG_START, MAX_POSITION, MAX_VERSION, EventStore, LogPosition, RecordedEvent
 from projections.feed import LiveFeed
 
 CLOSE_NORMAL = 1000
@@ -34,9 +34,11 @@ async def order_stream(
     params = socket.query_params
     try:
         order_id = str(uuid.UUID(params.get("orderId", "")))
-        after_version = _non_negative(params.get("afterVersion", "0"))
+        after_version = _non_negative(params.get("afterVersion", "0"), MAX_VERSION)
     except ValueError:
-        await socket.close(CLOSE_BAD_REQUEST, "orderId must be a UUID and afterVersion an integer >= 0")
+        await socket.close(
+            CLOSE_BAD_REQUEST, f"orderId must be a UUID and afterVersion an integer in 0..{MAX_VERSION}"
+        )
         return
     if not await store.read_stream(order_id):
         await socket.close(CLOSE_NOT_FOUND, "unknown order")
@@ -67,7 +69,7 @@ async def log_stream(
         try:
             after_position = _non_negative(params.get("afterPosition", "0"))
         except ValueError:
-            await socket.close(CLOSE_BAD_REQUEST, "afterPosition must be an integer >= 0")
+            await socket.close(CLOSE_BAD_REQUEST, f"afterPosition must be an integer in 0..{MAX_POSITION}")
             return
         after = LOG_START if after_position == 0 else await store.log_position(after_position)
     if after is None:
@@ -102,11 +104,12 @@ def _log_message_text(recorded: RecordedEvent) -> str:
     return msgspec.json.encode(log_message(recorded)).decode()
 
 
-def _non_negative(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
+def _non_negative(raw: str, maximum: int = MAX_POSITION) -> int:
+    """Digits only (`int()` would also take `1_0`, ` 5` and other scripts' digits), at most `maximum`: a
+    number the database cannot hold is the client's error, not a failed query."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)) or int(raw) > maximum:
         raise ValueError(raw)
-    return value
+    return int(raw)
 
 
 async def _send_until_done(

@@ -37,13 +37,16 @@ class LogPosition(msgspec.Struct, frozen=True, order=True, array_like=True):
         if _RESUME_TOKEN.fullmatch(token) is None:
             raise ValueError(f"not a resume token: {token!r}")
         commit_id, position = (int(part, 16) for part in token.split("-"))
-        if max(commit_id, position) > MAX_BIGINT:
+        if max(commit_id, position) > MAX_POSITION:
             raise ValueError(f"resume token beyond the log's range: {token!r}")
         return cls(commit_id, position)
 
 
 LOG_START = LogPosition()
-MAX_BIGINT = 2**63 - 1  # positions and transaction ids are stored as PostgreSQL BIGINT / xid8
+# The largest version and position every store can hold (PostgreSQL `integer` and `bigint` columns): a
+# reader asked for more would have the database refuse the number. Transaction ids (xid8) stay below it too.
+MAX_VERSION = 2**31 - 1
+MAX_POSITION = 2**63 - 1
 _RESUME_TOKEN = re.compile(r"[0-9a-f]{16}-[0-9a-f]{16}")
 
 

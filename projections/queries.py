@@ -4,6 +4,7 @@ moment behind the log)."""
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import datetime
 
 import msgspec
@@ -185,7 +186,7 @@ def encode_cursor(view: OrderView) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, order_id = msgspec.json.decode(raw, type=tuple[datetime, str])
+        created_at, order_id = msgspec.json.decode(raw, type=tuple[datetime, uuid.UUID])
     except (ValueError, msgspec.DecodeError):
         raise InvalidCursor("cursor is not one this API returned") from None
-    return created_at, order_id
+    return created_at, str(order_id)  # a UUID: no text the database could not store (such as NUL)

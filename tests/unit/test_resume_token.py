@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from eventstore.base import MAX_BIGINT, LogPosition
+from eventstore.base import MAX_POSITION, LogPosition
 
 
 def random_position(rng: random.Random) -> LogPosition:
     def number() -> int:
-        return rng.choice([0, 1, rng.randrange(2**8), rng.randrange(2**32), rng.randrange(MAX_BIGINT + 1)])
+        return rng.choice([0, 1, rng.randrange(2**8), rng.randrange(2**32), rng.randrange(MAX_POSITION + 1)])
 
     return LogPosition(number(), number())
 
@@ -27,7 +27,7 @@ def test_tokens_order_as_their_positions_and_read_back():
 
 def test_tokens_have_one_fixed_shape():
     assert LogPosition(0x628F, 300_000).resume_token == "000000000000628f-00000000000493e0"
-    assert LogPosition(MAX_BIGINT, MAX_BIGINT).resume_token == "7fffffffffffffff-7fffffffffffffff"
+    assert LogPosition(MAX_POSITION, MAX_POSITION).resume_token == "7fffffffffffffff-7fffffffffffffff"
 
 
 @pytest.mark.parametrize(
