@@ -10,13 +10,13 @@ from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.access import API_KEY_STATE, submit_rate_limit
+from api.docs import docs_assets, openapi_config
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
 from api.orders import OrderController, order_stats
@@ -63,6 +63,7 @@ def create_app(
             log_stream,
             health,
             prometheus_metrics,
+            docs_assets(),
             create_static_files_router(
                 path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False
             ),
@@ -83,10 +84,5 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
-        openapi_config=OpenAPIConfig(
-            title="Order execution engine",
-            version="0.1.0",
-            description="Market orders for Solana token swaps, routed to Raydium or Meteora, streamed live.",
-            path="/schema",
-        ),
+        openapi_config=openapi_config(version="0.1.0"),
     )
