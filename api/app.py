@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.access import API_KEY_STATE, submit_rate_limit
-from api.docs import docs_assets, openapi_config
+from api.docs import docs_routes, openapi_config
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
 from api.orders import OrderController, order_stats
@@ -63,7 +63,7 @@ def create_app(
             log_stream,
             health,
             prometheus_metrics,
-            docs_assets(),
+            *docs_routes(),
             create_static_files_router(
                 path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False
             ),
@@ -84,5 +84,5 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
-        openapi_config=openapi_config(version="0.1.0"),
+        openapi_config=openapi_config(),
     )
