@@ -40,7 +40,7 @@ from projections.queries import (
     OrderStats,
 )
 
-TOKEN_SCHEMA = {"extra": {"enum": list(TOKENS)}, "examples": ["SOL", "USDC"]}
+TOKEN_ENUM = {"enum": list(TOKENS)}
 # RFC 3339 date-times (the OpenAPI `date-time` format), seconds and zone required, as every timestamp the
 # API returns; the pattern narrows the format to what Python's `datetime.fromisoformat` reads.
 DATE_TIME = {"format": "date-time"}
@@ -61,8 +61,12 @@ class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
             }
         ),
     ]
-    token_in: Annotated[str, msgspec.Meta(max_length=16, extra_json_schema=TOKEN_SCHEMA)]
-    token_out: Annotated[str, msgspec.Meta(max_length=16, extra_json_schema=TOKEN_SCHEMA)]
+    token_in: Annotated[
+        str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["SOL"]})
+    ]
+    token_out: Annotated[
+        str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["USDC"]})
+    ]
     amount_in: Annotated[
         float,
         msgspec.Meta(
@@ -71,6 +75,7 @@ class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
                 "description": "Amount of tokenIn to sell: at least its smallest unit, at most its maximum "
                 "(per token below).",
                 "extra": {"maximum": max(token.max_amount_in for token in TOKENS.values())},
+                "examples": [0.5],
             },
         ),
     ]
