@@ -44,8 +44,9 @@ TOKEN_ENUM = {"enum": list(TOKENS)}
 # RFC 3339 date-times (the OpenAPI `date-time` format), seconds and zone required, as every timestamp the
 # API returns; the pattern narrows the format to what Python's `datetime.fromisoformat` reads.
 DATE_TIME = {"format": "date-time"}
-INTEGER = {"type": "integer", "multiple_of": None}
 RFC_3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+# slippageBps is decoded as a float that must be whole (`multiple_of=1`); its schema just says integer.
+INTEGER = {"type": "integer", "multiple_of": None}
 MAX_PAGE = 200
 
 
