@@ -10,13 +10,13 @@ from litestar import Litestar, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
+from api.docs import docs_routes, openapi_config
 from api.errors import EXCEPTION_HANDLERS
 from api.head import head_as_get
 from api.health import health
@@ -67,6 +67,7 @@ def create_app(
             log_stream,
             health,
             prometheus_metrics,
+            *docs_routes(),
             create_static_files_router(
                 path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False
             ),
@@ -90,12 +91,7 @@ def create_app(
         request_class=CheckedJsonRequest,
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
-        openapi_config=OpenAPIConfig(
-            title="Order execution engine",
-            version="0.1.0",
-            description="Market orders for Solana token swaps, routed to Raydium or Meteora, streamed live.",
-            path="/schema",
-        ),
+        openapi_config=openapi_config(),
     )
     # Outside the router, so that HEAD finds the GET route, and before CORS reads the Origin header.
     app.asgi_handler = head_as_get(at_the_door(app.asgi_handler))

@@ -9,54 +9,112 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.openapi.spec import Schema
+from litestar.params import Body, FromQuery, HeaderParameter, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.access import require_api_key
 from api.errors import error_response, error_responses
 from api.messages import event_message
 from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
-from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
+from domain.order import (
+    DEFAULT_SLIPPAGE_BPS,
+    MAX_SLIPPAGE_BPS,
+    MIN_SLIPPAGE_BPS,
+    PLANNED_ORDER_TYPES,
+    SUPPORTED_ORDER_TYPES,
+)
 from domain.status import OrderStatus
 from domain.tokens import TOKENS
 from eventstore.base import EventStore
 from projections.order_view import OrderView
-from projections.queries import InvalidCursor, OrderFilters, OrderPage, OrderQueries, OrderStats
+from projections.queries import (
+    CURSOR_PATTERN,
+    InvalidCursor,
+    OrderFilters,
+    OrderPage,
+    OrderQueries,
+    OrderStats,
+)
 
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$"
-TOKEN_DOC = f"one of {', '.join(TOKENS)}"
+TOKEN_ENUM = {"enum": list(TOKENS)}
+# RFC 3339 date-times (the OpenAPI `date-time` format), seconds and zone required, as every timestamp the
+# API returns; the pattern narrows the format to what Python's `datetime.fromisoformat` reads.
+DATE_TIME = {"format": "date-time"}
+RFC_3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+# slippageBps is decoded as a float that must be whole (`multiple_of=1`); its schema just says integer.
+INTEGER = {"type": "integer", "multiple_of": None}
 MAX_PAGE = 200
 # Identifiers from headers are kept in the log: printable ASCII only (no NUL, nothing undecodable).
 PRINTABLE_ASCII = r"^[ -~]+$"
 
 
 class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    # What msgspec decodes is looser than what is accepted: the domain then decides (400, or 422 for the
+    # order types still to come). The OpenAPI schema states what is accepted (`EXECUTE_ORDER_SCHEMA`).
     order_type: Annotated[
         Literal["market", "limit", "sniper"],
-        msgspec.Meta(description="Only market orders are executed for now; limit and sniper answer 422."),
+        msgspec.Meta(
+            extra_json_schema={
+                "description": f"{' and '.join(PLANNED_ORDER_TYPES)} orders are planned: 422 for now.",
+                "extra": {"enum": list(SUPPORTED_ORDER_TYPES)},
+            }
+        ),
     ]
-    token_in: Annotated[str, msgspec.Meta(max_length=16, description=TOKEN_DOC, examples=["SOL"])]
-    token_out: Annotated[str, msgspec.Meta(max_length=16, description=TOKEN_DOC, examples=["USDC"])]
+    token_in: Annotated[
+        str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["SOL"]})
+    ]
+    token_out: Annotated[
+        str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["USDC"]})
+    ]
     amount_in: Annotated[
-        float, msgspec.Meta(gt=0, description="Amount of tokenIn to sell; at most the token's maximum.")
+        float,
+        msgspec.Meta(
+            gt=0,
+            extra_json_schema={
+                "description": "Amount of tokenIn to sell: at least its smallest unit, at most its maximum "
+                "(per token below).",
+                "extra": {"maximum": max(token.max_amount_in for token in TOKENS.values())},
+                "examples": [0.5],
+            },
+        ),
     ]
-    slippage_bps: Annotated[int, msgspec.Meta(ge=MIN_SLIPPAGE_BPS, le=MAX_SLIPPAGE_BPS)] = (
-        DEFAULT_SLIPPAGE_BPS
-    )
+    # A float of integral value: JSON (and its schema's `integer`) makes no difference between 50 and 50.0.
+    slippage_bps: Annotated[
+        float,
+        msgspec.Meta(
+            ge=MIN_SLIPPAGE_BPS, le=MAX_SLIPPAGE_BPS, multiple_of=1, extra_json_schema={"extra": INTEGER}
+        ),
+    ] = DEFAULT_SLIPPAGE_BPS
+
+
+# The rules that tie fields together, from the token table the domain checks against: one branch per
+# tokenIn, with its amount range and the tokens it can be swapped for. Unknown fields are refused.
+EXECUTE_ORDER_SCHEMA = {
+    "additional_properties": False,
+    "one_of": [
+        Schema(
+            title=f"Sell {symbol}",
+            properties={
+                "tokenIn": Schema(const=symbol),
+                "tokenOut": Schema(enum=[other for other in TOKENS if other != symbol]),
+                "amountIn": Schema(minimum=token.smallest_unit, maximum=token.max_amount_in),
+            },
+        )
+        for symbol, token in TOKENS.items()
+    ],
+}
+
+
+OrderIdPath = Annotated[uuid.UUID, PathParameter(name="orderId")]
 
 
 class OrderAccepted(msgspec.Struct, rename="camel"):
     order_id: str
     ws_url: str
-
-
-def parse_order_id(raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ValidationException(extra=[{"key": "orderId", "message": "must be a UUID"}]) from None
 
 
 def strictly_typed(body: bytes) -> None:
@@ -84,7 +142,9 @@ class OrderController(Controller):
     )
     async def execute(
         self,
-        data: JSONBody[ExecuteOrder],
+        data: Annotated[
+            ExecuteOrder, Body(media_type=RequestEncodingType.JSON, schema_extra=EXECUTE_ORDER_SCHEMA)
+        ],
         request: Request[Any, Any, Any],
         store: NamedDependency[EventStore],
         enqueue: NamedDependency[Enqueue],
@@ -115,7 +175,7 @@ class OrderController(Controller):
                     token_in=data.token_in,
                     token_out=data.token_out,
                     amount_in=data.amount_in,
-                    slippage_bps=data.slippage_bps,
+                    slippage_bps=int(data.slippage_bps),
                     idempotency_key=idempotency_key,
                     correlation_id=request_id,
                 ),
@@ -132,22 +192,23 @@ class OrderController(Controller):
         body = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
         return Response(body, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
 
-    @get("/{order_id:str}", summary="One order's read model", responses=error_responses(400, 404, 503))
-    async def get_order(self, order_id: FromPath[str], queries: NamedDependency[OrderQueries]) -> OrderView:
-        view = await queries.get(parse_order_id(order_id))
+    # Read as a string, then converted to the argument's type: a malformed id answers 400, not 404.
+    @get("/{orderId:str}", summary="One order's read model", responses=error_responses(400, 404, 503))
+    async def get_order(self, order_id: OrderIdPath, queries: NamedDependency[OrderQueries]) -> OrderView:
+        view = await queries.get(str(order_id))
         if view is None:
             raise NotFoundException(f"no order {order_id}")
         return view
 
     @get(
-        "/{order_id:str}/events",
+        "/{orderId:str}/events",
         summary="One order's events, as the WebSocket sends them",
         responses=error_responses(400, 404, 503),
     )
     async def get_events(
-        self, order_id: FromPath[str], queries: NamedDependency[OrderQueries]
+        self, order_id: OrderIdPath, queries: NamedDependency[OrderQueries]
     ) -> list[dict[str, Any]]:
-        events = await queries.events(parse_order_id(order_id))
+        events = await queries.events(str(order_id))
         if not events:
             raise NotFoundException(f"no order {order_id}")
         return [event_message(recorded) for recorded in events]
@@ -160,10 +221,21 @@ class OrderController(Controller):
         token_in: Annotated[str | None, QueryParameter(name="tokenIn", max_length=16)] = None,
         token_out: Annotated[str | None, QueryParameter(name="tokenOut", max_length=16)] = None,
         venue: Annotated[str | None, QueryParameter(max_length=16)] = None,
-        created_after: Annotated[str | None, QueryParameter(name="createdAfter", pattern=ISO_8601)] = None,
-        created_before: Annotated[str | None, QueryParameter(name="createdBefore", pattern=ISO_8601)] = None,
+        created_after: Annotated[
+            str | None, QueryParameter(name="createdAfter", pattern=RFC_3339, schema_extra=DATE_TIME)
+        ] = None,
+        created_before: Annotated[
+            str | None, QueryParameter(name="createdBefore", pattern=RFC_3339, schema_extra=DATE_TIME)
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=CURSOR_PATTERN,
+                description="`nextCursor` of the previous page: the last order's creation time (microseconds "
+                "since 1970, UTC) and id (hex), dash-separated; the page lists the orders older than that.",
+            ),
+        ] = None,
     ) -> OrderPage:
         filters = OrderFilters(
             status=str(status) if status else None,
@@ -185,13 +257,16 @@ async def order_stats(queries: NamedDependency[OrderQueries]) -> OrderStats:
 
 
 def _moment(name: str, raw: str | None) -> datetime | None:
-    """An ISO 8601 query timestamp; one without a zone is UTC, like every timestamp the API returns.
+    """An RFC 3339 query timestamp, in UTC (SQLite compares timestamps as text, so all must share a zone).
 
     Parsed here rather than by Litestar, whose lenient conversion would read `0.5` as a moment in 1970."""
     if raw is None:
         return None
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationException(extra=[{"key": name, "message": "must be an ISO 8601 date-time"}]) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    except ValueError:  # the pattern let it through, yet it is no date: `2026-02-30T00:00:00Z`
+        raise ValidationException(extra=[{"key": name, "message": "must be an RFC 3339 date-time"}]) from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # a moment near year 1 or 9999 whose offset takes it beyond: it lies before
+        return datetime.min.replace(tzinfo=UTC) if moment.year == 1 else datetime.max.replace(tzinfo=UTC)

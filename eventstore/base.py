@@ -47,7 +47,8 @@ LOG_START = LogPosition()
 # reader asked for more would have the database refuse the number. Transaction ids (xid8) stay below it too.
 MAX_VERSION = 2**31 - 1
 MAX_POSITION = 2**63 - 1
-_RESUME_TOKEN = re.compile(r"[0-9a-f]{16}-[0-9a-f]{16}")
+RESUME_TOKEN_PATTERN = "^[0-9a-f]{16}-[0-9a-f]{16}$"
+_RESUME_TOKEN = re.compile(RESUME_TOKEN_PATTERN)
 
 
 class HorizonHolder(msgspec.Struct, frozen=True, kw_only=True):

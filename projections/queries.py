@@ -3,9 +3,9 @@ moment behind the log)."""
 
 from __future__ import annotations
 
-import base64
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import sqlalchemy as sa
@@ -178,15 +178,20 @@ class OrderQueries:
         )
 
 
+# A cursor is the last order's creation time (microseconds since 1970, UTC) and its id (32 hex digits),
+# e.g. `1764547200123456-6f1c0a523c1e4f7e9a572b8f0d4b8c11`. Every string of this shape is a valid position
+# in the list (orders older than that moment and id), so the OpenAPI schema can state it exactly.
+CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def encode_cursor(view: OrderView) -> str:
-    raw = msgspec.json.encode([view.created_at.isoformat(), view.order_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{(view.created_at - _EPOCH) // _MICROSECOND}-{uuid.UUID(view.order_id).hex}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, order_id = msgspec.json.decode(raw, type=tuple[datetime, uuid.UUID])
-    except (ValueError, msgspec.DecodeError):
-        raise InvalidCursor("cursor is not one this API returned") from None
-    return created_at, str(order_id)  # a UUID: no text the database could not store (such as NUL)
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
+        raise InvalidCursor("cursor is not one this API returned")
+    micros, order_hex = cursor.split("-")
+    return _EPOCH + int(micros) * _MICROSECOND, str(uuid.UUID(order_hex))

@@ -18,21 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocket, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 
 from tests.harness import engine_settings, running_engine
 from tests.proxy import DroppableProxy
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "monitoring-page.png"
 SCREENSHOT_MAX_BYTES = 300_000
 
@@ -41,28 +31,6 @@ TERMINAL = re.compile(r"^(confirmed|failed)$")
 SHORT = 10_000  # ms: one step of the page (a click, a row appearing)
 LONG = 30_000  # ms: an order's whole life, a reconnection
 expect.set_options(timeout=SHORT)  # every assertion below waits up to SHORT unless it says LONG
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (Debian package `chromium`); the browser tests need it"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def http_base(engine: Any) -> str:

@@ -20,8 +20,8 @@ ENVIRONMENT = POSTMAN / "environment.json"
 NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
 NEWMAN_TIMEOUT_S = 90
 
-# Litestar serves its OpenAPI document and docs page outside the document itself.
-SCHEMA_ROUTES = {("GET", "/schema"), ("GET", "/schema/openapi.json")}
+# The docs page and the OpenAPI and AsyncAPI documents are served outside the OpenAPI document itself.
+SCHEMA_ROUTES = {("GET", "/schema"), ("GET", "/schema/openapi.json"), ("GET", "/schema/asyncapi.json")}
 VARIABLE = re.compile(r"^\{\{(\w+)\}\}$")  # a whole path segment taken from a Postman variable
 PARAMETER = re.compile(r"\{[^/{}]*\}")  # an OpenAPI path parameter, whatever its name
 
