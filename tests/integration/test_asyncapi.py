@@ -31,7 +31,10 @@ async def test_every_websocket_message_matches_the_asyncapi_document(backend):
         "orderId",
         "afterVersion",
     }
-    assert set(channels["/api/orders/stream"]["bindings"]["ws"]["query"]["properties"]) == {"afterPosition"}
+    assert set(channels["/api/orders/stream"]["bindings"]["ws"]["query"]["properties"]) == {
+        "afterToken",
+        "afterPosition",
+    }
     assert "/schema/asyncapi.json" in openapi["info"]["description"]
 
     for message_name, messages, envelopes in (

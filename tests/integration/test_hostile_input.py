@@ -8,7 +8,6 @@ whitespace in a header, bytes that are not UTF-8)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -67,8 +66,9 @@ async def close_of(url: str) -> tuple[int | None, str]:
     return socket.close_code, socket.close_reason or ""
 
 
-def cursor_of(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+def cursor_of(micros: int | str, order_id: str) -> str:
+    """A list cursor as the API writes them: creation time in microseconds since 1970, the order id in hex."""
+    return f"{micros}-{order_id.replace('-', '')}"
 
 
 def refused_naming(answer: Answer, field: str, status: int = 400) -> str | None:
@@ -160,14 +160,6 @@ async def test_input_that_is_not_utf8_is_a_400_naming_where_it_was(backend, erro
                 ("query value", "GET", b"/api/orders?tokenIn=S%FFL", [], b"", "tokenIn"),
                 ("query name", "GET", b"/api/orders?%FF=1", [], b"", "query"),
                 ("cursor", "GET", b"/api/orders?cursor=%FF%FE", [], b"", "cursor"),
-                (
-                    "inside a cursor",
-                    "GET",
-                    b"/api/orders?cursor=" + base64.urlsafe_b64encode(b'["\xff"]'),
-                    [],
-                    b"",
-                    "cursor",
-                ),
                 ("path", "GET", b"/api/orders/%FF%FE/events", [], b"", "path"),
             ],
         )
@@ -212,7 +204,7 @@ async def test_deeply_nested_json_is_refused_as_bad_input_without_a_traceback(sq
 
 
 async def test_text_with_nul_never_reaches_the_database_in_either_mode(backend, errors_logged):
-    nul_id = cursor_of(["2024-01-01T00:00:00+00:00", "a\u0000"])
+    nul_id = cursor_of(1704067200000000, "0" * 31 + "%00")
     async with running_engine(engine_settings(backend)) as engine:
         problems = await check_http(
             engine,
@@ -275,7 +267,7 @@ async def test_numbers_beyond_the_databases_range_are_bad_input_in_either_mode(b
         for params in (
             {"createdAfter": far},
             {"createdBefore": "0001-01-01T00:00:00+14:00"},
-            {"cursor": cursor_of([far, order_id])},
+            {"cursor": cursor_of("9" * 16, order_id)},  # the latest moment a cursor can name
         ):
             if (answer := await engine.http.get("/api/orders", params=params)).status_code != 200:
                 problems.append(f"{params}: {answer.status_code} {answer.text}")
@@ -401,10 +393,11 @@ HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CON
 async def test_every_get_resource_answers_head_and_a_405_allows_http_methods_only(sqlite_url):
     async with running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine:
         order_id = await engine.submit()
+        await engine.stream(order_id)  # to its end: GET and HEAD must see the same lists and figures
         await project_everything(engine.services)
         schema = (await engine.http.get("/schema/openapi.json")).json()
         documented = [path for path, operations in schema["paths"].items() if "get" in operations]
-        paths = [p.replace("{order_id}", order_id) for p in documented]
+        paths = [p.replace("{orderId}", order_id) for p in documented]
         paths += ["/", "/index.html", "/schema", "/schema/openapi.json", "/api/orders/not-a-uuid"]
         problems = []
         for path in paths:
