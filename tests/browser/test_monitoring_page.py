@@ -22,6 +22,7 @@ from playwright.async_api import Browser, Page, WebSocket, async_playwright, exp
 
 from tests.harness import engine_settings, running_engine
 from tests.proxy import DroppableProxy
+from tests.services import require_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,12 +46,7 @@ expect.set_options(timeout=SHORT)  # every assertion below waits up to SHORT unl
 
 @pytest.fixture
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (Debian package `chromium`); the browser tests need it"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
+    return Path(require_tool("chromium", "apt-get install chromium", CHROMIUM))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.harness import engine_settings, running_engine
+from tests.services import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTMAN = ROOT / "postman"
@@ -104,15 +105,11 @@ async def test_every_collection_route_exists_in_the_openapi_schema(sqlite_url):
 
 
 async def test_newman_run_passes_against_a_running_engine(sqlite_url):
-    if not NEWMAN.exists():
-        reason = f"newman is not installed ({NEWMAN}); run `npm ci --prefix postman`"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    newman_path = require_tool("newman", "npm ci --prefix postman", NEWMAN)
     async with running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine:
         base_url = str(engine.http.base_url).rstrip("/")
         newman = await asyncio.create_subprocess_exec(
-            str(NEWMAN),
+            newman_path,
             "run",
             str(COLLECTION),
             "-e",
