@@ -48,7 +48,8 @@ EVENTS_PER_ORDER = 10
 EVENT: OrderSubmitted = Order.submit("market", "SOL", "USDC", 0.5, 50)
 PAYLOAD = msgspec.json.encode(EVENT)
 TOPIC = "domain.events:OrderSubmitted"
-PGBENCH = "/usr/bin/pgbench"
+PGBENCH = "pgbench"
+TOOLS = {"pgbench": "comes with the PostgreSQL server packages (apt-get install postgresql)"}
 SCRATCH_TABLE = "CREATE TABLE bench_one_row (id bigserial PRIMARY KEY, payload jsonb NOT NULL)"
 
 

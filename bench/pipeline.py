@@ -18,7 +18,7 @@ import psycopg
 import redis
 
 from bench.engine_log import terminal_times
-from bench.http_load import post_load
+from bench.http_load import INSTALL_WRK, post_load
 from bench.results import Figure, Measured, Size
 from bench.servers import Backends, engine_processes
 from tests.harness import MARKET_ORDER
@@ -29,6 +29,7 @@ SIZES = {
     Size.SMOKE: (3, 1, 20, 2, 1),
     Size.FULL: (60, 10, 100, 20, 10),
 }
+TOOLS = {"wrk": INSTALL_WRK}
 SUBMITTERS = 32  # concurrent closed-loop clients in the sustained run
 WRK_CONNECTIONS = 32
 
