@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from engine.demo import run_demo
 from tests.harness import engine_settings, running_engine
 
 
-async def test_demo_follows_every_order_to_its_end(sqlite_url):
-    console = Console(record=True, width=160, force_terminal=False)
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "piped"])
+async def test_demo_follows_every_order_to_its_end(sqlite_url, terminal: bool):
+    console = Console(record=True, width=160, force_terminal=terminal)
     async with running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine:
         base_url = engine.ws_base.replace("ws://", "http://")
         orders = await run_demo(base_url, 5, console)
