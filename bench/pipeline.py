@@ -69,12 +69,15 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             figures.append(Figure(name=f"{label}, p{q}", value=float(np.percentile(values, q)), unit="ms"))
 
     _reset(backends)
-    with engine_processes(backends, work_dir / "post", apis=1, workers=0, projectors=0) as engine:
+    # Both servers start at once (each takes seconds to start on a busy machine); wrk loads one at a time.
+    with (
+        engine_processes(backends, work_dir / "post", apis=1, workers=0, projectors=0) as engine,
+        _reference_server(backends, work_dir) as reference_url,
+    ):
         asyncio.run(_wait_healthy(engine.urls))
         ours = post_load(
             f"{engine.urls[0]}/api/orders/execute", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS
         )
-    with _reference_server(backends, work_dir) as reference_url:
         parse = post_load(f"{reference_url}/parse", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS)
         insert = post_load(
             f"{reference_url}/insert", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS
