@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from domain.events import OrderSubmitted
+from domain.pairs import pair_of
 from domain.transitions import status_after
 from eventstore.base import RecordedEvent
 
@@ -17,6 +19,8 @@ def iso_timestamp(moment: datetime) -> str:
 
 def event_message(recorded: RecordedEvent) -> dict[str, Any]:
     fields = msgspec.to_builtins(recorded.event)
+    if isinstance(recorded.event, OrderSubmitted):
+        fields["pair"] = pair_message(recorded.event.token_in, recorded.event.token_out)
     return {
         "orderId": recorded.order_id,
         "version": recorded.version,
@@ -25,6 +29,13 @@ def event_message(recorded: RecordedEvent) -> dict[str, Any]:
         "timestamp": iso_timestamp(recorded.recorded_at),
         **fields,
     }
+
+
+def pair_message(token_in: str, token_out: str) -> dict[str, str]:
+    """How to read the order's prices: events give them as tokenOut per tokenIn, the swap's direction; they
+    read as `quote` per `base`, the pair's one orientation, once inverted when tokenIn is the quote."""
+    pair = pair_of(token_in, token_out)
+    return {"base": pair.base, "quote": pair.quote, "unit": pair.unit}
 
 
 def log_message(recorded: RecordedEvent) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from bench.report import REPORT_PATH, write_report
 from bench.results import RESULTS_DIR, Result, Size, save
 from bench.servers import fresh_backends
 
-# Each part is a module: `run(size, backends, work_dir) -> Measured` measures; its docstring says what.
+# Each part is a module: `run(size, backends, work_dir) -> Measured` measures; its docstring says what. A
+# part that runs programs other than Python packages names them in `TOOLS` (name: how to install it).
 PARTS: dict[str, ModuleType] = {
     "pipeline": pipeline,
     "event-store": event_store,

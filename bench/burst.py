@@ -12,16 +12,19 @@ import psycopg
 
 from bench.engine_log import TERMINAL, terminal_times
 from bench.results import Figure, Measured, Size
-from bench.servers import Backends, engine_processes
+from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes
 from engine.settings import Settings
-from tests.harness import MARKET_ORDER
 from tests.processes import wait_for_workers, wait_until_healthy
+from tests.settings import MARKET_ORDER
 
 DEFAULTS = Settings()
 # (orders, worker processes, starts allowed per window, window seconds). The default limit is 100 per
 # 60 s; the window is shrunk to keep the run short, and there are enough workers (each with the default
 # concurrency) that the limit, not the slots, is what holds the orders back.
-SIZES = {Size.SMOKE: (30, 2, 10, 1.0), Size.FULL: (1000, 4, 100, 10.0)}
+SIZES = {Size.SMOKE: (20, 2, 10, 0.5), Size.FULL: (1000, 4, 100, 10.0)}
+# The venues' times (quote, execution, retry backoff) as a share of the defaults: a smoke run keeps their
+# shape (overlapping executions, failures and retries) at a tenth of the wait.
+VENUE_TIME = {Size.SMOKE: 0.1, Size.FULL: 1.0}
 # Starts are stamped when their event is appended, a moment after the limiter granted them.
 STAMP_TOLERANCE_S = 0.1
 CONNECTIONS = 200
@@ -29,11 +32,13 @@ CONNECTIONS = 200
 
 def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
     orders, workers, limit, window_s = SIZES[size]
+    venue_time = VENUE_TIME[size]
     settings = {
         # The venues as they are by default: delays, failures (and so retries), price moves.
-        "mock_quote_delay_ms": DEFAULTS.mock_quote_delay_ms,
-        "mock_execution_delay_ms_min": DEFAULTS.mock_execution_delay_ms_min,
-        "mock_execution_delay_ms_max": DEFAULTS.mock_execution_delay_ms_max,
+        "mock_quote_delay_ms": round(DEFAULTS.mock_quote_delay_ms * venue_time),
+        "mock_execution_delay_ms_min": round(DEFAULTS.mock_execution_delay_ms_min * venue_time),
+        "mock_execution_delay_ms_max": round(DEFAULTS.mock_execution_delay_ms_max * venue_time),
+        "retry_base_ms": round(DEFAULTS.retry_base_ms * venue_time),
         "mock_failure_rate": DEFAULTS.mock_failure_rate,
         "mock_volatility_bps": DEFAULTS.mock_volatility_bps,
         "rate_limit_max": limit,
@@ -117,8 +122,9 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             "workers": workers,
             "worker_concurrency": DEFAULTS.worker_concurrency,
             "rate_limit": f"{limit} per {window_s:g} s",
-            "venue_delays_ms": f"quote {DEFAULTS.mock_quote_delay_ms}, execution "
-            f"{DEFAULTS.mock_execution_delay_ms_min}-{DEFAULTS.mock_execution_delay_ms_max}",
+            "venue_delays_ms": f"quote {settings['mock_quote_delay_ms']}, execution "
+            f"{settings['mock_execution_delay_ms_min']}-{settings['mock_execution_delay_ms_max']}",
+            "retry_base_ms": settings["retry_base_ms"],
             "failure_rate": DEFAULTS.mock_failure_rate,
         },
         figures=figures,
@@ -141,8 +147,8 @@ async def _burst(
     async with httpx.AsyncClient(
         base_url=url, limits=httpx.Limits(max_connections=CONNECTIONS), timeout=60
     ) as http:
-        await wait_until_healthy(http)
-        await wait_for_workers(backends.redis_url, workers)
+        await wait_until_healthy(http, STARTUP_TIMEOUT_S)
+        await wait_for_workers(backends.redis_url, workers, STARTUP_TIMEOUT_S)
         answered_ms: list[float] = []
         statuses: dict[str, int] = {}
         # Requests beyond the connections wait here, not in httpx's pool, which grows slow with a

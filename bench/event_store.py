@@ -37,7 +37,7 @@ from eventstore.database import open_database
 from eventstore.signal import InProcessSignal
 from eventstore.sql import PostgresEventStore
 
-WRITERS = {Size.SMOKE: (1, 8), Size.FULL: (1, 8, 32)}
+WRITERS = {Size.SMOKE: (2,), Size.FULL: (1, 8, 32)}  # smoke: two writer processes, each kind once
 # Each kind runs `ROUNDS` times, the kinds taking turns, so that a change in the machine's load over the
 # part (other work on it) falls on all of them alike. pgbench runs whole seconds, at least one.
 ROUNDS = {Size.SMOKE: 1, Size.FULL: 4}
@@ -49,7 +49,8 @@ EVENTS_PER_ORDER = 10
 EVENT: OrderSubmitted = Order.submit("market", "SOL", "USDC", 0.5, 50)
 PAYLOAD = msgspec.json.encode(EVENT)
 TOPIC = "domain.events:OrderSubmitted"
-PGBENCH = "/usr/bin/pgbench"
+PGBENCH = "pgbench"
+TOOLS = {"pgbench": "comes with the PostgreSQL server packages (apt-get install postgresql)"}
 SCRATCH_TABLE = "CREATE TABLE bench_one_row (id bigserial PRIMARY KEY, payload jsonb NOT NULL)"
 
 

@@ -35,7 +35,7 @@ import websockets
 from redis.asyncio import Redis
 
 from bench.results import Figure, Measured, Size
-from bench.servers import Backends, EngineProcesses, engine_processes
+from bench.servers import STARTUP_TIMEOUT_S, Backends, EngineProcesses, engine_processes
 from domain.events import (
     Event,
     ExecutionAttemptFailed,
@@ -171,7 +171,7 @@ async def _measure(
     (url,), (api_pid,) = engine.urls, engine.pids["api"]
     ws_base = url.replace("http://", "ws://", 1)
     async with httpx.AsyncClient(base_url=url) as http:
-        await wait_until_healthy(http)
+        await wait_until_healthy(http, STARTUP_TIMEOUT_S)
     async with _appender(backends) as (store, clock):
         # The reference also warms the API up, so what it allocates once is not counted per client.
         reference = []

@@ -38,10 +38,13 @@ class LoadResult(msgspec.Struct):
         return self.requests / (self.duration_us / 1e6)
 
 
+INSTALL_WRK = "apt-get install wrk (Debian/Ubuntu) or brew install wrk"
+
+
 def wrk_binary() -> str:
     found = shutil.which("wrk")
     if found is None:
-        raise SystemExit("the HTTP parts need wrk: apt-get install wrk (Debian/Ubuntu) or brew install wrk")
+        raise SystemExit(f"the HTTP parts need wrk: {INSTALL_WRK}")
     return found
 
 

@@ -12,7 +12,7 @@ from bench.pipeline import sustained_rate, wait_ready
 from bench.results import Figure, Measured, Size
 from bench.servers import Backends, engine_processes
 
-SIZES = {Size.SMOKE: 2, Size.FULL: 20}  # seconds sampled
+SIZES = {Size.SMOKE: 1, Size.FULL: 20}  # seconds sampled
 SAMPLE_RATE = 200  # per second
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
 

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import numpy as np
 
 from bench.results import Figure, Result, load_all
@@ -88,6 +84,11 @@ def _plot(results: list[Result], path: Path) -> Path | None:
     ]
     if not series:
         return None
+    import matplotlib  # here, not at the top: a second of importing that most parts never use
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(9, 5))
     for label, samples in series:
         ordered = np.sort(np.asarray(samples))

@@ -25,6 +25,11 @@ ENGINE_ONLY = {
 }
 
 
+# How long an engine process may take to answer its health check or join the workers: on a 2-core machine
+# busy with other work, importing the engine alone takes it tens of seconds.
+STARTUP_TIMEOUT_S = 120
+
+
 @dataclass(frozen=True)
 class Backends:
     database_url: str

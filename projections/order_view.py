@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
 from domain.events import OrderConfirmed, OrderFailed, OrderSubmitted, RoutingStarted, VenueSelected
+from domain.pairs import QUOTE_PREFERENCE
 from domain.routing import BPS
 from domain.transitions import status_after
 from eventstore.base import RecordedEvent
+
+EXECUTION_PRICE = (
+    "tokenOut received per tokenIn spent: the swap's direction, so 151.6 for SOL → USDC and 0.0066 for "
+    "USDC → SOL on the same market. To read it in the pair's one orientation, quote token per base token "
+    f"(`USDC per SOL` both ways; the quote is the first of {', '.join(QUOTE_PREFERENCE)} in the pair, as "
+    "the OrderSubmitted message's `pair` says): as is when tokenIn is the base, 1 / executionPrice when "
+    "tokenIn is the quote."
+)
 
 
 class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
@@ -21,7 +31,7 @@ class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
     amount_in: float
     slippage_bps: int
     selected_venue: str | None = None
-    execution_price: float | None = None
+    execution_price: Annotated[float | None, msgspec.Meta(description=EXECUTION_PRICE)] = None
     amount_out: float | None = None
     tx_hash: str | None = None
     attempts: int = 0

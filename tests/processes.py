@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from tests.harness import FAST
+from tests.settings import FAST
 from workers.presence import live_workers
 
 ORDER_ENGINE = str(Path(sys.executable).parent / "order-engine")

@@ -1,13 +1,17 @@
-"""Finding the real PostgreSQL and Redis the integration tests run against.
+"""Finding what the tests run against: the real PostgreSQL and Redis, and the programs that are not Python
+packages (Chromium, newman, wrk, pgbench).
 
-Tests that need them are skipped (with the reason) when they do not answer, unless REQUIRE_SERVICES=1, as
-in CI, where a missing server fails the run instead.
+A test that needs one is skipped (with the reason) where it is missing, unless REQUIRE_SERVICES=1, as in CI
+(`.ci/run` installs every tool), where a missing server or tool fails the run instead.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -15,14 +19,25 @@ import redis
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
-def unavailable(what: str, error: Exception) -> None:
-    message = f"{what} is not reachable ({error}); set TEST_DATABASE_URL / TEST_REDIS_URL"
-    if REQUIRED:
-        pytest.fail(f"REQUIRE_SERVICES=1 but {message}")
-    pytest.skip(message)
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the calling test with `reason`; under REQUIRE_SERVICES=1 (CI) fail it instead."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def unavailable(what: str, error: Exception) -> NoReturn:
+    skip_or_fail(f"{what} is not reachable ({error}); set TEST_DATABASE_URL / TEST_REDIS_URL")
+
+
+def require_tool(name: str, install: str, path: Path | None = None) -> str:
+    """The program `name` (at `path` if given, else on PATH), or skip/fail saying how to install it."""
+    found = shutil.which(name if path is None else str(path))
+    if found is None:
+        skip_or_fail(f"{name} is missing ({path or 'not on PATH'}); the test needs it: {install}")
+    return found
 
 
 def create_database() -> str:

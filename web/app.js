@@ -88,6 +88,7 @@ class Order {
             tokenOut: e.tokenOut,
             amountIn: e.amountIn,
             slippageBps: e.slippageBps,
+            pair: e.pair,
             createdAt: e.timestamp,
           });
           break;
@@ -184,6 +185,18 @@ function fmt(value) {
   if (size >= 1) return numberFormats.mid.format(value);
   return numberFormats.small.format(value);
 }
+
+/**
+ * A price of the order as its pair reads it: events give prices as tokenOut per tokenIn (the swap's
+ * direction); the OrderSubmitted message's `pair` says which token is the base, so that SOL → USDC and
+ * USDC → SOL both show USDC per SOL.
+ */
+function pairPrice(order, outPerIn) {
+  if (!order.pair || typeof outPerIn !== "number" || !(outPerIn > 0)) return undefined;
+  return order.tokenIn === order.pair.base ? outPerIn : 1 / outPerIn;
+}
+const priceUnit = (order) => order.pair?.unit ?? "";
+const showPrice = (order, outPerIn) => `${fmt(pairPrice(order, outPerIn))} ${priceUnit(order)}`.trim();
 
 /** Like `fmt`, but millions and more as 26.48M: for the table's narrow columns. */
 const fmtCompact = (value) => (Math.abs(value) >= 1e6 ? numberFormats.compact.format(value) : fmt(value));
@@ -312,12 +325,9 @@ function drawRow(row, order) {
     h("td", { "data-testid": "venue" }, venueName(order.venue)),
     h(
       "td",
-      {
-        class: "num",
-        "data-testid": "execution-price",
-        title: order.tokenIn ? `${order.tokenOut} per ${order.tokenIn}` : null,
-      },
-      fmt(order.confirmed?.executionPrice),
+      { class: "num", "data-testid": "execution-price" },
+      fmt(pairPrice(order, order.confirmed?.executionPrice)),
+      order.confirmed ? h("small", { "data-testid": "price-unit" }, priceUnit(order)) : "",
     ),
     h("td", { class: "num", "data-testid": "attempts" }, attempts),
     h("td", { class: "hash", "data-testid": "tx-hash", title: txHash || null }, txHash),
@@ -426,7 +436,7 @@ function describe(event, order) {
     case "TransactionSubmitted":
       return `Sent to ${venueName(event.venue)}`;
     case "OrderConfirmed":
-      return `Executed at ${fmt(event.executionPrice)}, received ${fmt(event.amountOut)} ${tokenOut}`;
+      return `Executed at ${showPrice(order, event.executionPrice)}, received ${fmt(event.amountOut)} ${tokenOut}`;
     case "ExecutionAttemptFailed":
       return `Attempt ${event.attempt} failed: ${event.reason}; retry in ${event.retryInMs} ms`;
     case "OrderFailed":
@@ -487,7 +497,7 @@ function routingVerdict(routing) {
   };
 }
 
-function quotesTable(routing, tokenOut) {
+function quotesTable(routing, order) {
   const rows = (routing.quotes ?? []).map((q) => {
     const won = q.venue === routing.selectedVenue;
     return h(
@@ -499,13 +509,14 @@ function quotesTable(routing, tokenOut) {
         venueName(q.venue),
         won ? h("span", { class: "won", title: "selected" }, "✓ selected") : "",
       ),
-      h("td", { class: "num" }, fmt(q.price)),
+      h("td", { class: "num" }, fmt(pairPrice(order, q.price))),
       h("td", { class: "num" }, q.feeBps),
-      h("td", { class: "num" }, fmt(q.effectivePrice)),
+      h("td", { class: "num" }, fmt(pairPrice(order, q.effectivePrice))),
       h("td", { class: "num" }, fmt(q.amountOut)),
     );
   });
-  const head = ["Price", "Fee (bps)", "Effective price", `Out (${tokenOut ?? ""})`];
+  const unit = priceUnit(order) ? ` (${priceUnit(order)})` : "";
+  const head = [`Price${unit}`, "Fee (bps)", `Effective price${unit}`, `Out (${order.tokenOut ?? ""})`];
   const verdict = routingVerdict(routing);
   return [
     h(
@@ -534,14 +545,14 @@ function routingCard(order) {
   }
   const [latest, ...earlier] = [...order.routings].reverse();
   const title = order.routings.length > 1 ? `Routing · attempt ${latest.attempt}` : "Routing";
-  const parts = [h("div", { class: "routing", "data-testid": "routing-latest" }, quotesTable(latest, order.tokenOut))];
+  const parts = [h("div", { class: "routing", "data-testid": "routing-latest" }, quotesTable(latest, order))];
   if (earlier.length) {
     const folded = h(
       "details",
       { class: "earlier", open: earlierAttemptsOpen.has(order.id) },
       h("summary", {}, `Earlier ${earlier.length === 1 ? "attempt" : `attempts (${earlier.length})`}`),
       earlier.map((routing) =>
-        h("div", { class: "routing" }, h("h5", {}, `Attempt ${routing.attempt}`), quotesTable(routing, order.tokenOut)),
+        h("div", { class: "routing" }, h("h5", {}, `Attempt ${routing.attempt}`), quotesTable(routing, order)),
       ),
     );
     folded.addEventListener("toggle", () => {
@@ -555,7 +566,6 @@ function routingCard(order) {
 
 function resultCard(order) {
   const c = order.confirmed;
-  const unit = order.tokenIn ? `${order.tokenOut}/${order.tokenIn}` : "";
   const field = (label, value, props = {}) =>
     h("div", { class: "field" }, h("dt", {}, label), h("dd", props, value));
   const fields = [field("Status", badge(order.status)), field("Venue", venueName(order.venue))];
@@ -570,7 +580,7 @@ function resultCard(order) {
   }
   if (c) {
     fields.push(
-      field("Execution price", `${fmt(c.executionPrice)} ${unit}`, { "data-testid": "detail-execution-price" }),
+      field("Execution price", showPrice(order, c.executionPrice), { "data-testid": "detail-execution-price" }),
       field("Received", `${fmt(c.amountOut)} ${order.tokenOut ?? ""}`),
       field("Tx hash", c.txHash, { class: "hash-full", "data-testid": "detail-tx-hash" }),
     );

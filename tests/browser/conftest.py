@@ -6,12 +6,13 @@ REQUIRE_SERVICES=1 (CI installs the `chromium` package).
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
+
+from tests.services import require_tool
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,12 +28,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (Debian package `chromium`); the browser tests need it"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
+    return Path(require_tool("chromium", "apt-get install chromium", CHROMIUM))
 
 
 @pytest.fixture

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, WebSocket, expect
 
+from domain.pairs import pair_of
 from tests.harness import engine_settings, running_engine
 from tests.proxy import DroppableProxy
 
@@ -233,6 +236,50 @@ async def test_the_stream_reconnects_after_a_network_drop_and_catches_up_without
             await expect(detail).to_have_attribute("data-order-id", order_id)
             await expect(detail.get_by_test_id("timeline-entry")).to_have_count(len(events))
             await expect(detail.get_by_test_id("detail-tx-hash")).to_have_text(events[-1]["txHash"])
+
+
+async def test_prices_read_in_one_orientation_per_pair_with_their_unit(browser, sqlite_url):
+    async with (
+        running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine,
+        monitoring_page(browser, http_base(engine)) as (page, _),
+    ):
+        swaps = [  # both directions of SOL/USDC, a pair quoted in USDC, one quoted in SOL
+            ("SOL", "USDC", 0.5, "USDC per SOL"),
+            ("USDC", "SOL", 80, "USDC per SOL"),
+            ("USDC", "BONK", 40, "USDC per BONK"),
+            ("JUP", "SOL", 100, "SOL per JUP"),
+        ]
+        for token_in, token_out, amount, unit in swaps:
+            order_id = await engine.submit(tokenIn=token_in, tokenOut=token_out, amountIn=amount)
+            order_row = row(page, order_id)
+            await expect(order_row).to_have_attribute("data-status", "confirmed", timeout=LONG)
+            stored = (await engine.http.get(f"/api/orders/{order_id}")).json()
+            # executionPrice keeps the swap's direction (SOL per USDC for USDC → SOL); the page turns it.
+            expected = pair_of(token_in, token_out).price(token_in, Decimal(str(stored["executionPrice"])))
+            await expect(order_row.get_by_test_id("price-unit")).to_have_text(unit)
+            shown = await order_row.get_by_test_id("execution-price").inner_text()
+            assert math.isclose(number_in(shown), expected, rel_tol=1e-3), (shown, expected)
+
+            await order_row.click()
+            detail = page.get_by_test_id("order-detail")
+            await expect(detail).to_have_attribute("data-order-id", order_id)
+            executed = detail.get_by_test_id("detail-execution-price")
+            await expect(executed).to_have_text(re.compile(f" {unit}$"))
+            assert math.isclose(number_in(await executed.inner_text()), expected, rel_tol=1e-3)
+            headers = detail.locator("table.quotes thead th")
+            await expect(headers).to_contain_text([f"Price ({unit})", f"Effective price ({unit})"])
+            for quote in await detail.get_by_test_id("quote-row").all():
+                quoted = number_in(await quote.locator("td").first.inner_text())
+                assert math.isclose(quoted, expected, rel_tol=0.05), (quoted, expected)  # the same market
+            await order_row.click()
+            await expect(detail).to_have_count(0)
+
+
+def number_in(text: str) -> float:
+    """The first number of a cell as the page formats it (`1,234.5 USDC per SOL`, `0.00002`)."""
+    found = re.search(r"\d[\d,]*(\.\d+)?", text)
+    assert found, text
+    return float(found.group(0).replace(",", ""))
 
 
 @pytest.fixture

@@ -12,11 +12,14 @@ import pytest
 
 from bench.__main__ import PARTS
 from bench.results import Size, load_all
+from tests.services import require_tool
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("part", list(PARTS))
 def test_each_benchmark_part_runs_and_reports_on_a_tiny_size(part: str, tmp_path: Path) -> None:
+    for tool, install in getattr(PARTS[part], "TOOLS", {}).items():
+        require_tool(tool, install)
     report = tmp_path / "BENCHMARKS.md"
     completed = subprocess.run(
         [

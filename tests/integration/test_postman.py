@@ -6,18 +6,21 @@ import asyncio
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.harness import engine_settings, running_engine
+from tests.services import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTMAN = ROOT / "postman"
 COLLECTION = POSTMAN / "collection.json"
-ENVIRONMENT = POSTMAN / "environment.json"
-NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
+NEWMAN_IN_README = "postman/node_modules/.bin/newman"
+NEWMAN = ROOT / NEWMAN_IN_README
+README = ROOT / "README.md"
 NEWMAN_TIMEOUT_S = 90
 
 # The docs page and the OpenAPI and AsyncAPI documents are served outside the OpenAPI document itself.
@@ -103,28 +106,38 @@ async def test_every_collection_route_exists_in_the_openapi_schema(sqlite_url):
     assert not bad_method_probes & documented, "a route the collection expects 405 from now exists"
 
 
-async def test_newman_run_passes_against_a_running_engine(sqlite_url):
-    if not NEWMAN.exists():
-        reason = f"newman is not installed ({NEWMAN}); run `npm ci --prefix postman`"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+def readme_newman_command() -> list[str]:
+    """README's newman line, as a user would paste it (from the repository's root)."""
+    (line,) = [
+        line for line in README.read_text().splitlines() if line.startswith(f"{NEWMAN_IN_README} run ")
+    ]
+    return shlex.split(line.split("#", 1)[0])
+
+
+def test_readme_s_newman_line_shows_how_to_point_base_url_at_another_port():
+    command = readme_newman_command()
+    assert command[:2] == [NEWMAN_IN_README, "run"]
+    (base_url,) = [i for i, argument in enumerate(command) if argument.startswith("baseUrl=http://")]
+    assert command[base_url - 1] == "--env-var"
+
+
+async def test_readme_s_newman_line_passes_against_a_running_engine(sqlite_url):
+    newman_path = require_tool("newman", "npm ci --prefix postman", NEWMAN)
     async with running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine:
-        base_url = str(engine.http.base_url).rstrip("/")
+        base_url = str(engine.http.base_url).rstrip("/")  # a port of its own, not README's 3000
+        _, *arguments = [
+            f"baseUrl={base_url}" if argument.startswith("baseUrl=") else argument
+            for argument in readme_newman_command()
+        ]
         newman = await asyncio.create_subprocess_exec(
-            str(NEWMAN),
-            "run",
-            str(COLLECTION),
-            "-e",
-            str(ENVIRONMENT),
-            "--env-var",
-            f"baseUrl={base_url}",
+            newman_path,
+            *arguments,
             "--reporters",
             "cli",
             "--color",
             "off",
             "--disable-unicode",
-            cwd=POSTMAN,
+            cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "NO_COLOR": "1"},
