@@ -26,6 +26,18 @@ ORDER_ENVELOPE = {
         "type": {"type": "string", "enum": list(EVENT_TYPES), "description": "the event's name"},
         "status": {"type": "string", "enum": [str(s) for s in OrderStatus], "description": "after the event"},
         "timestamp": {"type": "string", "format": "date-time", "description": "when it was recorded, UTC"},
+        "pair": {
+            "type": "object",
+            "description": "On `OrderSubmitted` only: how to read the order's prices. Events give them as "
+            "tokenOut per tokenIn; in the pair's one orientation they read as `quote` per `base` (`unit`), "
+            "inverted when tokenIn is the quote.",
+            "properties": {
+                "base": {"type": "string"},
+                "quote": {"type": "string"},
+                "unit": {"type": "string", "examples": ["USDC per SOL"]},
+            },
+            "required": ["base", "quote", "unit"],
+        },
     },
     "required": ["orderId", "version", "type", "status", "timestamp"],
 }
