@@ -148,14 +148,14 @@ class Services:
         """Stop the orders in hand and give them back to the queue at once, for another worker to resume
         (without Redis the queue ends with this process, and the next start's sweep finds them)."""
         assert self.executor is not None
-        await self.executor.stop()
+        stopped = await self.executor.stop()
         if self.redis is None:
             return
         from workers.consumers import hand_back
         from workers.presence import withdraw
 
         try:
-            handed_back = await hand_back(self.redis, self.broker, self.worker_id, self.enqueue)
+            handed_back = await hand_back(self.redis, self.broker, self.worker_id, self.enqueue, stopped)
             await withdraw(self.redis, self.worker_id)
         except Exception as error:  # Redis away: the live workers hand them back once this one is gone
             log.warning("could not hand back this worker's orders: %r", error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from taskiq import AsyncBroker
@@ -24,11 +25,14 @@ REAPING_PREFIX = "order-engine:reaping"
 REAPING_LOCK_S = 30  # one live worker at a time hands a dead one's deliveries back
 
 
-async def hand_back(redis: Redis, broker: AsyncBroker, consumer: str, enqueue: Enqueue) -> list[str]:
-    """Enqueue again the orders of every delivery pending under `consumer`, then remove the consumer
-    (and its pending entries) from the group. Returns the orders handed back."""
+async def hand_back(
+    redis: Redis, broker: AsyncBroker, consumer: str, enqueue: Enqueue, in_hand: Sequence[str] = ()
+) -> list[str]:
+    """Enqueue again the orders of every delivery pending under `consumer` (and `in_hand`, the orders
+    whose deliveries it has just ended), then remove the consumer and its pending entries from the group.
+    Returns the orders handed back."""
     pending = await redis.xpending_range(QUEUE, CONSUMER_GROUP, "-", "+", 10_000, consumername=consumer)
-    order_ids: list[str] = []
+    order_ids = list(in_hand)
     for entry in pending:
         for _, fields in await redis.xrange(QUEUE, entry["message_id"], entry["message_id"]):
             order_id = broker.formatter.loads(fields[b"data"]).args[0]

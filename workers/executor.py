@@ -26,7 +26,7 @@ class OrderExecutor:
         self.claims = claims
         self._slots = asyncio.Semaphore(concurrency)
         self.waiting = 0  # orders delivered to this process, waiting for a free slot
-        self._deliveries: set[asyncio.Task[object]] = set()
+        self._deliveries: dict[asyncio.Task[object], str] = {}  # the deliveries running, and their orders
         self._stopping = False
 
     async def execute(self, order_id: str) -> None:
@@ -34,7 +34,7 @@ class OrderExecutor:
             return  # this worker is stopping: the delivery is handed back (`stop`)
         delivery = asyncio.current_task()
         assert delivery is not None
-        self._deliveries.add(delivery)
+        self._deliveries[delivery] = order_id
         try:
             await self._execute(order_id)
         except asyncio.CancelledError:
@@ -45,7 +45,7 @@ class OrderExecutor:
             delivery.uncancel()
             log.debug("order %s stopped with this worker; handed back", order_id)
         finally:
-            self._deliveries.discard(delivery)
+            del self._deliveries[delivery]
 
     async def _execute(self, order_id: str) -> None:
         self.waiting += 1
@@ -67,17 +67,18 @@ class OrderExecutor:
                 return
             await self.execution.run(order_id)
 
-    async def stop(self) -> None:
+    async def stop(self) -> list[str]:
         """Stop every order in hand where it is and release its claim, so that another worker can resume
-        it from the log at once (the caller hands the deliveries back to the queue)."""
+        it from the log at once; returns those orders, for the caller to hand back to the queue."""
         self._stopping = True
-        deliveries = list(self._deliveries)
+        deliveries = dict(self._deliveries)
         for delivery in deliveries:
             delivery.cancel()
         if deliveries:
             _, lingering = await asyncio.wait(deliveries, timeout=STOP_TIMEOUT_S)
             if lingering:
                 log.warning("%d orders did not stop within %.0f s", len(lingering), STOP_TIMEOUT_S)
+        return list(dict.fromkeys(deliveries.values()))
 
 
 async def _redis_away(order_id: str, error: Exception) -> None:
