@@ -159,13 +159,14 @@ def _serve_http(settings: Settings, *, worker: bool, projector: bool) -> None:
 
     from engine.problems import listening_socket
     from engine.services import Services
+    from engine.websocket_log import WebSocketLog
 
     listener = listening_socket(settings.host, settings.port)  # a port in use is told before anything starts
     litestar_app = build_app(Services(settings), worker=worker, projector=projector)
     _freeze_what_lives_forever()
     server = uvicorn.Server(
         uvicorn.Config(
-            litestar_app,
+            WebSocketLog(litestar_app),
             ws_max_size=WS_MAX_FRAME_BYTES,
             # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
             # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
