@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -154,14 +155,12 @@ def _freeze_what_lives_forever() -> None:
     gc.freeze()
 
 
-def _serve_http(settings: Settings, *, worker: bool, projector: bool) -> None:
+def _serve_http(settings: Settings, listener: socket.socket, *, worker: bool, projector: bool) -> None:
     import uvicorn
 
-    from engine.problems import listening_socket
     from engine.services import Services
     from engine.websocket_log import WebSocketLog
 
-    listener = listening_socket(settings.host, settings.port)  # a port in use is told before anything starts
     litestar_app = build_app(Services(settings), worker=worker, projector=projector)
     _freeze_what_lives_forever()
     server = uvicorn.Server(
@@ -178,10 +177,17 @@ def _serve_http(settings: Settings, *, worker: bool, projector: bool) -> None:
     server.run(sockets=[listener])
 
 
-def _check_backends(settings: Settings) -> None:
+def _check_backends(settings: Settings, *, schema: bool = True) -> None:
     from engine.problems import check_backends
 
-    asyncio.run(check_backends(settings))
+    asyncio.run(check_backends(settings, schema=schema))
+
+
+def _listen(settings: Settings) -> socket.socket:
+    """The API's socket, bound before anything else starts: a port in use is the first thing told."""
+    from engine.problems import listening_socket
+
+    return listening_socket(settings.host, settings.port)
 
 
 @app.command()
@@ -198,9 +204,10 @@ def serve(
     with _explained(settings):
         from migrations.run import upgrade_to_head
 
+        listener = _listen(settings)
+        _check_backends(settings, schema=False)  # migrated below
         upgrade_to_head(settings.database_url)
-        _check_backends(settings)
-        _serve_http(settings, worker=True, projector=True)
+        _serve_http(settings, listener, worker=True, projector=True)
 
 
 @app.command()
@@ -215,8 +222,9 @@ def api(
     settings = _settings(**locals())
     _require_shared_backends(settings, "api")
     with _explained(settings):
+        listener = _listen(settings)
         _check_backends(settings)
-        _serve_http(settings, worker=False, projector=False)
+        _serve_http(settings, listener, worker=False, projector=False)
 
 
 async def _run_roles(settings: Settings, *, worker: bool = False, projector: bool = False) -> None:

@@ -78,9 +78,10 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-async def check_backends(settings: Settings) -> None:
-    """The database answers and has the latest schema, and Redis answers (when configured)."""
-    await asyncio.to_thread(_check_schema, settings.database_url)
+async def check_backends(settings: Settings, *, schema: bool) -> None:
+    """Redis answers (when configured), and the database has the latest schema (when `schema`)."""
+    if schema:
+        await asyncio.to_thread(_check_schema, settings.database_url)
     if settings.redis_url is not None:
         await _check_redis(settings.redis_url)
 
