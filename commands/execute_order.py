@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from domain.events import Event
+from domain.events import Event, ExecutionAttemptFailed, OrderConfirmed, OrderFailed, VenueSelected
 from domain.order import Order
 from domain.retry import RetryPolicy
 from domain.status import OrderStatus
@@ -154,3 +154,23 @@ class _Runner:
             self.order.order_id, events, expected_version=expected_version, metadata=metadata
         )
         self.last = recorded[-1]
+        for event in events:
+            _log_step(event, {"order_id": self.order.order_id, "correlation_id": self.correlation_id})
+
+
+def _log_step(event: Event, ids: dict[str, str]) -> None:
+    """One line for each step of an order's story that a reader of the logs looks for."""
+    match event:
+        case VenueSelected(selected_venue=venue, quotes=quotes):
+            chosen = next(q for q in quotes if q.venue == venue)
+            others = {q.venue: q.effective_price for q in quotes if q.venue != venue}
+            fields = {"venue": venue, "price": chosen.effective_price, "other_quotes": others}
+            log.info("order routed", extra=ids | fields)
+        case OrderConfirmed():
+            fields = {"venue": event.venue, "tx_hash": event.tx_hash, "price": event.execution_price}
+            log.info("order confirmed", extra=ids | fields | {"amount_out": event.amount_out})
+        case ExecutionAttemptFailed():
+            fields = {"attempt": event.attempt, "reason": event.reason, "retry_in_ms": event.retry_in_ms}
+            log.info("order attempt failed", extra=ids | fields)
+        case OrderFailed():
+            log.info("order failed", extra=ids | {"reason": event.reason, "attempts": event.attempts})

@@ -52,6 +52,17 @@ async def submit_order(command: SubmitOrder, store: EventStore, enqueue: Enqueue
         await store.append(order_id, [event], expected_version=0, metadata=metadata)
     except ConcurrencyConflict:
         return await _existing(order_id, event, store)
+    log.info(
+        "order submitted",
+        extra={
+            "order_id": order_id,
+            "correlation_id": metadata["correlationId"],
+            "token_in": event.token_in,
+            "token_out": event.token_out,
+            "amount_in": event.amount_in,
+            "slippage_bps": event.slippage_bps,
+        },
+    )
     try:
         await enqueue(order_id)
     except Exception:  # the log is the outbox: the recovery sweep enqueues it again

@@ -1,63 +1,127 @@
-"""`order-engine`: run the engine whole (`serve`) or one role per process (`api`, `worker`, `projector`)."""
+"""`order-engine`: run the engine whole (`serve`) or one role per process (`api`, `worker`, `projector`).
+
+Each setting is an environment variable (`.env.example`); the main ones are flags too, which win over the
+environment."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
+import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
+import msgspec
 import typer
-import uvicorn
-from litestar import Litestar
-from rich.console import Console
 
-from api.app import create_app
-from engine.demo import run_demo
-from engine.logs import configure_logging
-from engine.metrics import render_metrics
-from engine.progress import progress
-from engine.services import Services
 from engine.settings import ConfigurationError, Settings, load_settings
-from eventstore.base import LOG_START
-from eventstore.database import driver_url, is_sqlite
-from migrations.run import upgrade_to_head
-from projections.active_orders import InMemoryActiveOrders, RedisActiveOrders
-from projections.rebuild import OrdersRebuild
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+# Only what `--help` needs is imported above: the engine's libraries (Litestar, SQLAlchemy, taskiq, ...)
+# take seconds to import, so each command imports what it uses when it runs.
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from engine.services import Services
+
+
+def _environment_help() -> str:
+    names = " ".join(f.encode_name for f in msgspec.structs.fields(Settings))
+    return f"Environment variables (all optional; see .env.example): {names}."
+
+
+app = typer.Typer(
+    help=__doc__,
+    epilog=_environment_help(),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # an unforeseen error prints Python's traceback, without loading rich's
+)
 # WebSocket frames from clients carry nothing we need; a small cap keeps a hostile client cheap.
 WS_MAX_FRAME_BYTES = 64 * 1024
 
+_DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(Settings)}
 
-def _settings() -> Settings:
+
+def _flag(name: str, text: str) -> Any:
+    """A command-line flag for a setting, falling back to its environment variable."""
+    default = _DEFAULTS[name]
+    return typer.Option(
+        f"--{name.replace('_', '-')}",
+        envvar=name.upper(),
+        show_envvar=True,
+        show_default=False,
+        metavar="TEXT" if name.endswith("url") else "VALUE",
+        help=f"{text} [default: {'unset' if default is None else default}]",
+    )
+
+
+# Typed as text: the value is checked with every other setting, so a bad flag or variable gets the same
+# one-line message.
+DatabaseUrl = Annotated[
+    str | None, _flag("database_url", "The event log: sqlite:///FILE or postgresql://...")
+]
+RedisUrl = Annotated[str | None, _flag("redis_url", "Redis for the queue, cache and wake-ups.")]
+Host = Annotated[str | None, _flag("host", "Where the API listens.")]
+Port = Annotated[str | None, _flag("port", "The API's port.")]
+WorkerConcurrency = Annotated[str | None, _flag("worker_concurrency", "Orders executing at once.")]
+LogLevel = Annotated[str | None, _flag("log_level", "DEBUG, INFO, WARNING or ERROR.")]
+
+
+def _settings(**flags: str | None) -> Settings:
+    from engine.problems import check_urls
+
     try:
-        settings = load_settings()
-        driver_url(settings.database_url)
-    except (ConfigurationError, ValueError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+        settings = load_settings(**{name: value for name, value in flags.items() if value is not None})
+        check_urls(settings)
+    except ConfigurationError as error:
+        _fail(str(error), code=2)
+    from engine.logs import configure_logging
+
     configure_logging(settings.log_level)
     return settings
 
 
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"order-engine: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _explained(settings: Settings) -> Iterator[None]:
+    """A mistake in how the engine was started (a server down, a database not there or not migrated, a
+    port taken) ends the command with one line saying what is wrong and what to do, not a traceback."""
+    from engine.problems import Unusable, explain
+
+    try:
+        yield
+    except Unusable as problem:
+        _fail(str(problem))
+    except Exception as error:
+        explanation = explain(error, settings)
+        if explanation is None:
+            raise
+        _fail(explanation)
+
+
 def _require_shared_backends(settings: Settings, role: str) -> None:
     """Separate role processes meet only through PostgreSQL and Redis."""
+    from eventstore.database import is_sqlite
+
     if settings.redis_url is None or is_sqlite(settings.database_url):
-        typer.echo(
+        _fail(
             f"`order-engine {role}` runs beside other processes: set DATABASE_URL=postgresql://... and "
             "REDIS_URL=redis://... (or use `order-engine serve` for everything in one process)",
-            err=True,
+            code=2,
         )
-        raise typer.Exit(2)
 
 
 def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
+    from api.app import create_app
+    from engine.metrics import render_metrics
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await services.start(api=True, worker=worker, projector=projector)
@@ -87,42 +151,86 @@ def _freeze_what_lives_forever() -> None:
     """What exists once a process is set up (modules, the app, its routes) lives as long as the process:
     out of the cycle collector's sight, so that its full collections walk only what came later. With 1,000
     WebSocket clients those collections took 100-200 ms, the stream's worst delays."""
+    import gc
+
     gc.freeze()
 
 
-def _serve_http(settings: Settings, *, worker: bool, projector: bool) -> None:
+def _serve_http(settings: Settings, listener: socket.socket, *, worker: bool, projector: bool) -> None:
+    import uvicorn
+
+    from engine.services import Services
+    from engine.websocket_log import WebSocketLog
+
     litestar_app = build_app(Services(settings), worker=worker, projector=projector)
     _freeze_what_lives_forever()
-    uvicorn.run(
-        litestar_app,
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=WS_MAX_FRAME_BYTES,
-        # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
-        # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
-        ws_per_message_deflate=False,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # keep the process's structured logging (engine/logs.py)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            WebSocketLog(litestar_app),
+            ws_max_size=WS_MAX_FRAME_BYTES,
+            # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
+            # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
+            ws_per_message_deflate=False,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # keep the process's structured logging (engine/logs.py)
+        )
     )
+    server.run(sockets=[listener])
+
+
+def _check_backends(settings: Settings, *, schema: bool = True) -> None:
+    from engine.problems import check_backends
+
+    asyncio.run(check_backends(settings, schema=schema))
+
+
+def _listen(settings: Settings) -> socket.socket:
+    """The API's socket, bound before anything else starts: a port in use is the first thing told."""
+    from engine.problems import listening_socket
+
+    return listening_socket(settings.host, settings.port)
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    host: Host = None,
+    port: Port = None,
+    database_url: DatabaseUrl = None,
+    redis_url: RedisUrl = None,
+    worker_concurrency: WorkerConcurrency = None,
+    log_level: LogLevel = None,
+) -> None:
     """Everything in one process: API and WebSocket, worker and projector (migrates the database first)."""
-    settings = _settings()
-    upgrade_to_head(settings.database_url)
-    _serve_http(settings, worker=True, projector=True)
+    settings = _settings(**locals())
+    with _explained(settings):
+        from migrations.run import upgrade_to_head
+
+        listener = _listen(settings)
+        _check_backends(settings, schema=False)  # migrated below
+        upgrade_to_head(settings.database_url)
+        _serve_http(settings, listener, worker=True, projector=True)
 
 
 @app.command()
-def api() -> None:
+def api(
+    host: Host = None,
+    port: Port = None,
+    database_url: DatabaseUrl = None,
+    redis_url: RedisUrl = None,
+    log_level: LogLevel = None,
+) -> None:
     """The HTTP and WebSocket API alone."""
-    settings = _settings()
+    settings = _settings(**locals())
     _require_shared_backends(settings, "api")
-    _serve_http(settings, worker=False, projector=False)
+    with _explained(settings):
+        listener = _listen(settings)
+        _check_backends(settings)
+        _serve_http(settings, listener, worker=False, projector=False)
 
 
 async def _run_roles(settings: Settings, *, worker: bool = False, projector: bool = False) -> None:
+    from engine.services import Services
+
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
@@ -136,26 +244,40 @@ async def _run_roles(settings: Settings, *, worker: bool = False, projector: boo
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    database_url: DatabaseUrl = None,
+    redis_url: RedisUrl = None,
+    worker_concurrency: WorkerConcurrency = None,
+    log_level: LogLevel = None,
+) -> None:
     """Executes queued orders (WORKER_CONCURRENCY at once) and re-enqueues orders nobody holds."""
-    settings = _settings()
+    settings = _settings(**locals())
     _require_shared_backends(settings, "worker")
-    asyncio.run(_run_roles(settings, worker=True))
+    with _explained(settings):
+        _check_backends(settings)
+        asyncio.run(_run_roles(settings, worker=True))
 
 
 @app.command()
-def projector() -> None:
+def projector(
+    database_url: DatabaseUrl = None, redis_url: RedisUrl = None, log_level: LogLevel = None
+) -> None:
     """Follows the event log and keeps the orders table and the active-order cache up to date."""
-    settings = _settings()
+    settings = _settings(**locals())
     _require_shared_backends(settings, "projector")
-    asyncio.run(_run_roles(settings, projector=True))
+    with _explained(settings):
+        _check_backends(settings)
+        asyncio.run(_run_roles(settings, projector=True))
 
 
 @app.command()
-def migrate() -> None:
+def migrate(database_url: DatabaseUrl = None) -> None:
     """Creates or upgrades the database schema (Alembic)."""
-    settings = _settings()
-    upgrade_to_head(settings.database_url)
+    settings = _settings(**locals())
+    with _explained(settings):
+        from migrations.run import upgrade_to_head
+
+        upgrade_to_head(settings.database_url)
     typer.echo("database is at the latest schema")
 
 
@@ -175,15 +297,35 @@ def projections_rebuild(
     from_scratch: Annotated[
         bool, typer.Option("--from-scratch", help="Create or upgrade the schema first (e.g. a new database).")
     ] = False,
+    database_url: DatabaseUrl = None,
+    redis_url: RedisUrl = None,
 ) -> None:
     """Replays the log from its start into the read side, without taking the live one away meanwhile."""
-    settings = _settings()
-    if from_scratch:
-        upgrade_to_head(settings.database_url)
-    asyncio.run(_rebuild(settings, name))
+    settings = _settings(database_url=database_url, redis_url=redis_url)
+    with _explained(settings):
+        if from_scratch:
+            from migrations.run import upgrade_to_head
+
+            upgrade_to_head(settings.database_url)
+        else:
+            _require_database(settings)
+        asyncio.run(_rebuild(settings, name))
+
+
+def _require_database(settings: Settings) -> None:
+    """Commands that read the log find an embedded database where it is, and never create one."""
+    from engine.problems import require_existing_database
+
+    require_existing_database(settings)
 
 
 async def _rebuild(settings: Settings, name: ReadSide) -> None:
+    from engine.progress import progress
+    from engine.services import Services
+    from eventstore.base import LOG_START
+    from projections.active_orders import RedisActiveOrders
+    from projections.rebuild import OrdersRebuild
+
     services = Services(settings)
     try:
         total = await services.store.count_after(LOG_START)
@@ -206,13 +348,19 @@ async def _rebuild(settings: Settings, name: ReadSide) -> None:
 
 
 @projections_app.command("status")
-def projections_status() -> None:
+def projections_status(database_url: DatabaseUrl = None, redis_url: RedisUrl = None) -> None:
     """Each projection's checkpoint, the head of the log and how many events it has still to apply."""
-    settings = _settings()
-    asyncio.run(_status(settings))
+    settings = _settings(**locals())
+    with _explained(settings):
+        _require_database(settings)
+        asyncio.run(_status(settings))
 
 
 async def _status(settings: Settings) -> None:
+    from engine.services import Services
+    from eventstore.base import LOG_START
+    from projections.active_orders import InMemoryActiveOrders
+
     services = Services(settings)
     try:
         head = await services.store.count_after(LOG_START)
@@ -234,10 +382,14 @@ def demo(
     url: Annotated[str | None, typer.Option(help="The engine's base URL (default http://HOST:PORT).")] = None,
 ) -> None:
     """Submits orders concurrently to a running engine and shows them live, then a summary."""
+    import httpx
+    from rich.console import Console
+
+    from engine.demo import run_demo
+
     settings = _settings()
     base_url = url or f"http://{settings.host}:{settings.port}"
     try:
         asyncio.run(run_demo(base_url.rstrip("/"), orders, Console()))
     except httpx.HTTPError as error:
-        typer.echo(f"could not reach the engine at {base_url}: {error}", err=True)
-        raise typer.Exit(1) from None
+        _fail(f"could not reach the engine at {base_url}: {error}; start it with `order-engine serve`")

@@ -8,14 +8,12 @@ import os
 import random
 import socket
 from collections.abc import Coroutine
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-import structlog
 from redis.asyncio import Redis
-from taskiq.api import run_receiver_task
 
-from commands.execute_order import Execution, StartLimiter
-from domain.retry import RetryPolicy
+from commands.submit_order import Enqueue
 from engine.settings import Settings
 from eventstore.database import is_sqlite, open_database
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
@@ -25,13 +23,15 @@ from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
 from projections.projector import Projector
 from projections.queries import OrderQueries
-from venues.simulated import SimulationConfig, simulated_venues
-from workers.broker import make_broker, make_enqueue
+from venues.simulated import SimulationConfig
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
-from workers.executor import OrderExecutor
-from workers.limits import InMemoryStartLimiter, RedisStartLimiter
-from workers.presence import announce_forever
-from workers.recovery import sweep_forever
+
+# taskiq and the execution path are imported when a role needs them: `order-engine projections status`
+# builds `Services` too, and must start in well under a second.
+if TYPE_CHECKING:
+    from taskiq import AsyncBroker
+
+    from workers.executor import OrderExecutor
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,23 @@ class Services:
             if self.redis
             else InMemoryClaims(QUEUED_TTL_S)
         )
-        self.broker = make_broker(settings.redis_url)
-        self.enqueue = make_enqueue(self.broker, self.claims)
         self.feed = LiveFeed(self.store, self.signal)
         self.projector = Projector(self.store, self.signal, [OrdersProjection(self.db), self.active_orders])
         self.executor: OrderExecutor | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._background: list[asyncio.Task[Any]] = []
+
+    @cached_property
+    def broker(self) -> AsyncBroker:
+        from workers.broker import make_broker
+
+        return make_broker(self.settings.redis_url, consumer_name=self.worker_id)
+
+    @cached_property
+    def enqueue(self) -> Enqueue:
+        from workers.broker import make_enqueue
+
+        return make_enqueue(self.broker, self.claims)
 
     async def start(self, *, api: bool = False, worker: bool = False, projector: bool = False) -> None:
         await self.broker.startup()
@@ -72,26 +82,40 @@ class Services:
         if projector:
             self._spawn(self.projector.run())
         if worker:
-            self.executor = self.make_executor()
-            self.broker.state.executor = self.executor
-            if self.redis is not None:
-                self._spawn(
-                    run_receiver_task(
-                        self.broker,
-                        max_async_tasks=self.settings.worker_concurrency,
-                        propagate_exceptions=False,
-                    )
-                )
-                self._spawn(announce_forever(self.redis, self.worker_id))
+            await self._start_worker()
+
+    async def _start_worker(self) -> None:
+        from taskiq.api import run_receiver_task
+
+        from workers.recovery import sweep_forever
+
+        self.executor = self.make_executor()
+        self.broker.state.executor = self.executor
+        if self.redis is not None:
+            from workers.consumers import reap_forever
+            from workers.presence import announce, announce_forever
+
+            # Announced before it reads the queue: live workers hand back the deliveries of consumers
+            # that have not announced themselves.
+            await announce(self.redis, self.worker_id)
             self._spawn(
-                sweep_forever(
-                    self.queries,
-                    self.claims,
-                    self.enqueue,
-                    grace_s=self.settings.recovery_grace_s,
-                    interval_s=self.settings.recovery_interval_s,
+                run_receiver_task(
+                    self.broker,
+                    max_async_tasks=self.settings.worker_concurrency,
+                    propagate_exceptions=False,
                 )
             )
+            self._spawn(announce_forever(self.redis, self.worker_id))
+            self._spawn(reap_forever(self.redis, self.broker, self.enqueue))
+        self._spawn(
+            sweep_forever(
+                self.queries,
+                self.claims,
+                self.enqueue,
+                grace_s=self.settings.recovery_grace_s,
+                interval_s=self.settings.recovery_interval_s,
+            )
+        )
 
     async def stop(self) -> None:
         for task in self._background:
@@ -103,10 +127,14 @@ class Services:
             if lingering:
                 log.warning("%d background tasks outlived their cancellation", len(lingering))
         self._background.clear()
+        if self.executor is not None:
+            await self._stop_worker()
         await self.feed.stop()
         # A server that stopped answering must not keep this process from exiting: connections still
         # closing after the grace period are left behind (some client libraries ignore cancellation here).
-        closing = [asyncio.create_task(self.broker.shutdown()), asyncio.create_task(self.db.dispose())]
+        closing = [asyncio.create_task(self.db.dispose())]
+        if "broker" in self.__dict__:  # built only by the roles that queue or execute orders
+            closing.append(asyncio.create_task(self.broker.shutdown()))
         if self.redis is not None:
             closing.append(asyncio.create_task(self.redis.aclose()))
         done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_GRACE_S)
@@ -116,12 +144,42 @@ class Services:
         if stuck:
             log.warning("%d connections did not close within %.0f s", len(stuck), SHUTDOWN_GRACE_S)
 
+    async def _stop_worker(self) -> None:
+        """Stop the orders in hand and give them back to the queue at once, for another worker to resume
+        (without Redis the queue ends with this process, and the next start's sweep finds them)."""
+        assert self.executor is not None
+        stopped = await self.executor.stop()
+        if self.redis is None:
+            return
+        from workers.consumers import hand_back
+        from workers.presence import withdraw
+
+        try:
+            handed_back = await hand_back(self.redis, self.broker, self.worker_id, self.enqueue, stopped)
+            await withdraw(self.redis, self.worker_id)
+        except Exception as error:  # Redis away: the live workers hand them back once this one is gone
+            log.warning("could not hand back this worker's orders: %r", error)
+            return
+        log.info(
+            "worker stopped; handed back %d orders",
+            len(handed_back),
+            extra={"order_ids": handed_back, "worker": self.worker_id},
+        )
+
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)
         task.add_done_callback(_report_failure)
         self._background.append(task)
 
     def make_executor(self) -> OrderExecutor:
+        import structlog
+
+        from commands.execute_order import Execution, StartLimiter
+        from domain.retry import RetryPolicy
+        from venues.simulated import simulated_venues
+        from workers.executor import OrderExecutor
+        from workers.limits import InMemoryStartLimiter, RedisStartLimiter
+
         s = self.settings
         limiter: StartLimiter = (
             RedisStartLimiter(self.redis, s.rate_limit_max, s.rate_limit_window_s)

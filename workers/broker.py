@@ -64,7 +64,9 @@ class OrderQueueBroker(RedisStreamBroker):
                     )
 
 
-def make_broker(redis_url: str | None) -> AsyncBroker:
+def make_broker(redis_url: str | None, consumer_name: str) -> AsyncBroker:
+    """`consumer_name` names this process in the stream's consumer group: its worker id, so that the
+    deliveries of a worker that is gone can be found and handed back (`workers/consumers.py`)."""
     broker: AsyncBroker
     if redis_url is None:
         broker = InMemoryBroker(max_async_tasks=10_000, propagate_exceptions=False)
@@ -73,6 +75,7 @@ def make_broker(redis_url: str | None) -> AsyncBroker:
             redis_url,
             queue_name=QUEUE,
             consumer_group_name=CONSUMER_GROUP,
+            consumer_name=consumer_name,
             idle_timeout=IDLE_TIMEOUT_MS,
             unacknowledged_lock_timeout=AUTOCLAIM_LOCK_TIMEOUT_S,
             xread_count=1,  # take one order at a time, so idle workers get the rest

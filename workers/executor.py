@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 # nor run keeps its queued marker, which hides it from the recovery sweep until the marker expires. So the
 # delivery is held and tried again (about a minute in all); running again resumes from the log.
 REDIS_AWAY = Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=40)
+STOP_TIMEOUT_S = 5.0
 
 
 class OrderExecutor:
@@ -25,8 +26,28 @@ class OrderExecutor:
         self.claims = claims
         self._slots = asyncio.Semaphore(concurrency)
         self.waiting = 0  # orders delivered to this process, waiting for a free slot
+        self._deliveries: dict[asyncio.Task[object], str] = {}  # the deliveries running, and their orders
+        self._stopping = False
 
     async def execute(self, order_id: str) -> None:
+        if self._stopping:
+            return  # this worker is stopping: the delivery is handed back (`stop`)
+        delivery = asyncio.current_task()
+        assert delivery is not None
+        self._deliveries[delivery] = order_id
+        try:
+            await self._execute(order_id)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cancelled by `stop`: the claim is released, the order waits for the next worker; the delivery
+            # itself ends normally, so the task runner acknowledges it and reports no error.
+            delivery.uncancel()
+            log.debug("order %s stopped with this worker; handed back", order_id)
+        finally:
+            del self._deliveries[delivery]
+
+    async def _execute(self, order_id: str) -> None:
         self.waiting += 1
         try:
             await self._slots.acquire()
@@ -45,6 +66,19 @@ class OrderExecutor:
                 log.info("order %s is already in hand elsewhere; this delivery stops", order_id)
                 return
             await self.execution.run(order_id)
+
+    async def stop(self) -> list[str]:
+        """Stop every order in hand where it is and release its claim, so that another worker can resume
+        it from the log at once; returns those orders, for the caller to hand back to the queue."""
+        self._stopping = True
+        deliveries = dict(self._deliveries)
+        for delivery in deliveries:
+            delivery.cancel()
+        if deliveries:
+            _, lingering = await asyncio.wait(deliveries, timeout=STOP_TIMEOUT_S)
+            if lingering:
+                log.warning("%d orders did not stop within %.0f s", len(lingering), STOP_TIMEOUT_S)
+        return list(dict.fromkeys(deliveries.values()))
 
 
 async def _redis_away(order_id: str, error: Exception) -> None:

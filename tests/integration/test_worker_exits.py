@@ -1,0 +1,110 @@
+"""Worker processes that go away: stopped cleanly (SIGTERM, SIGINT) or killed outright (SIGKILL)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+import websockets
+from prometheus_client.parser import text_string_to_metric_families
+
+from domain.events import OrderConfirmed, OrderFailed
+from tests.harness import Engine, engine_settings, running_engine
+from tests.processes import environment, role_processes, wait_for_workers
+from workers.broker import CONSUMER_GROUP, QUEUE
+
+# The recovery sweep and the claim's lease at their defaults, so that only a hand-back can make an order
+# move on quickly. The first worker's venues take far longer than the test, the second's a moment.
+DEFAULT_RECOVERY = {"recovery_interval_s": 10, "recovery_grace_s": 30, "worker_lease_s": 30}
+HOLDING = {"mock_execution_delay_ms_min": 60_000, "mock_execution_delay_ms_max": 60_000, **DEFAULT_RECOVERY}
+QUICK = {"mock_execution_delay_ms_min": 500, "mock_execution_delay_ms_max": 500, **DEFAULT_RECOVERY}
+
+
+def worker_id(process) -> str:
+    return f"{socket.gethostname()}:{process.pid}"
+
+
+async def wait_until_in_flight(engine: Engine, order_id: str) -> None:
+    url = f"{engine.ws_base}/api/orders/execute?orderId={order_id}"
+    async with websockets.connect(url) as stream:
+        while msgspec.json.decode(await stream.recv())["status"] != "submitted":
+            pass
+
+
+async def consumers(redis_url: str) -> set[str]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return {c["name"].decode() for c in await client.xinfo_consumers(QUEUE, CONSUMER_GROUP)}
+    finally:
+        await client.aclose()
+
+
+async def queue_depth(engine: Engine) -> float:
+    text = (await engine.http.get("/metrics")).text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    (sample,) = families["order_engine_queue_depth"].samples
+    return sample.value
+
+
+def error_lines(log: Path) -> list[str]:
+    return [
+        line
+        for line in log.read_text().splitlines()
+        if '"level": "error"' in line or "Traceback" in line or "CancelledError" in line
+    ]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_stopped_worker_hands_its_orders_back_at_once_without_error_lines(
+    postgres_url, redis_url, tmp_path, signum
+):
+    holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    async with running_engine(engine_settings(backend), worker=False) as engine:
+        with role_processes(["worker"], holding, tmp_path / "stopping") as (stopping,):
+            await wait_for_workers(redis_url, 1)
+            order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
+            await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
+            with role_processes(["worker"], quick, tmp_path / "taking-over") as (taking_over,):
+                await wait_for_workers(redis_url, 2)
+                stopping.send_signal(signum)
+                assert await asyncio.to_thread(stopping.wait, 15) == 0
+                # Resumed by the other worker at once, not after the lease (30 s) and the sweep's grace.
+                async with asyncio.timeout(10):
+                    await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
+                remaining = await consumers(redis_url)
+        streams = [await engine.services.store.read_stream(order_id) for order_id in order_ids]
+
+    for stream in streams:
+        assert [r.version for r in stream] == list(range(1, len(stream) + 1))
+        assert sum(isinstance(r.event, (OrderConfirmed, OrderFailed)) for r in stream) == 1
+        assert stream[-1].metadata["worker"] == worker_id(taking_over)
+    assert remaining == {worker_id(taking_over)}, "the stopped worker left the consumer group"
+    assert error_lines(tmp_path / "stopping" / "worker-0.log") == []
+
+
+async def test_a_killed_worker_is_removed_and_the_queue_depth_is_true_within_seconds(
+    postgres_url, redis_url, tmp_path
+):
+    holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    async with running_engine(engine_settings(backend), worker=False) as engine:
+        with role_processes(["worker"], holding, tmp_path / "killed") as (killed,):
+            await wait_for_workers(redis_url, 1)
+            order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
+            await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
+            assert await queue_depth(engine) == 3  # delivered, not yet acknowledged
+            with role_processes(["worker"], quick, tmp_path / "alive") as (alive,):
+                await wait_for_workers(redis_url, 2)
+                killed.kill()
+                killed.wait()
+                async with asyncio.timeout(20):
+                    while await consumers(redis_url) != {worker_id(alive)}:  # noqa: ASYNC110 (Redis state)
+                        await asyncio.sleep(0.1)
+                    while await queue_depth(engine) != 0:  # noqa: ASYNC110 (the next scrape)
+                        await asyncio.sleep(0.1)
