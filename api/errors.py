@@ -120,19 +120,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     headers = dict(exc.headers or {})
     if exc.status_code == HTTP_429_TOO_MANY_REQUESTS and "RateLimit-Reset" in headers:
         headers["Retry-After"] = headers["RateLimit-Reset"]  # seconds until the window frees a request
-    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED and _upgrade_required(request, exc):
-        message = f"{request.url.path} is a WebSocket: send the GET with `Upgrade: websocket`"
-        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
-        return Response(
-            ErrorBody("upgrade_required", message),
-            status_code=426,
-            headers=upgrade,
-            media_type=MediaType.JSON,
-        )
+    message = _readable(str(exc.detail))
     if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED and "allow" in headers:
+        if "websocket" in str(headers["allow"]).split(", ") and request.method == "GET":
+            message = f"{request.url.path} is a WebSocket: open it with a GET carrying `Upgrade: websocket`"
         headers["allow"] = _allow(headers["allow"])
     return Response(
-        ErrorBody(code, _readable(str(exc.detail))),
+        ErrorBody(code, message),
         status_code=exc.status_code,
         headers=headers,
         media_type=MediaType.JSON,
@@ -140,20 +134,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _allow(allow: str) -> str:
-    """Litestar lists a WebSocket route as a method `websocket`, and GET without HEAD (HEAD is answered at
-    the door, api/head.py): the Allow header names HTTP methods, GET for a WebSocket's upgrade."""
-    methods = {method.strip() for method in allow.split(",")} - {""}
+    """The HTTP methods a plain request may use. Litestar lists a WebSocket route as a method `websocket`,
+    not an HTTP method (its GET works only with `Upgrade: websocket`), and GET without HEAD (HEAD is
+    answered at the door, api/head.py). A WebSocket-only path allows none: an empty `Allow` (RFC 9110)."""
+    methods = {method.strip() for method in allow.split(",")} - {"", "websocket"}
     if "GET" in methods:
         methods.add("HEAD")
-    if "websocket" in methods:
-        methods = methods - {"websocket"} | {"GET"}
     return ", ".join(sorted(methods))
-
-
-def _upgrade_required(request: Request[Any, Any, Any], exc: HTTPException) -> bool:
-    """A plain GET on a path that serves GET only as a WebSocket: 426, saying how to ask."""
-    allow = str((exc.headers or {}).get("allow", ""))
-    return request.method == "GET" and "websocket" in allow.split(", ")
 
 
 def client_left(scope: Any) -> bool:
