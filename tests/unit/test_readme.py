@@ -14,6 +14,8 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")  # a Markdown link's target
 CODE = re.compile(r"`([^`\n]+)`")  # an inline code span
 # A path as README writes one: words joined by `/`, ending in a file name with an extension or in `/`.
 PATH = re.compile(r"^(\.{0,2}/)?[\w.-]+(/[\w.-]+)*(/|\.[A-Za-z]\w*)$")
+# What a file name alone (no `/`) ends with; other dotted names are modules and loggers (`engine.websocket`).
+FILE_SUFFIXES = {"py", "md", "json", "jsonl", "toml", "yml", "yaml", "lock", "png", "txt", "html", "js", "css"}
 # What README names that a run creates (ignored by git), not something the repository holds.
 CREATED_BY_RUNS = {"./order-engine.db"}
 REQUIRED_TOOL = re.compile(r"require_tool\(\s*\"([\w-]+)\"")
@@ -24,7 +26,11 @@ def referenced_paths(text: str) -> set[str]:
     return {
         c
         for c in candidates
-        if "://" not in c and not c.startswith("/") and PATH.match(c) and c not in CREATED_BY_RUNS
+        if "://" not in c
+        and not c.startswith("/")
+        and PATH.match(c)
+        and ("/" in c or c.rsplit(".", 1)[-1] in FILE_SUFFIXES or c.startswith("."))
+        and c not in CREATED_BY_RUNS
     }
 
 
@@ -57,6 +63,10 @@ def test_the_path_check_catches_a_reference_outside_the_repository():
     assert not exists_in_repository("../shared/examples/")
     assert not exists_in_repository("docs/nothing-here.png")
     assert not exists_in_repository("no_such_test.py")
+    assert referenced_paths("logged by `engine.websocket`, see `.env.example` and `README.md`") == {
+        ".env.example",
+        "README.md",
+    }
     assert exists_in_repository("test_faults.py") and exists_in_repository("unit/")
 
 
