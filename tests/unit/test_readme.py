@@ -15,7 +15,7 @@ CODE = re.compile(r"`([^`\n]+)`")  # an inline code span
 # A path as README writes one: words joined by `/`, ending in a file name with an extension or in `/`.
 PATH = re.compile(r"^(\.{0,2}/)?[\w.-]+(/[\w.-]+)*(/|\.[A-Za-z]\w*)$")
 # What a file name alone (no `/`) ends with; other dotted names are modules and loggers (`engine.websocket`).
-FILE_SUFFIXES = {"py", "md", "json", "jsonl", "toml", "yml", "yaml", "lock", "png", "txt", "html", "js", "css"}
+FILE_SUFFIXES = {"py", "md", "json", "jsonl", "toml", "yml", "yaml", "lock", "png", "txt", "html", "js"}
 # What README names that a run creates (ignored by git), not something the repository holds.
 CREATED_BY_RUNS = {"./order-engine.db"}
 REQUIRED_TOOL = re.compile(r"require_tool\(\s*\"([\w-]+)\"")
