@@ -129,13 +129,14 @@ class _Runner:
                 await self.execute()
 
     async def wait_before_attempt(self) -> None:
-        if self.order.attempt == 0 and self.order.crashed_runs == 0:
+        # After a failed attempt or a crashed run: wait out the backoff it recorded, even if this run
+        # started after a crash of its own (the order is pending, so the last event is that failure).
+        if self.order.last_retry_in_ms is not None:
+            clock = self.execution.clock
+            due = self.last.recorded_at.timestamp() + self.order.last_retry_in_ms / 1000
+            await clock.sleep(max(0.0, due - clock.now().timestamp()))
+        if self.order.attempt == 0:  # the order's first start counts against the shared rate limit
             await self.execution.limiter.wait_for_turn()
-            return
-        # A retry: wait out the backoff the failure recorded, even if this run started after a crash.
-        clock = self.execution.clock
-        due = self.last.recorded_at.timestamp() + (self.order.last_retry_in_ms or 0) / 1000
-        await clock.sleep(max(0.0, due - clock.now().timestamp()))
 
     async def route(self) -> None:
         order = self.order

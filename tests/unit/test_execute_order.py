@@ -340,3 +340,15 @@ async def test_runners_racing_through_retries_and_crashes_end_the_order_once():
     assert Order.from_events(ORDER_ID, events).status in (OrderStatus.CONFIRMED, OrderStatus.FAILED)
     starts = [e.attempt for e in events if isinstance(e, RoutingStarted)]
     assert starts == list(range(1, len(starts) + 1))
+
+
+async def test_a_crash_before_the_first_attempt_waits_its_backoff_and_still_takes_a_turn_of_the_limit():
+    setup = Setup()
+    await setup.submit()
+    crash = ExecutionCrashed(attempt=0, reason="internal error: boom", retry_in_ms=400)
+    await setup.store.append(ORDER_ID, [crash], expected_version=1)
+    events = await setup.run()
+
+    assert types(events) == ["OrderSubmitted", "ExecutionCrashed", *HAPPY[1:], "OrderConfirmed"]
+    assert setup.clock.sleeps == pytest.approx([0.4])
+    assert setup.limiter.turns == 1
