@@ -142,7 +142,7 @@ class Services:
                 log.warning("%d background tasks outlived their cancellation", len(lingering))
         self._background.clear()
         if self.executor is not None:
-            await self._stop_worker()
+            await self._stop_worker(self.executor)
         await self.feed.stop()
         # A server that stopped answering must not keep this process from exiting: connections still
         # closing after the grace period are left behind (some client libraries ignore cancellation here).
@@ -158,11 +158,10 @@ class Services:
         if stuck:
             log.warning("%d connections did not close within %.0f s", len(stuck), SHUTDOWN_GRACE_S)
 
-    async def _stop_worker(self) -> None:
+    async def _stop_worker(self, executor: OrderExecutor) -> None:
         """Stop the orders in hand and give them back to the queue at once, for another worker to resume
         (without Redis the queue ends with this process, and the next start's sweep finds them)."""
-        assert self.executor is not None
-        stopped = await self.executor.stop()
+        stopped = await executor.stop()
         if self.redis is None:
             return
         from workers.consumers import hand_back

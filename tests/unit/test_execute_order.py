@@ -10,6 +10,7 @@ import logging
 import random
 
 import pytest
+from msgspec.structs import replace
 
 from commands.execute_order import Execution
 from domain.events import (
@@ -18,7 +19,6 @@ from domain.events import (
     ExecutionCrashed,
     OrderConfirmed,
     OrderFailed,
-    OrderSubmitted,
     RoutingStarted,
 )
 from domain.order import Order
@@ -52,7 +52,7 @@ class Setup:
     async def submit(self, order_type: str = "market") -> None:
         event = Order.submit("market", "SOL", "USDC", 0.5, 50)
         if order_type != "market":  # accepted by a newer engine, say
-            event = OrderSubmitted(**{**_fields(event), "order_type": OrderType(order_type)})
+            event = replace(event, order_type=OrderType(order_type))
         await self.store.append(ORDER_ID, [event], expected_version=0)
 
     async def events(self) -> list[Event]:
@@ -61,10 +61,6 @@ class Setup:
     async def run(self) -> list[Event]:
         await self.execution.run(ORDER_ID)
         return await self.events()
-
-
-def _fields(event: OrderSubmitted) -> dict[str, object]:
-    return {name: getattr(event, name) for name in event.__struct_fields__}
 
 
 def types(events: list[Event]) -> list[str]:
