@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -20,13 +20,8 @@ from api.access import require_api_key
 from api.errors import error_response, error_responses
 from api.messages import event_message
 from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
-from domain.order import (
-    DEFAULT_SLIPPAGE_BPS,
-    MAX_SLIPPAGE_BPS,
-    MIN_SLIPPAGE_BPS,
-    PLANNED_ORDER_TYPES,
-    SUPPORTED_ORDER_TYPES,
-)
+from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
+from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
 from domain.status import OrderStatus
 from domain.tokens import TOKENS
 from eventstore.base import EventStore
@@ -52,11 +47,13 @@ MAX_PAGE = 200
 PRINTABLE_ASCII = r"^[ -~]+$"
 
 
-class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """The body of `POST /api/orders/execute`: an order submitted (executing it is the workers' part)."""
+
     # What msgspec decodes is looser than what is accepted: the domain then decides (400, or 422 for the
-    # order types still to come). The OpenAPI schema states what is accepted (`EXECUTE_ORDER_SCHEMA`).
+    # order types still to come). The OpenAPI schema states what is accepted (`ORDER_SUBMISSION_SCHEMA`).
     order_type: Annotated[
-        Literal["market", "limit", "sniper"],
+        OrderType,
         msgspec.Meta(
             extra_json_schema={
                 "description": f"{' and '.join(PLANNED_ORDER_TYPES)} orders are planned: 422 for now.",
@@ -93,7 +90,7 @@ class ExecuteOrder(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 # The rules that tie fields together, from the token table the domain checks against: one branch per
 # tokenIn, with its amount range and the tokens it can be swapped for. Unknown fields are refused.
-EXECUTE_ORDER_SCHEMA = {
+ORDER_SUBMISSION_SCHEMA = {
     "additional_properties": False,
     "one_of": [
         Schema(
@@ -120,7 +117,7 @@ class OrderAccepted(msgspec.Struct, rename="camel"):
 def strictly_typed(body: bytes) -> None:
     """Refuse what Litestar's lenient conversion lets through, such as `"amountIn": "0.5"`."""
     try:
-        msgspec.json.decode(body, type=ExecuteOrder)
+        msgspec.json.decode(body, type=OrderSubmission)
     except msgspec.ValidationError as error:
         # No key: the error handler names the field msgspec's message points at ("- at `$.amountIn`").
         raise ValidationException(extra=[{"message": str(error)}]) from None
@@ -140,10 +137,10 @@ class OrderController(Controller):
             **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
     )
-    async def execute(
+    async def submit(
         self,
         data: Annotated[
-            ExecuteOrder, Body(media_type=RequestEncodingType.JSON, schema_extra=EXECUTE_ORDER_SCHEMA)
+            OrderSubmission, Body(media_type=RequestEncodingType.JSON, schema_extra=ORDER_SUBMISSION_SCHEMA)
         ],
         request: Request[Any, Any, Any],
         store: NamedDependency[EventStore],

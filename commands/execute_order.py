@@ -5,6 +5,15 @@ expected version. Decisions with nothing outside the engine between them (select
 and submitting the transaction) are appended together, in one round trip. Running this twice for one
 order is safe: the second runner resumes from the log, and when two run at once, the one whose append
 clashes stops quietly.
+
+Errors, by whose they are:
+- the venue's (`venues.base.VENUE_FAILURES`): a failed attempt with the venue's reason, retried with backoff;
+- ours (any other error of a venue adapter, a broken invariant, a venue the log names that is not
+  configured): `EngineFault`; the run is logged with its traceback and recorded as `ExecutionCrashed`, and
+  after the retry policy's `max_crashed_runs` the order fails, so the recovery sweep never starts a poison
+  order over and over;
+- the infrastructure's (the log or Redis unreachable): raised to the worker, which holds the delivery; the
+  order is resumed from the log later.
 """
 
 from __future__ import annotations
@@ -15,15 +24,16 @@ import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from domain.events import Event, ExecutionAttemptFailed, OrderConfirmed, OrderFailed, VenueSelected
-from domain.order import Order
+from commands.clock import Clock, SystemClock
+from domain.events import Event, ExecutionAttemptFailed, OrderConfirmed, OrderFailed, Quote, VenueSelected
+from domain.order import InvariantViolated, Order
+from domain.order_type import OrderType
 from domain.retry import RetryPolicy
 from domain.status import OrderStatus
 from eventstore.base import ConcurrencyConflict, EventStore, RecordedEvent
-from venues.base import SwapTransaction, Venue, VenueError
+from venues.base import VENUE_FAILURES, SwapTransaction, Venue, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +44,26 @@ class StartLimiter(Protocol):
         ...
 
 
+class EngineFault(Exception):
+    """An error of the engine's own while running an order; `__cause__` is the original error, if any."""
+
+    @property
+    def reason(self) -> str:
+        """What the order's events say: `internal error: KeyError: 'price'`."""
+        if self.__cause__ is None:
+            return f"internal error: {self}"
+        return f"internal error: {type(self.__cause__).__name__}: {self.__cause__}"
+
+
 @dataclass
 class Execution:
-    """What executing orders needs: the log, the venues, the retry policy and the start limiter."""
+    """What executing orders needs: the log, the venues, the retry policy, the start limiter and the clock."""
 
     store: EventStore
     venues: list[Venue]
     policy: RetryPolicy
     limiter: StartLimiter
+    clock: Clock = field(default_factory=SystemClock)
     jitter: random.Random = field(default_factory=random.Random)
     worker_id: str = ""  # recorded in each event's metadata: which process took the step
     # Binds the order and correlation ids to every log line written while the order runs.
@@ -52,7 +74,7 @@ class Execution:
         if not history:
             log.warning("order %s has no events; nothing to execute", order_id)
             return
-        runner = _Runner(self, Order.from_events(order_id, [r.event for r in history]), history)
+        runner = _Runner(self, history)
         try:
             with self.log_context(order_id=order_id, correlation_id=runner.correlation_id):
                 await runner.run()
@@ -61,17 +83,36 @@ class Execution:
 
 
 class _Runner:
-    def __init__(self, execution: Execution, order: Order, history: list[RecordedEvent]) -> None:
-        self.x = execution
-        self.order = order
+    def __init__(self, execution: Execution, history: list[RecordedEvent]) -> None:
+        self.execution = execution
+        self.order_id = history[0].order_id
+        self.correlation_id = history[0].metadata.get("correlationId", self.order_id)
+        self.resume(history)
+
+    def resume(self, history: list[RecordedEvent]) -> None:
+        self.order = Order.from_events(self.order_id, [r.event for r in history])
         self.last = history[-1]
-        self.correlation_id = history[0].metadata.get("correlationId", order.order_id)
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"order_id": self.order_id, "correlation_id": self.correlation_id}
 
     async def run(self) -> None:
         while not self.order.is_terminal:
-            await self.step()
+            try:
+                await self.step()
+            except EngineFault as fault:
+                await self.record_crash(fault)
 
     async def step(self) -> None:
+        """One step of the order's own kind of execution."""
+        match self.order.order_type:
+            case OrderType.MARKET:
+                await self.market_step()
+            case other:  # an order type accepted by a newer engine, or a log no code of ours wrote
+                raise EngineFault(f"{other} orders cannot be executed yet")
+
+    async def market_step(self) -> None:
         order = self.order
         match order.status:
             case OrderStatus.PENDING:
@@ -88,74 +129,121 @@ class _Runner:
                 await self.execute()
 
     async def wait_before_attempt(self) -> None:
-        if self.order.attempt == 0:
-            await self.x.limiter.wait_for_turn()
-            return
-        # A retry: wait out the backoff the failure recorded, even if this run started after a crash.
-        due = self.last.recorded_at.timestamp() + (self.order.last_retry_in_ms or 0) / 1000
-        await asyncio.sleep(max(0.0, due - datetime.now(UTC).timestamp()))
+        # After a failed attempt or a crashed run: wait out the backoff it recorded, even if this run
+        # started after a crash of its own (the order is pending, so the last event is that failure).
+        if self.order.last_retry_in_ms is not None:
+            clock = self.execution.clock
+            due = self.last.recorded_at.timestamp() + self.order.last_retry_in_ms / 1000
+            await clock.sleep(max(0.0, due - clock.now().timestamp()))
+        if self.order.attempt == 0:  # the order's first start counts against the shared rate limit
+            await self.execution.limiter.wait_for_turn()
 
     async def route(self) -> None:
         order = self.order
-        results = await asyncio.gather(
-            *(venue.quote(order.token_in, order.token_out, order.amount_in) for venue in self.x.venues),
-            return_exceptions=True,
-        )
-        quotes = [q for q in results if not isinstance(q, BaseException)]
+        quotes: list[Quote] = []
+        left_out: list[str] = []
+        for venue, result in zip(self.execution.venues, await self.quotes(), strict=True):
+            if isinstance(result, Quote):
+                quotes.append(result)
+            elif isinstance(result, VENUE_FAILURES):
+                left_out.append(f"{venue.name}: {failure_reason(result)}")
+                log.warning(
+                    "venue left out of this attempt",
+                    extra=self.ids | {"venue": venue.name, "reason": failure_reason(result)},
+                )
+            elif isinstance(result, Exception):
+                raise EngineFault(f"{venue.name} failed to quote") from result
+            else:  # a cancellation, or the process exiting: not the order's fault
+                raise result
         if not quotes:
-            reasons = "; ".join(str(e) for e in results)
-            await self.fail(f"no venue quoted: {reasons}")
+            await self.fail(f"no venue quoted: {'; '.join(left_out)}")
             return
         await self.record(
             lambda: order.select_venue(quotes), order.build_transaction, order.submit_transaction
         )
 
+    async def quotes(self) -> list[Quote | BaseException]:
+        """Every venue's quote, or what it raised instead."""
+        order = self.order
+        venues = self.execution.venues
+        return await asyncio.gather(
+            *(venue.quote(order.token_in, order.token_out, order.amount_in) for venue in venues),
+            return_exceptions=True,
+        )
+
+    def selected_venue(self) -> Venue:
+        for venue in self.execution.venues:
+            if venue.name == self.order.selected_venue:
+                return venue
+        raise EngineFault(f"venue {self.order.selected_venue!r} is not configured")
+
     async def execute(self) -> None:
         order = self.order
-        venue = next(v for v in self.x.venues if v.name == order.selected_venue)
-        quote = next(q for q in order.quotes if q.venue == order.selected_venue)
-        assert order.client_tx_id is not None and order.min_amount_out is not None
+        venue = self.selected_venue()
+        if order.client_tx_id is None or order.min_amount_out is None:
+            raise EngineFault("a submitted order has no transaction") from InvariantViolated(order.order_id)
         transaction = SwapTransaction(
             client_tx_id=order.client_tx_id,
             token_in=order.token_in,
             token_out=order.token_out,
             amount_in=order.amount_in,
-            quoted_price=quote.effective_price,
+            quoted_price=order.selected_quote.effective_price,
             min_amount_out=order.min_amount_out,
             instructions=order.instructions,
         )
         try:
             fill = await venue.execute(transaction)
-        except VenueError as error:
-            await self.fail(error.reason)
+        except VENUE_FAILURES as error:
+            await self.fail(failure_reason(error))
             return
+        except Exception as error:
+            raise EngineFault(f"{venue.name} failed to execute") from error
         await self.record(lambda: order.confirm(fill.tx_hash, fill.execution_price, fill.amount_out))
 
     async def fail(self, reason: str) -> None:
-        await self.record(lambda: self.order.fail_attempt(reason, self.x.policy, self.x.jitter.random()))
+        policy, jitter = self.execution.policy, self.execution.jitter
+        await self.record(lambda: self.order.fail_attempt(reason, policy, jitter.random()))
+
+    async def record_crash(self, fault: EngineFault) -> None:
+        """Log the traceback, then record the crashed run on the order as the log has it (the aggregate may
+        have run ahead of the log when a decision broke)."""
+        log.error("order run crashed", exc_info=fault, extra=self.ids | {"reason": fault.reason})
+        self.resume(await self.execution.store.read_stream(self.order_id))
+        if self.order.is_terminal:
+            return
+        execution = self.execution
+        crash = self.order.record_crash(fault.reason, execution.policy, execution.jitter.random())
+        self.order.apply(crash)
+        await self.append([crash], expected_version=self.order.version - 1)
 
     async def record(self, *decisions: Callable[[], Event]) -> None:
         """Take each decision on the state the one before left, then append them all as one.
 
         The aggregate runs ahead of the log until the append returns; if it fails, this runner stops
-        and its aggregate goes with it."""
+        and its aggregate goes with it. A decision that breaks is our error (`EngineFault`)."""
         expected_version = self.order.version
         events = []
         for decide in decisions:
-            event = decide()
-            self.order.apply(event)
+            try:
+                event = decide()
+                self.order.apply(event)
+            except Exception as error:
+                raise EngineFault("a decision broke") from error
             events.append(event)
+        await self.append(events, expected_version)
+
+    async def append(self, events: list[Event], expected_version: int) -> None:
         metadata: dict[str, Any] = {
             "correlationId": self.correlation_id,
             "attempt": self.order.attempt,
-            "worker": self.x.worker_id,
+            "worker": self.execution.worker_id,
         }
-        recorded = await self.x.store.append(
-            self.order.order_id, events, expected_version=expected_version, metadata=metadata
+        recorded = await self.execution.store.append(
+            self.order_id, events, expected_version=expected_version, metadata=metadata
         )
         self.last = recorded[-1]
         for event in events:
-            _log_step(event, {"order_id": self.order.order_id, "correlation_id": self.correlation_id})
+            _log_step(event, self.ids)
 
 
 def _log_step(event: Event, ids: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ import msgspec
 
 from domain.events import OrderSubmitted
 from domain.order import Order
+from domain.order_type import OrderType
 from eventstore.base import ConcurrencyConflict, EventStore
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ Enqueue = Callable[[str], Awaitable[None]]
 
 
 class SubmitOrder(msgspec.Struct, frozen=True, kw_only=True):
-    order_type: str
+    order_type: OrderType
     token_in: str
     token_out: str
     amount_in: float

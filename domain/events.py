@@ -10,6 +10,8 @@ from typing import ClassVar
 
 import msgspec
 
+from domain.order_type import OrderType
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True, rename="camel"):
     """Base of all order events; the class name is the tag stored as `type`.
@@ -34,7 +36,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 class OrderSubmitted(Event, frozen=True):
     SCHEMA_VERSION: ClassVar[int] = 2  # version 1, from before limit and sniper orders, had no order_type
 
-    order_type: str
+    order_type: OrderType
     token_in: str
     token_out: str
     amount_in: float
@@ -74,6 +76,15 @@ class ExecutionAttemptFailed(Event, frozen=True):
     retry_in_ms: int
 
 
+class ExecutionCrashed(Event, frozen=True):
+    """A run of the order stopped on an error of the engine's own (a bug, not the venue's answer). Counted:
+    the order runs again after `retry_in_ms`, and fails once the retry policy's crashed runs are used up."""
+
+    attempt: int
+    reason: str
+    retry_in_ms: int
+
+
 class OrderFailed(Event, frozen=True):
     reason: str
     attempts: int
@@ -87,6 +98,7 @@ OrderEvent = (
     | TransactionSubmitted
     | OrderConfirmed
     | ExecutionAttemptFailed
+    | ExecutionCrashed
     | OrderFailed
 )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from domain.events import (
     Event,
     ExecutionAttemptFailed,
+    ExecutionCrashed,
     OrderConfirmed,
     OrderFailed,
     OrderSubmitted,
@@ -17,14 +18,13 @@ from domain.events import (
     TransactionSubmitted,
     VenueSelected,
 )
+from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
 from domain.retry import RetryPolicy
 from domain.routing import best_quote, min_amount_out
 from domain.status import OrderStatus
 from domain.tokens import NATIVE_SOL, TOKENS
 from domain.transitions import next_status
 
-SUPPORTED_ORDER_TYPES = ("market",)
-PLANNED_ORDER_TYPES = ("limit", "sniper")
 MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, DEFAULT_SLIPPAGE_BPS = 1, 5000, 50
 
 
@@ -41,12 +41,18 @@ class OrderNotSupported(OrderRejected):
     """A well-formed request for something the engine does not do yet."""
 
 
+class InvariantViolated(Exception):
+    """The order's state breaks a rule the engine itself keeps (a bug, or a log no code of ours wrote).
+
+    Raised instead of `assert`, which `python -O` removes."""
+
+
 @dataclass(slots=True)
 class Order:
     order_id: str
     version: int = 0
     status: OrderStatus | None = None
-    order_type: str = ""
+    order_type: OrderType | None = None
     token_in: str = ""
     token_out: str = ""
     amount_in: float = 0.0
@@ -62,6 +68,7 @@ class Order:
     amount_out: float | None = None
     failure_reason: str | None = None
     last_retry_in_ms: int | None = None
+    crashed_runs: int = 0
 
     # -- folding --------------------------------------------------------------------------------------
 
@@ -79,6 +86,14 @@ class Order:
     @property
     def is_terminal(self) -> bool:
         return self.status is not None and self.status.is_terminal
+
+    @property
+    def selected_quote(self) -> Quote:
+        """The quote of the venue routing chose."""
+        for quote in self.quotes:
+            if quote.venue == self.selected_venue:
+                return quote
+        raise InvariantViolated(f"order {self.order_id} has no quote from its selected venue")
 
     def apply(self, event: Event) -> None:
         """Change state by one event; refuses an event the transition table does not allow."""
@@ -104,6 +119,9 @@ class Order:
                 self.execution_price, self.amount_out = event.execution_price, event.amount_out
             case ExecutionAttemptFailed():
                 self.failure_reason, self.last_retry_in_ms = event.reason, event.retry_in_ms
+            case ExecutionCrashed():
+                self.failure_reason, self.last_retry_in_ms = event.reason, event.retry_in_ms
+                self.crashed_runs += 1
             case OrderFailed():
                 self.failure_reason = event.reason
 
@@ -118,6 +136,7 @@ class Order:
             raise OrderNotSupported("orderType", f"'{order_type}' orders are not supported yet; use 'market'")
         if order_type not in SUPPORTED_ORDER_TYPES:
             raise OrderRejected("orderType", f"must be one of {', '.join(SUPPORTED_ORDER_TYPES)}")
+        kind = OrderType(order_type)
         for name, symbol in (("tokenIn", token_in), ("tokenOut", token_out)):
             if symbol not in TOKENS:
                 raise OrderRejected(name, f"unknown token '{symbol}'; supported: {', '.join(TOKENS)}")
@@ -135,7 +154,7 @@ class Order:
                 "slippageBps", f"must be an integer from {MIN_SLIPPAGE_BPS} to {MAX_SLIPPAGE_BPS}"
             )
         return OrderSubmitted(
-            order_type=order_type,
+            order_type=kind,
             token_in=token_in,
             token_out=token_out,
             amount_in=amount_in,
@@ -149,7 +168,7 @@ class Order:
         return VenueSelected(quotes=tuple(quotes), selected_venue=best_quote(quotes).venue)
 
     def build_transaction(self) -> TransactionBuilt:
-        quote = next(q for q in self.quotes if q.venue == self.selected_venue)
+        quote = self.selected_quote
         return TransactionBuilt(
             venue=quote.venue,
             instructions=swap_instructions(self.token_in, self.token_out),
@@ -157,14 +176,16 @@ class Order:
         )
 
     def submit_transaction(self) -> TransactionSubmitted:
-        assert self.selected_venue is not None
         # One id per attempt: resubmitting the same attempt after a crash must not swap twice.
-        return TransactionSubmitted(venue=self.selected_venue, client_tx_id=f"{self.order_id}:{self.attempt}")
+        venue = self.selected_quote.venue
+        return TransactionSubmitted(venue=venue, client_tx_id=f"{self.order_id}:{self.attempt}")
 
     def confirm(self, tx_hash: str, execution_price: float, amount_out: float) -> OrderConfirmed:
-        assert self.selected_venue is not None
         return OrderConfirmed(
-            venue=self.selected_venue, tx_hash=tx_hash, execution_price=execution_price, amount_out=amount_out
+            venue=self.selected_quote.venue,
+            tx_hash=tx_hash,
+            execution_price=execution_price,
+            amount_out=amount_out,
         )
 
     def fail_attempt(
@@ -176,6 +197,18 @@ class Order:
                 attempt=self.attempt, reason=reason, retry_in_ms=policy.delay_ms(self.attempt, jitter_draw)
             )
         return OrderFailed(reason=reason, attempts=self.attempt)
+
+    def record_crash(
+        self, reason: str, policy: RetryPolicy, jitter_draw: float
+    ) -> ExecutionCrashed | OrderFailed:
+        """A run crashed on our own error: run again after the backoff while crashed runs remain, else fail
+        the order for good rather than let the recovery sweep start it over forever."""
+        crashed_runs = self.crashed_runs + 1
+        if policy.may_run_again(crashed_runs):
+            return ExecutionCrashed(
+                attempt=self.attempt, reason=reason, retry_in_ms=policy.delay_ms(crashed_runs, jitter_draw)
+            )
+        return OrderFailed(reason=f"{reason} (crashed {crashed_runs} runs)", attempts=self.attempt)
 
 
 def swap_instructions(token_in: str, token_out: str) -> tuple[str, ...]:

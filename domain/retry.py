@@ -11,6 +11,8 @@ JITTER = 0.2  # each delay is drawn within ±20% of its exponential centre
 class RetryPolicy:
     max_attempts: int
     base_ms: int
+    # Runs that crashed on an error of the engine's own before the order fails: a poison order must end.
+    max_crashed_runs: int = 3
 
     def delay_ms(self, failed_attempt: int, jitter_draw: float) -> int:
         """Backoff after attempt `failed_attempt` (1-based); `jitter_draw` is uniform in [0, 1).
@@ -23,3 +25,6 @@ class RetryPolicy:
 
     def may_retry(self, failed_attempt: int) -> bool:
         return failed_attempt < self.max_attempts
+
+    def may_run_again(self, crashed_runs: int) -> bool:
+        return crashed_runs < self.max_crashed_runs

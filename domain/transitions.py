@@ -5,6 +5,7 @@ from __future__ import annotations
 from domain.events import (
     Event,
     ExecutionAttemptFailed,
+    ExecutionCrashed,
     OrderConfirmed,
     OrderFailed,
     OrderSubmitted,
@@ -32,6 +33,7 @@ TRANSITIONS: dict[type[Event], tuple[frozenset[OrderStatus | None], OrderStatus]
     TransactionSubmitted: (frozenset({BUILDING}), SUBMITTED),
     OrderConfirmed: (frozenset({SUBMITTED}), OrderStatus.CONFIRMED),
     ExecutionAttemptFailed: (IN_FLIGHT, PENDING),
+    ExecutionCrashed: (IN_FLIGHT | {PENDING}, PENDING),
     OrderFailed: (IN_FLIGHT | {PENDING}, OrderStatus.FAILED),
 }
 

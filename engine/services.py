@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
+from commands.clock import Clock, SystemClock
 from commands.submit_order import Enqueue
 from engine.settings import Settings
+from eventstore.base import EventStore
 from eventstore.database import is_sqlite, open_database
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
 from eventstore.sql import PostgresEventStore, SqlEventStore
@@ -23,6 +25,7 @@ from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
 from projections.projector import Projector
 from projections.queries import OrderQueries
+from venues.base import Venue
 from venues.simulated import SimulationConfig
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 
@@ -42,14 +45,25 @@ SHUTDOWN_GRACE_S = 5.0
 class Services:
     """Everything a role needs, built from `Settings`; `start` runs the chosen roles in this process."""
 
-    def __init__(self, settings: Settings, simulation: SimulationConfig | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        simulation: SimulationConfig | None = None,
+        *,
+        store: EventStore | None = None,
+        venues: list[Venue] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`store`, `venues` and `clock` replace the ones the settings would build (tests inject them)."""
         self.settings = settings
         self.simulation = simulation or simulation_config(settings)
+        self.clock = clock or SystemClock()
+        self.venues = venues
         self.db = open_database(settings.database_url)
         self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
         store_class = SqlEventStore if is_sqlite(settings.database_url) else PostgresEventStore
-        self.store = store_class(self.db, self.signal)
+        self.store: EventStore = store or store_class(self.db, self.signal)
         self.queries = OrderQueries(self.db, self.store)
         self.active_orders = RedisActiveOrders(self.redis) if self.redis else InMemoryActiveOrders()
         self.claims: OrderClaims = (
@@ -128,7 +142,7 @@ class Services:
                 log.warning("%d background tasks outlived their cancellation", len(lingering))
         self._background.clear()
         if self.executor is not None:
-            await self._stop_worker()
+            await self._stop_worker(self.executor)
         await self.feed.stop()
         # A server that stopped answering must not keep this process from exiting: connections still
         # closing after the grace period are left behind (some client libraries ignore cancellation here).
@@ -144,11 +158,10 @@ class Services:
         if stuck:
             log.warning("%d connections did not close within %.0f s", len(stuck), SHUTDOWN_GRACE_S)
 
-    async def _stop_worker(self) -> None:
+    async def _stop_worker(self, executor: OrderExecutor) -> None:
         """Stop the orders in hand and give them back to the queue at once, for another worker to resume
         (without Redis the queue ends with this process, and the next start's sweep finds them)."""
-        assert self.executor is not None
-        stopped = await self.executor.stop()
+        stopped = await executor.stop()
         if self.redis is None:
             return
         from workers.consumers import hand_back
@@ -188,9 +201,12 @@ class Services:
         )
         execution = Execution(
             store=self.store,
-            venues=list(simulated_venues(self.simulation)),
-            policy=RetryPolicy(max_attempts=s.max_attempts, base_ms=s.retry_base_ms),
+            venues=self.venues if self.venues is not None else list(simulated_venues(self.simulation)),
+            policy=RetryPolicy(
+                max_attempts=s.max_attempts, base_ms=s.retry_base_ms, max_crashed_runs=s.max_crashed_runs
+            ),
             limiter=limiter,
+            clock=self.clock,
             jitter=random.Random(s.mock_seed),
             worker_id=self.worker_id,
             log_context=structlog.contextvars.bound_contextvars,

@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     rate_limit_window_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     max_attempts: Positive = 3
     retry_base_ms: NonNegative = 500
+    max_crashed_runs: Positive = 3  # runs of one order that crashed on an error of ours, then it fails
     mock_quote_delay_ms: NonNegative = 200
     mock_execution_delay_ms_min: NonNegative = 2000
     mock_execution_delay_ms_max: NonNegative = 3000

@@ -18,6 +18,7 @@ from engine.cli import WS_MAX_FRAME_BYTES, build_app
 from engine.services import Services
 from engine.settings import Settings, load_settings
 from tests.settings import FAST, MARKET_ORDER
+from venues.base import Venue
 from venues.simulated import SimulationConfig
 
 
@@ -84,8 +85,9 @@ async def running_engine(
     *,
     worker: bool = True,
     projector: bool = True,
+    venues: list[Venue] | None = None,
 ) -> AsyncIterator[Engine]:
-    services = Services(settings, simulation)
+    services = Services(settings, simulation, venues=venues)
     app = build_app(services, worker=worker, projector=projector)
     async with serve_http(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         yield Engine(services, http, base_url.replace("http://", "ws://"))

@@ -2,6 +2,12 @@
 
 A venue quotes a pair and executes a signed swap. Execution is idempotent on `client_tx_id`, as a chain is on
 a transaction signature: resubmitting the same transaction can never swap twice.
+
+What a venue may raise (`VENUE_FAILURES`): `VenueError` when it refuses or fails a quote or a swap, and
+`TimeoutError` when it does not answer in time; both are the venue's failure. In routing such a venue is left
+out of that attempt (the attempt fails only when no venue quotes); in execution the attempt fails with the
+reason and is retried. Anything else a venue raises is a bug of the engine's side (the adapter is ours): the
+run is recorded as crashed, with the traceback in the logs, and the order fails after a few crashed runs.
 """
 
 from __future__ import annotations
@@ -41,11 +47,23 @@ class VenueError(Exception):
         self.reason = reason
 
 
+VENUE_FAILURES = (VenueError, TimeoutError)
+
+
+def failure_reason(error: BaseException) -> str:
+    """What a venue failure says to the user."""
+    if isinstance(error, VenueError):
+        return error.reason
+    return "venue did not answer in time"
+
+
 class Venue(Protocol):
     name: str
 
-    async def quote(self, token_in: str, token_out: str, amount_in: float) -> Quote: ...
+    async def quote(self, token_in: str, token_out: str, amount_in: float) -> Quote:
+        """The venue's offer, or raise `VenueError` / `TimeoutError`."""
+        ...
 
     async def execute(self, tx: SwapTransaction) -> Fill:
-        """Swap, or raise `VenueError`; the same `client_tx_id` always gets the same outcome."""
+        """Swap, or raise `VenueError` / `TimeoutError`; one `client_tx_id` always gets the same outcome."""
         ...

@@ -19,6 +19,7 @@ const EVENT_LABELS = {
   TransactionSubmitted: "Transaction sent",
   OrderConfirmed: "Confirmed",
   ExecutionAttemptFailed: "Attempt failed",
+  ExecutionCrashed: "Run crashed",
   OrderFailed: "Order failed",
 };
 const COLUMNS = ["Status", "Pair", "Amount", "Venue", "Exec. price", "Attempts", "Tx hash"];
@@ -112,6 +113,7 @@ class Order {
           s.venue = e.venue ?? s.venue;
           break;
         case "ExecutionAttemptFailed":
+        case "ExecutionCrashed": // an error of the engine's own; retried like a failed attempt
           s.failures.push(e);
           s.attempts = Math.max(s.attempts, e.attempt ?? 0);
           break;
@@ -439,6 +441,8 @@ function describe(event, order) {
       return `Executed at ${showPrice(order, event.executionPrice)}, received ${fmt(event.amountOut)} ${tokenOut}`;
     case "ExecutionAttemptFailed":
       return `Attempt ${event.attempt} failed: ${event.reason}; retry in ${event.retryInMs} ms`;
+    case "ExecutionCrashed":
+      return `Run crashed (attempt ${event.attempt}): ${event.reason}; retry in ${event.retryInMs} ms`;
     case "OrderFailed":
       return `Failed after ${plural(event.attempts, "attempt")}: ${event.reason}`;
     default:

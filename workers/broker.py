@@ -90,7 +90,8 @@ def make_broker(redis_url: str | None, consumer_name: str) -> AsyncBroker:
 
 def make_enqueue(broker: AsyncBroker, claims: OrderClaims) -> Enqueue:
     task = broker.find_task(EXECUTE_ORDER)
-    assert task is not None
+    if task is None:
+        raise RuntimeError(f"the broker has no {EXECUTE_ORDER!r} task registered (make_broker registers it)")
 
     async def enqueue(order_id: str) -> None:
         await claims.mark_queued(order_id)

@@ -33,7 +33,8 @@ class OrderExecutor:
         if self._stopping:
             return  # this worker is stopping: the delivery is handed back (`stop`)
         delivery = asyncio.current_task()
-        assert delivery is not None
+        if delivery is None:  # `assert` would vanish under `python -O`
+            raise RuntimeError("an order is executed inside a task of the worker's event loop")
         self._deliveries[delivery] = order_id
         try:
             await self._execute(order_id)

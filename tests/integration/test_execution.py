@@ -14,8 +14,10 @@ from domain.events import (
     TransactionSubmitted,
 )
 from eventstore.base import RecordedEvent
+from tests.fakes import FakeVenue, raises
 from tests.harness import engine_settings, project_everything, running_engine
 from venues.simulated import SimulationConfig
+from workers.recovery import sweep_once
 
 TERMINAL = (OrderConfirmed, OrderFailed)
 
@@ -129,3 +131,29 @@ async def test_two_runners_racing_on_one_order_write_one_terminal_event(backend)
     terminal = [r.event for r in stream if isinstance(r.event, TERMINAL)]
     assert len(terminal) == 1
     assert sum(isinstance(r.event, RoutingStarted) for r in stream) == 1
+
+
+async def test_an_order_whose_run_keeps_crashing_fails_and_the_sweep_leaves_it_alone(backend):
+    """A poison order (a venue adapter raising KeyError every time) ends after MAX_CRASHED_RUNS crashed
+    runs, instead of being enqueued again by the recovery sweep forever."""
+    crashing = FakeVenue("meteora", quote_outcomes=[raises(KeyError("price"))] * 100)
+    settings = engine_settings(backend, max_crashed_runs=2, retry_base_ms=10)
+    async with running_engine(settings, venues=[crashing]) as engine:
+        order_id = await engine.submit()
+        messages, close_code = await engine.stream(order_id)
+        await project_everything(engine.services)
+        services = engine.services
+        swept = await sweep_once(services.queries, services.claims, services.enqueue, grace_s=0)
+
+    assert close_code == 1000
+    assert [m["type"] for m in messages] == [
+        "OrderSubmitted",
+        "RoutingStarted",
+        "ExecutionCrashed",
+        "RoutingStarted",
+        "OrderFailed",
+    ]
+    assert messages[2]["status"] == "pending"
+    assert messages[2]["reason"] == "internal error: KeyError: 'price'"
+    assert messages[-1]["reason"] == "internal error: KeyError: 'price' (crashed 2 runs)"
+    assert order_id not in swept

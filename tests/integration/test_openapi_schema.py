@@ -25,7 +25,8 @@ def query_parameter(schema: dict[str, Any], name: str) -> dict[str, Any]:
 async def test_orders_the_schema_calls_valid_are_accepted_at_every_stated_boundary(sqlite_url):
     async with running_engine(engine_settings(embedded(sqlite_url))) as engine:
         schema = (await engine.http.get("/schema/openapi.json")).json()
-        body = schema["components"]["schemas"]["ExecuteOrder"]
+        components = schema["components"]["schemas"]
+        body = components["OrderSubmission"]
         valid = []
         for branch in body["oneOf"]:  # one per tokenIn: its amount range and the tokens it can buy
             token_in = branch["properties"]["tokenIn"]["const"]
@@ -40,7 +41,8 @@ async def test_orders_the_schema_calls_valid_are_accepted_at_every_stated_bounda
         limit = await engine.http.post(EXECUTE, json={**MARKET_ORDER, "orderType": "limit"})
         over = await engine.http.post(EXECUTE, json={**MARKET_ORDER, "amountIn": 10_000.5})
 
-    assert body["properties"]["orderType"]["enum"] == ["market"]
+    [order_type] = body["properties"]["orderType"]["allOf"]  # the OrderType enum, as the schema states it
+    assert components[order_type["$ref"].rsplit("/", 1)[1]]["enum"] == ["market"]
     assert body["additionalProperties"] is False
     assert {branch["properties"]["tokenIn"]["const"] for branch in body["oneOf"]} == set(
         body["properties"]["tokenIn"]["enum"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import math
 
+import msgspec
 import pytest
 
 from domain.events import (
     EVENT_TYPES,
     Event,
     ExecutionAttemptFailed,
+    ExecutionCrashed,
     OrderConfirmed,
     OrderFailed,
     OrderSubmitted,
@@ -19,7 +21,8 @@ from domain.events import (
     TransactionSubmitted,
     VenueSelected,
 )
-from domain.order import Order, OrderNotSupported, OrderRejected, swap_instructions
+from domain.order import InvariantViolated, Order, OrderNotSupported, OrderRejected, swap_instructions
+from domain.order_type import OrderType
 from domain.retry import RetryPolicy
 from domain.routing import quote_for
 from domain.status import OrderStatus
@@ -56,6 +59,7 @@ SAMPLES: dict[type[Event], Event] = {
     TransactionSubmitted: TransactionSubmitted(venue="meteora", client_tx_id=f"{ORDER_ID}:1"),
     OrderConfirmed: OrderConfirmed(venue="meteora", tx_hash=TX_HASH, execution_price=149.9, amount_out=74.95),
     ExecutionAttemptFailed: ExecutionAttemptFailed(attempt=1, reason="venue error", retry_in_ms=500),
+    ExecutionCrashed: ExecutionCrashed(attempt=1, reason="internal error: KeyError: 'x'", retry_in_ms=500),
     OrderFailed: OrderFailed(reason="venue error", attempts=3),
 }
 
@@ -68,6 +72,7 @@ ALLOWED: dict[type[Event], dict[OrderStatus | None, OrderStatus]] = {
     TransactionSubmitted: {B: S},
     OrderConfirmed: {S: C},
     ExecutionAttemptFailed: {R: P, B: P, S: P},
+    ExecutionCrashed: {P: P, R: P, B: P, S: P},
     OrderFailed: {P: F, R: F, B: F, S: F},
 }
 STATUSES: list[OrderStatus | None] = [None, *OrderStatus]
@@ -409,3 +414,51 @@ def test_client_tx_id_differs_between_orders_at_the_same_attempt():
         drive_to(order, B)
         ids.add(order.submit_transaction().client_tx_id)
     assert len(ids) == 2
+
+
+# -- crashed runs and invariants ------------------------------------------------------------------------
+
+
+def test_record_crash_runs_again_with_backoff_then_fails_after_the_policys_crashed_runs():
+    policy = RetryPolicy(max_attempts=3, base_ms=500, max_crashed_runs=3)
+    order = Order(ORDER_ID)
+    drive_to(order, S)
+    decisions = []
+    for _ in range(3):
+        decision = order.record_crash("internal error: KeyError: 'x'", policy, 0.5)
+        order.apply(decision)
+        decisions.append(decision)
+
+    *crashes, last = decisions
+    assert [type(d) for d in crashes] == [ExecutionCrashed, ExecutionCrashed]
+    assert [d.retry_in_ms for d in crashes] == [500, 1000]
+    assert order.crashed_runs == 2
+    assert last == OrderFailed(reason="internal error: KeyError: 'x' (crashed 3 runs)", attempts=1)
+    assert order.status == F
+
+
+def test_a_crash_before_the_first_attempt_is_counted_too():
+    order = Order(ORDER_ID)
+    drive_to(order, P)
+    crash = order.record_crash("internal error: boom", POLICY, 0.0)
+    order.apply(crash)
+    assert crash == ExecutionCrashed(attempt=0, reason="internal error: boom", retry_in_ms=400)
+    assert (order.status, order.crashed_runs) == (P, 1)
+
+
+def test_decisions_on_a_selected_venue_without_its_quote_raise_invariant_violated():
+    order = Order(ORDER_ID)
+    drive_to(order, P)
+    order.apply(order.start_attempt())
+    order.selected_venue = "orca"  # a state no event leads to
+    confirm = lambda: order.confirm(TX_HASH, 1.0, 1.0)  # noqa: E731
+    for decide in (order.build_transaction, order.submit_transaction, confirm):
+        with pytest.raises(InvariantViolated):
+            decide()
+
+
+def test_order_type_is_an_enum_with_the_wire_values():
+    event = Order.submit("market", "SOL", "USDC", 0.5, 50)
+    assert event.order_type is OrderType.MARKET
+    assert msgspec.json.decode(msgspec.json.encode(event), type=OrderSubmitted).order_type is OrderType.MARKET
+    assert [str(kind) for kind in OrderType] == ["market", "limit", "sniper"]

@@ -1,0 +1,36 @@
+"""The composition root takes the event store, venues and clock a test injects, and wires them in."""
+
+from __future__ import annotations
+
+from commands.clock import SystemClock
+from domain.events import OrderConfirmed
+from domain.order import Order
+from engine.services import Services
+from engine.settings import load_settings
+from eventstore.memory import InMemoryEventStore
+from tests.fakes import FakeClock, FakeVenue, venue_error
+
+
+async def test_services_execute_with_the_injected_store_venues_and_clock(tmp_path):
+    clock = FakeClock()
+    store = InMemoryEventStore(clock=clock.now)
+    venue = FakeVenue("meteora", execute_outcomes=[venue_error()])
+    settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'unused.db'}", max_crashed_runs=5)
+    services = Services(settings, store=store, venues=[venue], clock=clock)
+    execution = services.make_executor().execution
+    await store.append("o-1", [Order.submit("market", "SOL", "USDC", 0.5, 50)], expected_version=0)
+    await execution.run("o-1")
+
+    assert services.store is store
+    assert (execution.store, execution.venues, execution.clock) == (store, [venue], clock)
+    assert execution.policy.max_crashed_runs == 5
+    assert isinstance((await store.read_stream("o-1"))[-1].event, OrderConfirmed)
+    assert len(clock.sleeps) == 1  # the retry's backoff, waited on the injected clock
+    await services.db.dispose()
+
+
+def test_services_default_to_the_real_clock_and_the_simulated_venues(tmp_path):
+    services = Services(load_settings({}, database_url=f"sqlite:///{tmp_path / 'e.db'}"))
+    execution = services.make_executor().execution
+    assert isinstance(execution.clock, SystemClock)
+    assert [venue.name for venue in execution.venues] == ["raydium", "meteora"]

@@ -1,0 +1,109 @@
+"""`submit_order` without servers: the in-memory event store and a list as the queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from msgspec.structs import replace
+
+from commands.submit_order import IdempotencyKeyReused, SubmitOrder, submit_order
+from domain.events import OrderSubmitted
+from domain.order import OrderNotSupported, OrderRejected
+from domain.order_type import OrderType
+from eventstore.base import LOG_START
+from eventstore.memory import InMemoryEventStore
+
+ORDER = SubmitOrder(order_type="market", token_in="SOL", token_out="USDC", amount_in=0.5, slippage_bps=50)
+
+
+class Queue:
+    def __init__(self, fails: bool = False) -> None:
+        self.order_ids: list[str] = []
+        self.fails = fails
+
+    async def enqueue(self, order_id: str) -> None:
+        if self.fails:
+            raise ConnectionError("queue unavailable")
+        self.order_ids.append(order_id)
+
+
+async def test_a_new_order_is_recorded_then_enqueued():
+    store, queue = InMemoryEventStore(), Queue()
+    submitted = await submit_order(replace(ORDER, correlation_id="req-1"), store, queue.enqueue)
+
+    [recorded] = await store.read_stream(submitted.order_id)
+    assert submitted.created
+    assert recorded.version == 1
+    assert recorded.event == OrderSubmitted(
+        order_type=OrderType.MARKET, token_in="SOL", token_out="USDC", amount_in=0.5, slippage_bps=50
+    )
+    assert recorded.metadata == {"correlationId": "req-1"}
+    assert queue.order_ids == [submitted.order_id]
+
+
+async def test_orders_without_a_key_are_distinct_orders():
+    store, queue = InMemoryEventStore(), Queue()
+    first = await submit_order(ORDER, store, queue.enqueue)
+    second = await submit_order(ORDER, store, queue.enqueue)
+    assert first.order_id != second.order_id
+    assert queue.order_ids == [first.order_id, second.order_id]
+
+
+async def test_an_idempotent_repeat_answers_the_same_order_and_records_and_enqueues_nothing():
+    store, queue = InMemoryEventStore(), Queue()
+    keyed = replace(ORDER, idempotency_key="K-1")
+    first = await submit_order(keyed, store, queue.enqueue)
+    repeat = await submit_order(keyed, store, queue.enqueue)
+
+    assert (first.created, repeat.created) == (True, False)
+    assert repeat.order_id == first.order_id
+    assert len(await store.read_stream(first.order_id)) == 1
+    assert queue.order_ids == [first.order_id]
+    assert (await store.read_stream(first.order_id))[0].metadata["idempotencyKey"] == "K-1"
+
+
+async def test_racing_repeats_create_one_order():
+    store, queue = InMemoryEventStore(), Queue()
+    keyed = replace(ORDER, idempotency_key="K-race")
+    results = await asyncio.gather(*(submit_order(keyed, store, queue.enqueue) for _ in range(5)))
+
+    assert len({r.order_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert queue.order_ids == [results[0].order_id]
+
+
+@pytest.mark.parametrize("change", [{"amount_in": 0.6}, {"token_out": "USDT"}, {"slippage_bps": 51}])
+async def test_a_key_reused_for_another_order_is_refused_and_records_nothing(change):
+    store, queue = InMemoryEventStore(), Queue()
+    first = await submit_order(replace(ORDER, idempotency_key="K-2"), store, queue.enqueue)
+    with pytest.raises(IdempotencyKeyReused):
+        await submit_order(replace(ORDER, idempotency_key="K-2", **change), store, queue.enqueue)
+
+    assert len(await store.read_stream(first.order_id)) == 1
+    assert queue.order_ids == [first.order_id]
+
+
+async def test_an_enqueue_that_fails_still_answers_the_recorded_order():
+    """The log is the outbox: the recovery sweep enqueues it later."""
+    store = InMemoryEventStore()
+    submitted = await submit_order(ORDER, store, Queue(fails=True).enqueue)
+
+    assert submitted.created
+    assert len(await store.read_stream(submitted.order_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"token_in": "DOGE"}, OrderRejected),
+        ({"amount_in": 0.0}, OrderRejected),
+        ({"order_type": "limit"}, OrderNotSupported),
+    ],
+)
+async def test_a_refused_order_records_and_enqueues_nothing(change, error):
+    store, queue = InMemoryEventStore(), Queue()
+    with pytest.raises(error):
+        await submit_order(replace(ORDER, **change), store, queue.enqueue)
+    assert await store.count_after(LOG_START) == 0
+    assert queue.order_ids == []
