@@ -29,7 +29,7 @@ from eventstore.base import EventStore
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"  # Litestar adds the charset
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 

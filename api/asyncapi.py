@@ -13,7 +13,7 @@ import msgspec
 
 from domain.events import EVENT_TYPES
 from domain.status import OrderStatus
-from eventstore.base import MAX_POSITION, RESUME_TOKEN_PATTERN
+from eventstore.base import MAX_POSITION, MAX_VERSION, RESUME_TOKEN_PATTERN
 
 SCHEMAS = "#/components/schemas/{name}"
 
@@ -106,6 +106,7 @@ def asyncapi_document(*, version: str) -> dict[str, Any]:
                         "afterVersion": {
                             "type": "integer",
                             "minimum": 0,
+                            "maximum": MAX_VERSION,
                             "default": 0,
                             "description": "resume after this version: only later events are sent",
                         },

@@ -43,8 +43,9 @@ RFC_3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})
 # slippageBps is decoded as a float that must be whole (`multiple_of=1`); its schema just says integer.
 INTEGER = {"type": "integer", "multiple_of": None}
 MAX_PAGE = 200
-# Identifiers from headers are kept in the log: printable ASCII only (no NUL, nothing undecodable).
-PRINTABLE_ASCII = r"^[ -~]+$"
+# Identifiers from headers are kept in the log: printable ASCII only (no NUL, nothing undecodable), and no
+# space at either end, which is not part of a header's value (RFC 9110, 5.5: the door trims it).
+PRINTABLE_ASCII = r"^[!-~]([ -~]*[!-~])?$"
 
 
 class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True):

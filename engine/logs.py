@@ -40,7 +40,7 @@ def configure_logging(level: str) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # seven lines per migration run
     logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)  # "Executing task <task id>"

@@ -17,7 +17,7 @@ async def test_metrics_describe_the_orders_that_ran(backend):
         response = await engine.http.get("/metrics")
 
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(response.text)

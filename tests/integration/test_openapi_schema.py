@@ -131,3 +131,23 @@ async def test_next_cursor_has_the_shape_the_schema_states(sqlite_url):
     assert re.fullmatch(pattern, first["nextCursor"])
     assert len(first["orders"]) + len(second["orders"]) == 3 and second["nextCursor"] is None
     assert (len(start["orders"]), end["orders"]) == (3, [])
+
+
+async def test_identifier_headers_the_schema_calls_valid_are_accepted_and_padding_is_not_valid(sqlite_url):
+    """A header's surrounding spaces are not part of it (the door trims them), so the schema must not call a
+    padded or blank key valid: the server would see another key, or none."""
+    async with running_engine(engine_settings(embedded(sqlite_url))) as engine:
+        schema = (await engine.http.get("/schema/openapi.json")).json()
+        operation = schema["paths"][EXECUTE]["post"]
+        patterns = {p["name"]: p["schema"]["pattern"] for p in operation["parameters"] if p["in"] == "header"}
+        accepted = [
+            await engine.http.post(EXECUTE, json=MARKET_ORDER, headers={name: value})
+            for name in patterns
+            for value in ("K", "a b", "~!x")
+        ]
+
+    assert set(patterns) == {"Idempotency-Key", "X-Request-ID"}
+    for pattern in patterns.values():
+        for padded in ("   ", " K", "K ", "K\t", ""):
+            assert not re.search(pattern, padded), (pattern, padded)
+    assert {a.status_code for a in accepted} <= {200, 201}, [a.text for a in accepted]
