@@ -173,6 +173,9 @@ def _serve_http(settings: Settings, listener: socket.socket, *, worker: bool, pr
             ws_per_message_deflate=False,
             log_level=settings.log_level.lower(),
             log_config=None,  # keep the process's structured logging (engine/logs.py)
+            # uvicorn believes forwarded headers from 127.0.0.1 by default; only from TRUSTED_PROXIES here.
+            proxy_headers=bool(settings.trusted_proxies.strip()),
+            forwarded_allow_ips=settings.trusted_proxies.strip() or "",
         )
     )
     server.run(sockets=[listener])

@@ -35,6 +35,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     api_key: str | None = None  # set: POST /api/orders/execute needs `Authorization: Bearer <API_KEY>`
     submit_rate_limit_per_minute: NonNegative = 600  # per client address; 0 turns the limit off
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; empty: none
+    # Comma-separated addresses of proxies whose X-Forwarded-For/-Proto are believed (`*`: any); empty: none,
+    # so a client cannot pick its own address (the submit rate limit is per address) or scheme.
+    trusted_proxies: str = ""
     # Any case: `info` is `INFO`.
     log_level: Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|error|critical)$")] = "INFO"
     # /health warns when a transaction of our database has held the followers' view back for longer.
