@@ -11,6 +11,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_405_METHOD_NOT_ALLOWED,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -76,7 +77,7 @@ MSGSPEC_FIELD = re.compile(r"(?:at `\$\.|field `)(\w+)")
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
     problems = exc.extra if isinstance(exc.extra, list) else []
     if not problems:
-        return error_response(400, "invalid_request", _readable(str(exc.detail)))
+        return error_response(400, "invalid_request", _about_the_body(_readable(str(exc.detail))))
     first = problems[0]
     message = first.get("message", exc.detail)
     field = first.get("key") or None
@@ -89,7 +90,12 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
         field = WIRE_NAMES.get(field, _camel(field))
     if field:
         message = f"{field}: {message}"
-    return error_response(400, "invalid_request", message, field)
+    return error_response(400, "invalid_request", _about_the_body(message), field)
+
+
+def _about_the_body(message: str) -> str:
+    """A message that names no field is about the request as a whole: say so, as every message names what."""
+    return message if re.match(r"^[\w.-]+: ", message) else f"body: {message}"
 
 
 def _readable(detail: str) -> str:
@@ -121,6 +127,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if exc.status_code == HTTP_429_TOO_MANY_REQUESTS and "RateLimit-Reset" in headers:
         headers["Retry-After"] = headers["RateLimit-Reset"]  # seconds until the window frees a request
     message = _readable(str(exc.detail))
+    if exc.status_code == HTTP_400_BAD_REQUEST:  # the body could not be decoded (as JSON at all)
+        message = _about_the_body(message)
     if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED and "allow" in headers:
         if "websocket" in str(headers["allow"]).split(", ") and request.method == "GET":
             message = f"{request.url.path} is a WebSocket: open it with a GET carrying `Upgrade: websocket`"
