@@ -74,7 +74,7 @@ class RedisSignal:
             except (RedisError, OSError) as error:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():  # redis-py reports a cancelled read as lost
-                    raise
+                    raise asyncio.CancelledError from error  # what it is: stopping, not failing
                 log.warning("append wake-ups interrupted, reconnecting: %s", error)
                 await asyncio.sleep(self.reconnect_delay_s)
             finally:

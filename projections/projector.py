@@ -62,9 +62,9 @@ class Projector:
                 for projection in self.projections:
                     try:
                         await self.catch_up(projection)
-                    except Exception:
+                    except Exception as error:
                         if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
-                            raise
+                            raise asyncio.CancelledError from error  # what it is: stopping, not failing
                         log.exception("projection %s failed; retrying", projection.name)
                 # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that
                 # comes as the wait ends, and stopping the process then waits for this task forever.

@@ -72,8 +72,8 @@ async def reap_forever(redis: Redis, broker: AsyncBroker, enqueue: Enqueue) -> N
     while True:
         try:
             await reap_dead_consumers(redis, broker, enqueue)
-        except Exception:
+        except Exception as error:
             if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
-                raise
+                raise asyncio.CancelledError from error  # what it is: stopping, not failing
             log.warning("could not look for dead workers; trying again", exc_info=True)
         await asyncio.sleep(RENEW_EVERY_S)

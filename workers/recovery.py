@@ -36,8 +36,8 @@ async def sweep_forever(
     while True:
         try:
             await sweep_once(queries, claims, enqueue, grace_s)
-        except Exception:
+        except Exception as error:
             if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
-                raise
+                raise asyncio.CancelledError from error  # what it is: stopping, not failing
             log.exception("recovery sweep failed; trying again in %.0f s", interval_s)
         await asyncio.sleep(interval_s)
