@@ -31,10 +31,10 @@ def check_urls(settings: Settings) -> None:
     """DATABASE_URL and REDIS_URL name something the engine can talk to (checked before connecting)."""
     from sqlalchemy.exc import ArgumentError
 
-    from eventstore.database import driver_url
+    from eventstore.backend import backend_for
 
     try:
-        driver_url(settings.database_url)
+        backend_for(settings.database_url)
     except (ArgumentError, ValueError) as error:
         raise ConfigurationError(
             f"DATABASE_URL is not usable ({error}): use sqlite:///./order-engine.db or "
