@@ -8,9 +8,11 @@ once, from DATABASE_URL, and hands it to whatever needs it; nothing else asks wh
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -27,6 +29,10 @@ class Backend(Protocol):
 
     def driver_url(self, url: URL, *, asynchronous: bool = True) -> URL:
         """`url` with the driver we use for this database."""
+        ...
+
+    def database_file(self, database_url: str) -> Path | None:
+        """The file that holds the database, for an embedded one (None for a server's)."""
         ...
 
     def open(self, database_url: str) -> AsyncEngine:
@@ -68,11 +74,14 @@ class Backend(Protocol):
 
 
 def backend_for(database_url: str) -> Backend:
-    """The backend DATABASE_URL names; ValueError (or SQLAlchemy's ArgumentError) for any other URL."""
+    """The backend DATABASE_URL names; ValueError for any other URL."""
     from eventstore.postgres import POSTGRES
     from eventstore.sqlite import SQLITE
 
-    url = make_url(database_url)
+    try:
+        url = make_url(database_url)
+    except ArgumentError as error:
+        raise ValueError(str(error)) from None
     for backend in (POSTGRES, SQLITE):
         if url.get_backend_name() == backend.name:
             return backend

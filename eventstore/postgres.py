@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
@@ -30,6 +31,9 @@ class PostgresBackend:
 
     def driver_url(self, url: URL, *, asynchronous: bool = True) -> URL:
         return url.set(drivername="postgresql+psycopg")
+
+    def database_file(self, database_url: str) -> Path | None:
+        return None
 
     def open(self, database_url: str) -> AsyncEngine:
         # No pre-ping: it is a round trip on every checkout, and a connection that died with its server

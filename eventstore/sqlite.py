@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -27,6 +28,10 @@ class SqliteBackend:
 
     def driver_url(self, url: URL, *, asynchronous: bool = True) -> URL:
         return url.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+
+    def database_file(self, database_url: str) -> Path | None:
+        database = sa.make_url(database_url).database
+        return None if database in (None, "", ":memory:") else Path(database)
 
     def open(self, database_url: str) -> AsyncEngine:
         # One connection, shared in turn: SQLite has one writer anyway, and a single connection can never
