@@ -13,6 +13,7 @@ import re
 import socket
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from engine.settings import ConfigurationError, Settings
@@ -49,7 +50,7 @@ def require_existing_database(settings: Settings) -> None:
     from eventstore.backend import backend_for
 
     path = backend_for(settings.database_url).database_file(settings.database_url)
-    if path is not None and not path.exists():
+    if path is not None and not Path(path).exists():
         raise Unusable(
             f"no database at {path} (DATABASE_URL): {MIGRATE} to create it, or set DATABASE_URL "
             "to the engine's database"

@@ -8,7 +8,6 @@ once, from DATABASE_URL, and hands it to whatever needs it; nothing else asks wh
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import URL, make_url
@@ -31,8 +30,8 @@ class Backend(Protocol):
         """`url` with the driver we use for this database."""
         ...
 
-    def database_file(self, database_url: str) -> Path | None:
-        """The file that holds the database, for an embedded one (None for a server's)."""
+    def database_file(self, database_url: str) -> str | None:
+        """The file that holds the database, as DATABASE_URL writes it (None for a server's database)."""
         ...
 
     def open(self, database_url: str) -> AsyncEngine:

@@ -106,6 +106,8 @@ class StoreUnavailable(Exception):
 
 @runtime_checkable  # Litestar checks the types of injected dependencies
 class EventStore(Protocol):
+    """The log. Any method may raise StoreUnavailable when the log's database cannot be reached."""
+
     async def append(
         self,
         order_id: str,

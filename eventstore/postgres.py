@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import msgspec
@@ -32,7 +31,7 @@ class PostgresBackend:
     def driver_url(self, url: URL, *, asynchronous: bool = True) -> URL:
         return url.set(drivername="postgresql+psycopg")
 
-    def database_file(self, database_url: str) -> Path | None:
+    def database_file(self, database_url: str) -> str | None:
         return None
 
     def open(self, database_url: str) -> AsyncEngine:

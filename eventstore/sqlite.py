@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -29,9 +28,9 @@ class SqliteBackend:
     def driver_url(self, url: URL, *, asynchronous: bool = True) -> URL:
         return url.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
 
-    def database_file(self, database_url: str) -> Path | None:
+    def database_file(self, database_url: str) -> str | None:
         database = sa.make_url(database_url).database
-        return None if database in (None, "", ":memory:") else Path(database)
+        return None if database in (None, "", ":memory:") else database
 
     def open(self, database_url: str) -> AsyncEngine:
         # One connection, shared in turn: SQLite has one writer anyway, and a single connection can never
