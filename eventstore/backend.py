@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from eventstore.postgres import POSTGRES
+from eventstore.sqlite import SQLITE
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -74,14 +77,12 @@ class Backend(Protocol):
 
 def backend_for(database_url: str) -> Backend:
     """The backend DATABASE_URL names; ValueError for any other URL."""
-    from eventstore.postgres import POSTGRES
-    from eventstore.sqlite import SQLITE
-
     try:
         url = make_url(database_url)
     except ArgumentError as error:
         raise ValueError(str(error)) from None
-    for backend in (POSTGRES, SQLITE):
+    backends: tuple[Backend, ...] = (POSTGRES, SQLITE)  # (typed, so that mypy checks each keeps the Protocol)
+    for backend in backends:
         if url.get_backend_name() == backend.name:
             return backend
     raise ValueError(f"DATABASE_URL must be sqlite:///... or postgresql://..., not {url.drivername}://")
