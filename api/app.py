@@ -13,7 +13,6 @@ from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
 from api.docs import docs_routes, openapi_config
@@ -40,7 +39,6 @@ def create_app(
     enqueue: Enqueue,
     queries: OrderQueries,
     feed: LiveFeed,
-    db: AsyncEngine,
     redis: Redis | None,
     lifespan: Lifespan,
     max_body_bytes: int,
@@ -77,7 +75,6 @@ def create_app(
             "enqueue": provide(enqueue),
             "queries": provide(queries),
             "feed": provide(feed),
-            "db": provide(db),
             "redis": provide(redis),
             "read_horizon_warn_s": provide(read_horizon_warn_s),
         },

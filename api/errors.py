@@ -18,9 +18,9 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from domain.order import OrderNotSupported, OrderRejected
+from eventstore.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,7 @@ def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 EXCEPTION_HANDLERS = {
     # The database or Redis cannot be reached: the request did nothing half-way, so it can be retried.
-    OperationalError: _dependency_down,
-    InterfaceError: _dependency_down,
+    StoreUnavailable: _dependency_down,
     RedisConnectionError: _dependency_down,
     ValidationException: _validation_error,
     OrderRejected: _order_rejected,

@@ -10,12 +10,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventstore.base import EventStore
 
@@ -26,11 +24,6 @@ class Health(msgspec.Struct, omit_defaults=True):
     status: str  # "ok" or "degraded"
     dependencies: dict[str, str]  # name -> "up" or "down: <why>"
     warnings: list[str] = []  # present when something needs a look although every dependency is up
-
-
-async def _database(db: AsyncEngine) -> None:
-    async with db.connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
 
 
 async def _probe(check: Awaitable[Any]) -> str:
@@ -49,12 +42,11 @@ async def _probe(check: Awaitable[Any]) -> str:
     responses={503: ResponseSpec(Health, description="A dependency is down; `dependencies` says which")},
 )
 async def health(
-    db: NamedDependency[AsyncEngine],
     redis: NamedDependency[Redis | None],
     store: NamedDependency[EventStore],
     read_horizon_warn_s: NamedDependency[float],
 ) -> Response[Health]:
-    dependencies = {"database": await _probe(_database(db))}
+    dependencies = {"database": await _probe(store.ping())}
     if redis is not None:
         dependencies["redis"] = await _probe(redis.ping())
     healthy = all(state == "up" for state in dependencies.values())

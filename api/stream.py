@@ -11,11 +11,17 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.messages import event_message, log_message
-from eventstore.base import LOG_START, MAX_POSITION, MAX_VERSION, EventStore, LogPosition, RecordedEvent
+from eventstore.base import (
+    LOG_START,
+    MAX_POSITION,
+    MAX_VERSION,
+    EventStore,
+    LogPosition,
+    RecordedEvent,
+    StoreUnavailable,
+)
 from projections.feed import LiveFeed
 
 CLOSE_NORMAL = 1000
@@ -125,7 +131,7 @@ async def _send_until_done(
             async with contextlib.aclosing(events):
                 async for recorded in events:
                     await socket.send_data(to_text(recorded))
-        except (OperationalError, InterfaceError, PoolTimeout):  # a timeout: no connection free for 30 s
+        except StoreUnavailable:
             await socket.close(CLOSE_UNAVAILABLE, "the database is unavailable; reconnect and resume")
             return
         # The order's other subscribers got the last event at the same moment: let them all send it before

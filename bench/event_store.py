@@ -33,17 +33,17 @@ from bench.results import Figure, Measured, Size
 from bench.servers import Backends
 from domain.events import OrderSubmitted
 from domain.order import Order
-from eventstore.database import open_database
+from eventstore.postgres import POSTGRES
 from eventstore.signal import InProcessSignal
-from eventstore.sql import PostgresEventStore
 
 WRITERS = {Size.SMOKE: (2,), Size.FULL: (1, 8, 32)}  # smoke: two writer processes, each kind once
 # Each kind runs `ROUNDS` times, the kinds taking turns, so that a change in the machine's load over the
 # part (other work on it) falls on all of them alike. pgbench runs whole seconds, at least one.
 ROUNDS = {Size.SMOKE: 1, Size.FULL: 4}
 SECONDS_PER_ROUND = {Size.SMOKE: 0.5, Size.FULL: 2.0}
-# Within open_database's pool: past it, QueuePool closes each returned overflow connection that finds
-# the pool full of idle ones, and opens one again at the next checkout (160 reconnects in 3 s at 16 writers).
+# Within the engine's pool (PostgresBackend.open): past it, QueuePool closes each returned overflow connection
+# that finds the pool full of idle ones, and opens one again at the next checkout (160 reconnects in 3 s at 16
+# writers).
 WRITERS_PER_PROCESS = 8
 EVENTS_PER_ORDER = 10
 EVENT: OrderSubmitted = Order.submit("market", "SOL", "USDC", 0.5, 50)
@@ -129,7 +129,7 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             " transaction, so its writers take turns whatever their number (that is how it keeps"
             " notification ids in commit order); with POSTGRES_ENABLE_DB_FUNCTIONS it calls a plpgsql"
             " function that inserts without that lock. Our followers get the same guarantee from"
-            " transaction ids instead (eventstore/sql.py), so writers never wait for each other.",
+            " transaction ids instead (eventstore/postgres.py), so writers never wait for each other.",
             "Follower reads (bench/follower_read.py): `read_all` on the log the appends left, at its head"
             " (nothing new: what a live projector or stream mostly reads) and from its start (a full"
             f" batch), {follower_read.READS[size]} times each, ours and the reference taking turns. Ours"
@@ -184,7 +184,7 @@ def _writer_process(
 
 
 async def _our_writers(url: str, writers: int, seconds: float, ready: Barrier) -> int:
-    store = PostgresEventStore(open_database(url), InProcessSignal())
+    store = POSTGRES.event_store(POSTGRES.open(url), InProcessSignal())
     try:
         # One append each first, so that every writer's connection is open before the clock starts.
         await asyncio.gather(*(store.append(str(uuid.uuid4()), [EVENT], 0) for _ in range(writers)))

@@ -47,9 +47,8 @@ from domain.events import (
     TransactionSubmitted,
     VenueSelected,
 )
-from eventstore.database import open_database
+from eventstore.postgres import POSTGRES, PostgresEventStore
 from eventstore.signal import RedisSignal
-from eventstore.sql import PostgresEventStore
 from tests.processes import wait_until_healthy
 
 GOAL_MS = 100.0
@@ -220,7 +219,7 @@ class _CommitClock:
 
 @contextlib.asynccontextmanager
 async def _appender(backends: Backends) -> AsyncIterator[tuple[PostgresEventStore, _CommitClock]]:
-    engine = open_database(backends.database_url)
+    engine = POSTGRES.open(backends.database_url)
     redis = Redis.from_url(backends.redis_url)
     clock = _CommitClock(RedisSignal(redis))
     try:

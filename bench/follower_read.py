@@ -11,9 +11,8 @@ import sqlalchemy as sa
 
 from bench.results import Figure, Size
 from eventstore.base import LOG_START, LogPosition
-from eventstore.database import open_database
+from eventstore.postgres import POSTGRES, PostgresEventStore
 from eventstore.signal import InProcessSignal
-from eventstore.sql import PostgresEventStore
 from eventstore.tables import Xid8, order_events
 
 READS = {Size.SMOKE: 20, Size.FULL: 2_000}  # per kind and kind of read
@@ -33,8 +32,8 @@ async def measure(url: str, size: Size) -> list[Figure]:
     """Median time of a read at the head of the log (a live follower's usual read: nothing new) and of a
     full batch, ours beside the reference."""
     stores = {
-        "ours": PostgresEventStore(open_database(url), InProcessSignal()),
-        REFERENCE: ServerWideHorizonStore(open_database(url), InProcessSignal()),
+        "ours": PostgresEventStore(POSTGRES.open(url), InProcessSignal()),
+        REFERENCE: ServerWideHorizonStore(POSTGRES.open(url), InProcessSignal()),
     }
     try:
         head = await _head(stores["ours"])
@@ -70,5 +69,5 @@ async def _head(store: PostgresEventStore) -> LogPosition:
         sa.func.max(order_events.c.position),
     )
     async with store.one_statement.connect() as conn:
-        commit_id, position = (await conn.execute(query)).one()
-    return LogPosition(commit_id or 0, position or 0)
+        transaction_id, position = (await conn.execute(query)).one()
+    return LogPosition(transaction_id or 0, position or 0)

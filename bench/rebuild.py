@@ -198,7 +198,9 @@ async def rebuild(backends: Backends) -> tuple[int, float, int]:
     try:
         await services.store.count_after(LOG_START)  # as the CLI does, for its progress bar's total
         started = time.monotonic()
-        applied = await OrdersRebuild(services.db, services.store, on_progress=advance).run()
+        applied = await OrdersRebuild(
+            services.db, services.store, services.backend, on_progress=advance
+        ).run()
         return applied, time.monotonic() - started, progressed
     finally:
         await services.stop()

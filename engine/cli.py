@@ -108,9 +108,9 @@ def _explained(settings: Settings) -> Iterator[None]:
 
 def _require_shared_backends(settings: Settings, role: str) -> None:
     """Separate role processes meet only through PostgreSQL and Redis."""
-    from eventstore.database import is_sqlite
+    from eventstore.backend import backend_for
 
-    if settings.redis_url is None or is_sqlite(settings.database_url):
+    if settings.redis_url is None or not backend_for(settings.database_url).shared:
         _fail(
             f"`order-engine {role}` runs beside other processes: set DATABASE_URL=postgresql://... and "
             "REDIS_URL=redis://... (or use `order-engine serve` for everything in one process)",
@@ -135,7 +135,6 @@ def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
         enqueue=services.enqueue,
         queries=services.queries,
         feed=services.feed,
-        db=services.db,
         redis=services.redis,
         lifespan=lifespan,
         max_body_bytes=services.settings.request_max_body_bytes,
@@ -335,7 +334,9 @@ async def _rebuild(settings: Settings, name: ReadSide) -> None:
         if name in (ReadSide.orders, ReadSide.all):
             started = time.monotonic()
             with progress("orders", total) as advance:
-                applied = await OrdersRebuild(services.db, services.store, on_progress=advance).run()
+                applied = await OrdersRebuild(
+                    services.db, services.store, services.backend, on_progress=advance
+                ).run()
             elapsed = max(time.monotonic() - started, 1e-9)
             rate = applied / elapsed
             typer.echo(f"orders: rebuilt from {applied} events in {elapsed:.1f} s ({rate:,.0f}/s)")
@@ -374,7 +375,9 @@ async def _status(settings: Settings) -> None:
                 continue
             at = await projection.position()
             lag = await services.store.count_after(at)
-            typer.echo(f"{projection.name}: checkpoint {at.commit_id}:{at.position}, {lag} events behind")
+            typer.echo(
+                f"{projection.name}: checkpoint {at.transaction_id}:{at.position}, {lag} events behind"
+            )
     finally:
         await services.stop()
 

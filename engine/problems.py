@@ -29,13 +29,11 @@ class Unusable(Exception):
 
 def check_urls(settings: Settings) -> None:
     """DATABASE_URL and REDIS_URL name something the engine can talk to (checked before connecting)."""
-    from sqlalchemy.exc import ArgumentError
-
-    from eventstore.database import driver_url
+    from eventstore.backend import backend_for
 
     try:
-        driver_url(settings.database_url)
-    except (ArgumentError, ValueError) as error:
+        backend_for(settings.database_url)
+    except ValueError as error:
         raise ConfigurationError(
             f"DATABASE_URL is not usable ({error}): use sqlite:///./order-engine.db or "
             "postgresql://user@host:5432/name"
@@ -49,14 +47,12 @@ def check_urls(settings: Settings) -> None:
 
 def require_existing_database(settings: Settings) -> None:
     """An embedded database file must already be there: reading it must not create an empty one."""
-    from sqlalchemy.engine import make_url
+    from eventstore.backend import backend_for
 
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return
-    if not Path(url.database).exists():
+    path = backend_for(settings.database_url).database_file(settings.database_url)
+    if path is not None and not Path(path).exists():
         raise Unusable(
-            f"no database at {url.database} (DATABASE_URL): {MIGRATE} to create it, or set DATABASE_URL "
+            f"no database at {path} (DATABASE_URL): {MIGRATE} to create it, or set DATABASE_URL "
             "to the engine's database"
         )
 

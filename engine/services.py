@@ -16,10 +16,9 @@ from redis.asyncio import Redis
 from commands.clock import Clock, SystemClock
 from commands.submit_order import Enqueue
 from engine.settings import Settings
+from eventstore.backend import backend_for
 from eventstore.base import EventStore
-from eventstore.database import is_sqlite, open_database
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
-from eventstore.sql import PostgresEventStore, SqlEventStore
 from projections.active_orders import InMemoryActiveOrders, RedisActiveOrders
 from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
@@ -59,12 +58,12 @@ class Services:
         self.simulation = simulation or simulation_config(settings)
         self.clock = clock or SystemClock()
         self.venues = venues
-        self.db = open_database(settings.database_url)
+        self.backend = backend_for(settings.database_url)  # the one place the database's kind is chosen
+        self.db = self.backend.open(settings.database_url)
         self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
-        store_class = SqlEventStore if is_sqlite(settings.database_url) else PostgresEventStore
-        self.store: EventStore = store or store_class(self.db, self.signal)
-        self.queries = OrderQueries(self.db, self.store)
+        self.store: EventStore = store or self.backend.event_store(self.db, self.signal)
+        self.queries = OrderQueries(self.db, self.store, self.backend)
         self.active_orders = RedisActiveOrders(self.redis) if self.redis else InMemoryActiveOrders()
         self.claims: OrderClaims = (
             RedisClaims(self.redis, settings.worker_lease_s, QUEUED_TTL_S)
@@ -72,7 +71,9 @@ class Services:
             else InMemoryClaims(QUEUED_TTL_S)
         )
         self.feed = LiveFeed(self.store, self.signal)
-        self.projector = Projector(self.store, self.signal, [OrdersProjection(self.db), self.active_orders])
+        self.projector = Projector(
+            self.store, self.signal, [OrdersProjection(self.db, self.backend), self.active_orders]
+        )
         self.executor: OrderExecutor | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._background: list[asyncio.Task[Any]] = []

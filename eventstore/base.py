@@ -15,29 +15,29 @@ from domain.events import Event
 class LogPosition(msgspec.Struct, frozen=True, order=True, array_like=True):
     """Where a follower of the whole log stands.
 
-    The log is followed in (commit_id, position) order. In PostgreSQL `commit_id` is the appending
+    The log is followed in (transaction_id, position) order. In PostgreSQL `transaction_id` is the appending
     transaction's id, and a follower only reads transactions older than every one of our database still
     running, so an event whose transaction commits late is never passed over. SQLite has one writer at a
-    time, so there `commit_id` is always 0 and the position alone orders the log.
+    time, so there `transaction_id` is always 0 and the position alone orders the log.
     """
 
-    commit_id: int = 0
+    transaction_id: int = 0
     position: int = 0
 
     @property
     def resume_token(self) -> str:
         """This position as a string that compares like the position itself: two fixed-width lowercase hex
-        numbers, `"<commit_id:016x>-<position:016x>"`, so along the all-orders stream each message's token
-        is greater than the one before, as strings and as positions."""
-        return f"{self.commit_id:016x}-{self.position:016x}"
+        numbers, `"<transaction_id:016x>-<position:016x>"`, so along the all-orders stream each message's
+        token is greater than the one before, as strings and as positions."""
+        return f"{self.transaction_id:016x}-{self.position:016x}"
 
     @classmethod
     def from_resume_token(cls, token: str) -> LogPosition:
         """The position a `resume_token` names; ValueError if `token` is not one (`RESUME_TOKEN_PATTERN`)."""
         if _RESUME_TOKEN.fullmatch(token) is None:
             raise ValueError(f"not a resume token: {token!r}")
-        commit_id, position = (int(part, 16) for part in token.split("-"))
-        return cls(commit_id, position)
+        transaction_id, position = (int(part, 16) for part in token.split("-"))
+        return cls(transaction_id, position)
 
 
 LOG_START = LogPosition()
@@ -96,8 +96,18 @@ class ConcurrencyConflict(Exception):
         self.expected_version = expected_version
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached (refused, dropped mid-statement, no pooled connection free in time).
+
+    Nothing was done that the caller must know about: an append that raises it stored nothing, so the
+    request can be retried. The SQL adapters raise it for every driver's way of saying so, so that callers
+    (the API's 503 and 1011) never look at a driver's exceptions."""
+
+
 @runtime_checkable  # Litestar checks the types of injected dependencies
 class EventStore(Protocol):
+    """The log. Any method may raise StoreUnavailable when the log's database cannot be reached."""
+
     async def append(
         self,
         order_id: str,
@@ -128,4 +138,8 @@ class EventStore(Protocol):
 
     async def log_position(self, position: int) -> LogPosition | None:
         """The full log position of the event stored at `position`, or None if there is none."""
+        ...
+
+    async def ping(self) -> None:
+        """Return once the log's database answers; raise StoreUnavailable if it does not."""
         ...

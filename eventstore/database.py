@@ -1,60 +1,55 @@
-"""Opening the database named by DATABASE_URL: PostgreSQL (psycopg) or an embedded SQLite file."""
+"""What every backend's connections share: how JSON is encoded, and the database's errors said in the
+store's terms (`StoreUnavailable`), so that nothing above the adapters looks at a driver's exceptions."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+import sqlalchemy as sa
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-
-def is_sqlite(database_url: str) -> bool:
-    return make_url(database_url).get_backend_name() == "sqlite"
-
-
-def driver_url(database_url: str, *, asynchronous: bool = True) -> URL:
-    """The URL with the driver we use: psycopg for PostgreSQL, aiosqlite (or sqlite3) for SQLite."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
-    if url.get_backend_name() == "postgresql":
-        return url.set(drivername="postgresql+psycopg")
-    raise ValueError(f"DATABASE_URL must be sqlite:///... or postgresql://..., not {url.drivername}://")
+from eventstore.base import StoreUnavailable
 
 
 def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def open_database(database_url: str) -> AsyncEngine:
-    url = driver_url(database_url)
-    json = {"json_serializer": _json_dumps, "json_deserializer": msgspec.json.decode}
-    if url.get_backend_name() != "sqlite":
-        # No pre-ping: it is a round trip on every checkout, and a connection that died with its server
-        # fails its one statement (503) and is dropped, the pool with it. No automatic prepared statements:
-        # psycopg drops them at every ROLLBACK (which ends each pooled read) in one more round trip.
-        return create_async_engine(
-            url, pool_size=16, max_overflow=8, connect_args={"prepare_threshold": None}, **json
-        )
-    # One connection, shared in turn: SQLite has one writer anyway, and a single connection can never
-    # meet SQLITE_BUSY. Nothing may hold a connection while it asks for another.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120, **json)
-    event.listen(engine.sync_engine, "connect", _tune_sqlite)
-    return engine
+JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": msgspec.json.decode}
+
+# Every way the database can be out of reach: refused or dropped connections and broken statements (the
+# drivers' OperationalError, raised as SQLAlchemy's, also by eventstore/postgres.py's own driver reads), a
+# connection already closed (InterfaceError), and no pooled connection free within the pool's timeout.
+_UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def unavailable_as_store_error(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """`method`, raising StoreUnavailable where the database could not be reached."""
+
+    @functools.wraps(method)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except _UNREACHABLE as error:
+            raise StoreUnavailable(f"the database cannot be reached ({type(error).__name__})") from error
+
+    return translated
 
 
-def autocommitting(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool, for work that is one statement (a read, one INSERT): in autocommit that is a single
-    round trip, with no BEGIN before it and no COMMIT or ROLLBACK after. SQLite keeps its transactions."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
+def replacing(statement: Any, table: sa.Table) -> Any:
+    """`statement` (an INSERT of PostgreSQL's or SQLite's) replacing every column of a row whose primary
+    key exists."""
+    key = {column.name for column in table.primary_key}
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={
+            column.name: statement.excluded[column.name] for column in table.columns if column.name not in key
+        },
+    )

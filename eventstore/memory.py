@@ -21,8 +21,8 @@ def _utc_now() -> datetime:
 
 class InMemoryEventStore:
     """One process's log in a list. Appends are atomic because nothing awaits between the version check and
-    the write; like SQLite, it has one writer at a time, so the position alone orders the log (commit id 0).
-    """
+    the write; like SQLite, it has one writer at a time, so the position alone orders the log (transaction
+    id 0)."""
 
     def __init__(self, signal: AppendSignal | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
         self.signal = signal
@@ -72,3 +72,6 @@ class InMemoryEventStore:
 
     async def read_horizon(self) -> ReadHorizon:
         return ReadHorizon()  # every append is visible as soon as it returns
+
+    async def ping(self) -> None:
+        return None  # always here: it is this process's memory

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
-from eventstore.database import driver_url
+from eventstore.backend import backend_for
 
-url = driver_url(context.config.get_main_option("sqlalchemy.url") or "", asynchronous=False)
-engine = create_engine(url)
+database_url = context.config.get_main_option("sqlalchemy.url") or ""
+backend = backend_for(database_url)
+engine = create_engine(backend.driver_url(make_url(database_url), asynchronous=False))
 with engine.connect() as connection:
-    context.configure(connection=connection, render_as_batch=url.get_backend_name() == "sqlite")
+    context.configure(connection=connection, render_as_batch=backend.batch_alter)
     with context.begin_transaction():
         context.run_migrations()
 engine.dispose()

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from eventstore.database import driver_url
+from eventstore.backend import driver_url
 
 
 def _config(database_url: str) -> Config:

@@ -45,8 +45,8 @@ class RedisActiveOrders:
         raw = await self.redis.get(CHECKPOINT_KEY)
         if raw is None:
             return LOG_START
-        commit_id, position = raw.decode().split(":")
-        return LogPosition(int(commit_id), int(position))
+        transaction_id, position = raw.decode().split(":")
+        return LogPosition(int(transaction_id), int(position))
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -65,7 +65,7 @@ class RedisActiveOrders:
                         pipe.hset(key, mapping=fields)
                         pipe.sadd(PREFIX, recorded.order_id)
                 last = batch[-1].log_position
-                pipe.set(CHECKPOINT_KEY, f"{last.commit_id}:{last.position}")
+                pipe.set(CHECKPOINT_KEY, f"{last.transaction_id}:{last.position}")
                 await pipe.execute()
             except WatchError:
                 return False

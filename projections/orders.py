@@ -6,11 +6,12 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from eventstore.backend import Backend
 from eventstore.base import LogPosition, RecordedEvent
-from projections.checkpoints import read_checkpoint, write_checkpoint
+from eventstore.database import unavailable_as_store_error
+from projections.checkpoints import lock_checkpoint, read_checkpoint, write_checkpoint
 from projections.order_view import OrderView, evolve
 from projections.tables import orders
-from projections.upsert import upsert
 
 
 class ProjectionGap(Exception):
@@ -20,15 +21,20 @@ class ProjectionGap(Exception):
 class OrdersProjection:
     """Keeps `table` (the live `orders`, or a rebuild's shadow) and its checkpoint `name` in step."""
 
-    def __init__(self, engine: AsyncEngine, table: sa.Table = orders, name: str = "orders") -> None:
+    def __init__(
+        self, engine: AsyncEngine, backend: Backend, table: sa.Table = orders, name: str = "orders"
+    ) -> None:
         self.engine = engine
+        self.backend = backend
         self.table = table
         self.name = name
 
+    @unavailable_as_store_error
     async def position(self) -> LogPosition:
         async with self.engine.connect() as conn:
             return await read_checkpoint(conn, self.name)
 
+    @unavailable_as_store_error
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Apply `batch`, which follows `after`; False if another projector moved the checkpoint first."""
         async with self.engine.begin() as conn:
@@ -36,7 +42,7 @@ class OrdersProjection:
 
     async def apply_in(self, conn: AsyncConnection, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """`apply` inside the caller's transaction."""
-        if await read_checkpoint(conn, self.name, lock=True) != after:
+        if await lock_checkpoint(conn, self.backend, self.name) != after:
             return False
         table = self.table
         first_versions: dict[str, int] = {}
@@ -57,6 +63,6 @@ class OrdersProjection:
                     f"order {recorded.order_id}: got version {recorded.version}, expected {expected}"
                 )
             views[recorded.order_id] = evolve(view, recorded)
-        await upsert(conn, table, [msgspec.structs.asdict(v) for v in views.values()])
+        await self.backend.upsert(conn, table, [msgspec.structs.asdict(v) for v in views.values()])
         await write_checkpoint(conn, self.name, batch[-1].log_position)
         return True

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.status import TERMINAL_STATUSES
 from domain.transitions import status_after
+from eventstore.backend import Backend
 from eventstore.base import EventStore, RecordedEvent
-from eventstore.database import autocommitting
+from eventstore.database import unavailable_as_store_error
 from projections.order_view import OrderView, fold
 from projections.tables import orders
 
@@ -72,9 +73,12 @@ class InvalidCursor(ValueError):
 
 
 class OrderQueries:
-    def __init__(self, engine: AsyncEngine, store: EventStore) -> None:
-        self.engine = autocommitting(engine)  # every query is one statement
+    """Every method raises StoreUnavailable, never a driver's error, when the database cannot be reached."""
+
+    def __init__(self, engine: AsyncEngine, store: EventStore, backend: Backend) -> None:
+        self.engine = backend.one_statement(engine)  # every query is one statement
         self.store = store
+        self.backend = backend
 
     async def get(self, order_id: str) -> OrderView | None:
         """The order as its events in the log have it now (None if there are none): never older than an
@@ -89,13 +93,10 @@ class OrderQueries:
         stream = await self.store.read_stream(order_id)
         return bool(stream) and status_after(stream[-1].event).is_terminal
 
+    @unavailable_as_store_error
     async def execution_latencies(self, bounds_s: list[float]) -> tuple[list[int], float, int]:
         """For ended orders, submit-to-end times: how many took at most each bound, their sum and count."""
-        seconds = (
-            sa.extract("epoch", orders.c.updated_at - orders.c.created_at)
-            if self.engine.dialect.name == "postgresql"
-            else (sa.func.julianday(orders.c.updated_at) - sa.func.julianday(orders.c.created_at)) * 86400
-        )
+        seconds = self.backend.seconds_between(orders.c.updated_at, orders.c.created_at)
         ended = orders.c.status.in_([str(s) for s in TERMINAL_STATUSES])
         columns = [sa.func.count().filter(seconds <= bound) for bound in bounds_s]
         query = sa.select(*columns, sa.func.coalesce(sa.func.sum(seconds), 0.0), sa.func.count()).where(ended)
@@ -103,6 +104,7 @@ class OrderQueries:
             *within, total_s, count = (await conn.execute(query)).one()
         return list(within), float(total_s), count
 
+    @unavailable_as_store_error
     async def unfinished(self, updated_before: datetime) -> list[str]:
         """Orders that have not ended and whose last event is older than `updated_before`."""
         query = sa.select(orders.c.order_id).where(
@@ -111,6 +113,7 @@ class OrderQueries:
         async with self.engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
+    @unavailable_as_store_error
     async def page(self, filters: OrderFilters, limit: int, cursor: str | None) -> OrderPage:
         """Newest first; the cursor is the (created_at, order_id) of the last order of the previous page, so
         orders created meanwhile (always newer) never shift a page: none is shown twice or skipped."""
@@ -128,6 +131,7 @@ class OrderQueries:
         next_cursor = encode_cursor(views[limit - 1]) if len(views) > limit else None
         return OrderPage(orders=views[:limit], next_cursor=next_cursor)
 
+    @unavailable_as_store_error
     async def stats(self) -> OrderStats:
         confirmed = orders.c.status == "confirmed"
         async with self.engine.connect() as conn:

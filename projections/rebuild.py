@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventstore.backend import Backend
 from eventstore.base import LogPosition, RecordedEvent
+from eventstore.database import unavailable_as_store_error
 from eventstore.sql import SqlEventStore
-from projections.checkpoints import read_checkpoint, write_checkpoint
+from projections.checkpoints import lock_checkpoint, read_checkpoint, write_checkpoint
 from projections.orders import OrdersProjection
 from projections.tables import orders, projection_checkpoints
 
@@ -32,66 +33,6 @@ NEXT = "__next"  # suffix of the shadow's index names until the swap
 # Events per batch: each costs a transaction, a checkpoint and a read of the rows it touches, so a rebuild
 # takes big ones. The final catch-up holds the live projector, but it has only the last few events to apply.
 BATCH_SIZE = 10_000
-
-
-class _Postgres:
-    async def create_shadow(self, conn: AsyncConnection) -> None:
-        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SHADOW}")
-        await conn.exec_driver_sql(
-            f"CREATE TABLE {SHADOW} (LIKE {LIVE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-        )
-        await conn.exec_driver_sql(
-            f"ALTER TABLE {SHADOW} ADD CONSTRAINT {SHADOW}_pkey PRIMARY KEY (order_id)"
-        )
-
-    async def _indexes(self, conn: AsyncConnection) -> dict[str, str]:
-        rows = await conn.exec_driver_sql(
-            "SELECT indexname, indexdef FROM pg_indexes"
-            f" WHERE schemaname = current_schema() AND tablename = '{LIVE}' AND indexname <> '{LIVE}_pkey'"
-        )
-        return dict(rows.all())
-
-    async def create_indexes(self, conn: AsyncConnection) -> None:
-        for name, definition in (await self._indexes(conn)).items():
-            shadow_definition = re.sub(r" ON (\S+\.)?orders ", rf" ON \g<1>{SHADOW} ", definition)
-            await conn.exec_driver_sql(shadow_definition.replace(f" {name} ON ", f" {name}{NEXT} ON ", 1))
-
-    async def swap(self, conn: AsyncConnection) -> None:
-        names = list(await self._indexes(conn))
-        await conn.exec_driver_sql(f"DROP TABLE {LIVE}")
-        await conn.exec_driver_sql(f"ALTER TABLE {SHADOW} RENAME TO {LIVE}")
-        await conn.exec_driver_sql(f"ALTER TABLE {LIVE} RENAME CONSTRAINT {SHADOW}_pkey TO {LIVE}_pkey")
-        for name in names:
-            await conn.exec_driver_sql(f"ALTER INDEX {name}{NEXT} RENAME TO {name}")
-
-
-class _Sqlite:
-    """SQLite cannot rename an index, so the swap recreates the live table's indexes."""
-
-    async def _schema(self, conn: AsyncConnection, kind: str) -> dict[str, str]:
-        rows = await conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master"
-            f" WHERE type = '{kind}' AND tbl_name = '{LIVE}' AND sql IS NOT NULL"
-        )
-        return dict(rows.all())
-
-    async def create_shadow(self, conn: AsyncConnection) -> None:
-        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SHADOW}")
-        (definition,) = (await self._schema(conn, "table")).values()
-        await conn.exec_driver_sql(re.sub(rf'^CREATE TABLE "?{LIVE}"?', f"CREATE TABLE {SHADOW}", definition))
-
-    async def create_indexes(self, conn: AsyncConnection) -> None:
-        for name, definition in (await self._schema(conn, "index")).items():
-            shadow_definition = re.sub(rf' ON "?{LIVE}"? ', f" ON {SHADOW} ", definition)
-            await conn.exec_driver_sql(shadow_definition.replace(f"INDEX {name} ", f"INDEX {name}{NEXT} ", 1))
-
-    async def swap(self, conn: AsyncConnection) -> None:
-        indexes = await self._schema(conn, "index")
-        await conn.exec_driver_sql(f"DROP TABLE {LIVE}")
-        await conn.exec_driver_sql(f"ALTER TABLE {SHADOW} RENAME TO {LIVE}")
-        for name, definition in indexes.items():
-            await conn.exec_driver_sql(f"DROP INDEX {name}{NEXT}")
-            await conn.exec_driver_sql(definition)
 
 
 @contextmanager
@@ -114,6 +55,7 @@ class OrdersRebuild:
         self,
         engine: AsyncEngine,
         store: SqlEventStore,
+        backend: Backend,
         batch_size: int = BATCH_SIZE,
         on_progress: Callable[[int], None] = lambda applied: None,
     ) -> None:
@@ -121,9 +63,12 @@ class OrdersRebuild:
         self.store = store
         self.batch_size = batch_size
         self.on_progress = on_progress
-        self.dialect = _Postgres() if engine.dialect.name == "postgresql" else _Sqlite()
-        self.shadow = OrdersProjection(engine, orders.to_metadata(sa.MetaData(), name=SHADOW), name=SHADOW)
+        self.backend = backend
+        self.shadow = OrdersProjection(
+            engine, backend, orders.to_metadata(sa.MetaData(), name=SHADOW), name=SHADOW
+        )
 
+    @unavailable_as_store_error
     async def run(self) -> int:
         """Rebuild, swap, and return how many events the shadow applied."""
         with _cycle_collector_paused():
@@ -134,13 +79,13 @@ class OrdersRebuild:
             await conn.execute(
                 sa.delete(projection_checkpoints).where(projection_checkpoints.c.name == SHADOW)
             )
-            await self.dialect.create_shadow(conn)
+            await self.backend.copy_table(conn, orders, SHADOW)
         applied = await self._catch_up()
         async with self.engine.begin() as conn:  # indexes after the bulk load: cheaper than during it
-            await self.dialect.create_indexes(conn)
+            await self.backend.copy_indexes(conn, LIVE, SHADOW, NEXT)
         applied += await self._catch_up()
         async with self.engine.begin() as conn:
-            await read_checkpoint(conn, LIVE, lock=True)  # the live projector waits here until the swap
+            await lock_checkpoint(conn, self.backend, LIVE)  # the live projector waits here until the swap
             while True:
                 after = await read_checkpoint(conn, SHADOW)
                 batch = await self.store.read_all_in(conn, after, self.batch_size)
@@ -150,7 +95,7 @@ class OrdersRebuild:
                 applied += len(batch)
                 self.on_progress(len(batch))
             final = await read_checkpoint(conn, SHADOW)
-            await self.dialect.swap(conn)
+            await self.backend.replace_table(conn, LIVE, SHADOW, NEXT)
             await write_checkpoint(conn, LIVE, final)
             await conn.execute(
                 sa.delete(projection_checkpoints).where(projection_checkpoints.c.name == SHADOW)

@@ -34,7 +34,8 @@ projection_checkpoints = sa.Table(
     "projection_checkpoints",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("commit_id", sa.BigInteger, nullable=False),
+    # The checkpoint's transaction id (LogPosition.transaction_id); the column keeps its first name.
+    sa.Column("commit_id", sa.BigInteger, nullable=False, key="transaction_id"),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )

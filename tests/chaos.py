@@ -29,9 +29,8 @@ import sqlalchemy as sa
 
 from domain.transitions import status_after
 from eventstore.base import LOG_START
-from eventstore.database import open_database
+from eventstore.postgres import POSTGRES, PostgresEventStore
 from eventstore.signal import InProcessSignal
-from eventstore.sql import PostgresEventStore
 from migrations.run import upgrade_to_head
 from projections.active_orders import RedisActiveOrders
 from projections.order_view import fold
@@ -187,7 +186,7 @@ async def chaos_run(
 
 
 def _store(database_url: str) -> PostgresEventStore:
-    return PostgresEventStore(open_database(database_url), InProcessSignal())
+    return POSTGRES.event_store(POSTGRES.open(database_url), InProcessSignal())
 
 
 async def _wait_until_all_ended(database_url: str, order_ids: list[str], timeout_s: float) -> None:
@@ -208,7 +207,7 @@ async def _wait_until_all_ended(database_url: str, order_ids: list[str], timeout
 async def _wait_until_projected(database_url: str, redis_url: str, timeout_s: float) -> None:
     store = _store(database_url)
     redis = aioredis.Redis.from_url(redis_url)
-    projections = [OrdersProjection(store.engine), RedisActiveOrders(redis)]
+    projections = [OrdersProjection(store.engine, POSTGRES), RedisActiveOrders(redis)]
     try:
         async with asyncio.timeout(timeout_s):
             for projection in projections:

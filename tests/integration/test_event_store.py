@@ -16,19 +16,19 @@ import sqlalchemy as sa
 
 from domain.events import RoutingStarted
 from domain.order import Order
+from eventstore.backend import backend_for
 from eventstore.base import LOG_START, ConcurrencyConflict, EventStore, ReadHorizon, RecordedEvent
-from eventstore.database import is_sqlite, open_database
 from eventstore.memory import InMemoryEventStore
 from eventstore.signal import InProcessSignal
-from eventstore.sql import PostgresEventStore, SqlEventStore
+from eventstore.sql import SqlEventStore
 from eventstore.tables import order_events
 
 SUBMITTED = Order.submit("market", "SOL", "USDC", 0.5, 50)
 
 
 def open_store(database_url: str) -> SqlEventStore:
-    store_class = SqlEventStore if is_sqlite(database_url) else PostgresEventStore
-    return store_class(open_database(database_url), InProcessSignal())
+    backend = backend_for(database_url)
+    return backend.event_store(backend.open(database_url), InProcessSignal())
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

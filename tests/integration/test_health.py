@@ -11,9 +11,8 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from api.app import create_app
-from eventstore.database import open_database
+from eventstore.backend import backend_for
 from eventstore.signal import InProcessSignal
-from eventstore.sql import SqlEventStore
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 from tests.harness import MARKET_ORDER, serve_http
@@ -29,8 +28,9 @@ async def no_roles(_: Litestar) -> AsyncIterator[None]:
 @asynccontextmanager
 async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[httpx.AsyncClient]:
     """The API alone (no worker, no projector) on the given servers, and a client for it."""
-    db = open_database(database_url)
-    store = SqlEventStore(db, InProcessSignal())
+    backend = backend_for(database_url)
+    db = backend.open(database_url)
+    store = backend.event_store(db, InProcessSignal())
     redis = Redis.from_url(redis_url, socket_connect_timeout=1) if redis_url else None
 
     async def enqueue(order_id: str) -> None: ...
@@ -38,9 +38,8 @@ async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[http
     app = create_app(
         store=store,
         enqueue=enqueue,
-        queries=OrderQueries(db, store),
+        queries=OrderQueries(db, store, backend),
         feed=LiveFeed(store, InProcessSignal()),
-        db=db,
         redis=redis,
         lifespan=no_roles,
         max_body_bytes=1024,

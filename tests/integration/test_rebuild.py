@@ -41,7 +41,7 @@ async def test_rebuild_gives_the_same_read_side_as_live_projection(backend):
         live_table = await orders_table(engine)
         live_cache = await services.active_orders.all()
 
-        applied = await OrdersRebuild(services.db, services.store, batch_size=97).run()
+        applied = await OrdersRebuild(services.db, services.store, services.backend, batch_size=97).run()
         if isinstance(services.active_orders, RedisActiveOrders):
             await services.active_orders.reset()
             await project_everything(services)
@@ -61,7 +61,7 @@ async def test_rebuild_while_orders_flow_ends_equal_to_the_fold_of_the_log(backe
         services = engine.services
         first = await asyncio.gather(*(engine.submit() for _ in range(60)))
         more = asyncio.gather(*(engine.submit() for _ in range(60)))
-        await OrdersRebuild(services.db, services.store, batch_size=25).run()
+        await OrdersRebuild(services.db, services.store, services.backend, batch_size=25).run()
         order_ids = [*first, *await more]
         await settle(engine, order_ids)
         table = {row["order_id"]: row for row in await orders_table(engine)}
@@ -90,12 +90,16 @@ async def test_an_interrupted_rebuild_leaves_the_live_table_serving_and_can_run_
 
         with pytest.raises(Interrupted):
             await OrdersRebuild(
-                services.db, services.store, batch_size=30, on_progress=interrupt_after_first_batch
+                services.db,
+                services.store,
+                services.backend,
+                batch_size=30,
+                on_progress=interrupt_after_first_batch,
             ).run()
         during = await orders_table(engine)
         listed = (await engine.http.get("/api/orders", params={"limit": 200})).json()["orders"]
 
-        await OrdersRebuild(services.db, services.store).run()
+        await OrdersRebuild(services.db, services.store, services.backend).run()
         after = await orders_table(engine)
 
     assert during == live_table
@@ -112,7 +116,7 @@ async def test_a_new_read_model_column_is_back_filled_by_a_rebuild(backend):
         async with services.db.begin() as conn:  # as the rows stood before the column existed
             await conn.execute(sa.update(orders).values(price_improvement_bps=None))
 
-        await OrdersRebuild(services.db, services.store).run()
+        await OrdersRebuild(services.db, services.store, services.backend).run()
         rows = {row["order_id"]: row for row in await orders_table(engine)}
         events = {
             order_id: (await engine.http.get(f"/api/orders/{order_id}/events")).json()

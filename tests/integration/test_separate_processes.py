@@ -173,7 +173,7 @@ async def test_two_projectors_one_killed_midway_apply_every_event_once(postgres_
             order_ids = [*first, *second]
             await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
             head = await engine.services.store.count_after(LOG_START)
-            live_table = OrdersProjection(engine.services.db)
+            live_table = OrdersProjection(engine.services.db, engine.services.backend)
             async with asyncio.timeout(20):  # the survivor catches up with the head of the log
                 while await engine.services.store.count_after(await live_table.position()):  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
