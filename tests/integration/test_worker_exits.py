@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import msgspec
@@ -59,25 +62,36 @@ def error_lines(log: Path) -> list[str]:
     ]
 
 
+@asynccontextmanager
+async def orders_in_flight_on_a_worker(
+    postgres_url: str, redis_url: str, log_dir: Path
+) -> AsyncIterator[tuple[Engine, subprocess.Popen[bytes], list[str], dict[str, str]]]:
+    """An engine without a worker of its own, one worker process holding three orders mid-swap (its venues
+    take a minute), and the environment of a quick worker to take over: (engine, worker, order ids, env)."""
+    holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    async with running_engine(engine_settings(backend), worker=False) as engine:
+        with role_processes(["worker"], holding, log_dir) as (holder,):
+            await wait_for_workers(redis_url, 1)
+            order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
+            await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
+            yield engine, holder, order_ids, quick
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_a_stopped_worker_hands_its_orders_back_at_once_without_error_lines(
     postgres_url, redis_url, tmp_path, signum
 ):
-    holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
-    backend = {"database_url": postgres_url, "redis_url": redis_url}
-    async with running_engine(engine_settings(backend), worker=False) as engine:
-        with role_processes(["worker"], holding, tmp_path / "stopping") as (stopping,):
-            await wait_for_workers(redis_url, 1)
-            order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
-            await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
-            with role_processes(["worker"], quick, tmp_path / "taking-over") as (taking_over,):
-                await wait_for_workers(redis_url, 2)
-                stopping.send_signal(signum)
-                assert await asyncio.to_thread(stopping.wait, 15) == 0
-                # Resumed by the other worker at once, not after the lease (30 s) and the sweep's grace.
-                async with asyncio.timeout(10):
-                    await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
-                remaining = await consumers(redis_url)
+    async with orders_in_flight_on_a_worker(postgres_url, redis_url, tmp_path / "stopping") as held:
+        engine, stopping, order_ids, quick = held
+        with role_processes(["worker"], quick, tmp_path / "taking-over") as (taking_over,):
+            await wait_for_workers(redis_url, 2)
+            stopping.send_signal(signum)
+            assert await asyncio.to_thread(stopping.wait, 15) == 0
+            # Resumed by the other worker at once, not after the lease (30 s) and the sweep's grace.
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
+            remaining = await consumers(redis_url)
         streams = [await engine.services.store.read_stream(order_id) for order_id in order_ids]
 
     for stream in streams:
@@ -91,20 +105,15 @@ async def test_a_stopped_worker_hands_its_orders_back_at_once_without_error_line
 async def test_a_killed_worker_is_removed_and_the_queue_depth_is_true_within_seconds(
     postgres_url, redis_url, tmp_path
 ):
-    holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
-    backend = {"database_url": postgres_url, "redis_url": redis_url}
-    async with running_engine(engine_settings(backend), worker=False) as engine:
-        with role_processes(["worker"], holding, tmp_path / "killed") as (killed,):
-            await wait_for_workers(redis_url, 1)
-            order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
-            await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
-            assert await queue_depth(engine) == 3  # delivered, not yet acknowledged
-            with role_processes(["worker"], quick, tmp_path / "alive") as (alive,):
-                await wait_for_workers(redis_url, 2)
-                killed.kill()
-                killed.wait()
-                async with asyncio.timeout(20):
-                    while await consumers(redis_url) != {worker_id(alive)}:  # noqa: ASYNC110 (Redis state)
-                        await asyncio.sleep(0.1)
-                    while await queue_depth(engine) != 0:  # noqa: ASYNC110 (the next scrape)
-                        await asyncio.sleep(0.1)
+    async with orders_in_flight_on_a_worker(postgres_url, redis_url, tmp_path / "killed") as held:
+        engine, killed, _, quick = held
+        assert await queue_depth(engine) == 3  # delivered, not yet acknowledged
+        with role_processes(["worker"], quick, tmp_path / "alive") as (alive,):
+            await wait_for_workers(redis_url, 2)
+            killed.kill()
+            killed.wait()
+            async with asyncio.timeout(20):
+                while await consumers(redis_url) != {worker_id(alive)}:  # noqa: ASYNC110 (Redis state)
+                    await asyncio.sleep(0.1)
+                while await queue_depth(engine) != 0:  # noqa: ASYNC110 (the next scrape)
+                    await asyncio.sleep(0.1)

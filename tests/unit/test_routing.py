@@ -44,31 +44,33 @@ def test_quote_amount_out_scales_with_amount_in():
 # -- best_quote -------------------------------------------------------------------------------------
 
 
-def test_raydium_wins_when_its_better_price_outweighs_its_higher_fee():
-    raydium = quote_for("raydium", price=151.0, fee_bps=25, price_impact=0.0, amount_in=1.0)
-    meteora = quote_for("meteora", price=150.0, fee_bps=20, price_impact=0.0, amount_in=1.0)
-    assert raydium.amount_out > meteora.amount_out  # 150.6225 > 149.7
+def spot(venue: str, price: float, fee_bps: int) -> Quote:
+    """A quote for 1 unit with no price impact: only price and fee differ."""
+    return quote_for(venue, price=price, fee_bps=fee_bps, price_impact=0.0, amount_in=1.0)
 
-    assert best_quote([raydium, meteora]) is raydium
-    assert best_quote([meteora, raydium]) is raydium
+
+def chosen_in_either_order(a: Quote, b: Quote) -> Quote:
+    first, second = best_quote([a, b]), best_quote([b, a])
+    assert first is second, "the choice must not depend on the order quotes arrive in"
+    return first
+
+
+def test_raydium_wins_when_its_better_price_outweighs_its_higher_fee():
+    raydium, meteora = spot("raydium", 151.0, 25), spot("meteora", 150.0, 20)
+    assert raydium.amount_out > meteora.amount_out  # 150.6225 > 149.7
+    assert chosen_in_either_order(raydium, meteora) is raydium
 
 
 def test_meteora_wins_at_equal_price_with_its_lower_fee():
-    raydium = quote_for("raydium", price=150.0, fee_bps=25, price_impact=0.0, amount_in=1.0)
-    meteora = quote_for("meteora", price=150.0, fee_bps=20, price_impact=0.0, amount_in=1.0)
-
-    assert best_quote([raydium, meteora]) is meteora
-    assert best_quote([meteora, raydium]) is meteora
+    raydium, meteora = spot("raydium", 150.0, 25), spot("meteora", 150.0, 20)
+    assert chosen_in_either_order(raydium, meteora) is meteora
 
 
 def test_higher_spot_price_loses_when_its_fee_leaves_less_out():
-    pricier = quote_for("raydium", price=150.2, fee_bps=25, price_impact=0.0, amount_in=1.0)
-    cheaper_fee = quote_for("meteora", price=150.0, fee_bps=5, price_impact=0.0, amount_in=1.0)
+    pricier, cheaper_fee = spot("raydium", 150.2, 25), spot("meteora", 150.0, 5)
     assert pricier.price > cheaper_fee.price
     assert pricier.amount_out < cheaper_fee.amount_out  # 149.82 < 149.925
-
-    assert best_quote([pricier, cheaper_fee]) is cheaper_fee
-    assert best_quote([cheaper_fee, pricier]) is cheaper_fee
+    assert chosen_in_either_order(pricier, cheaper_fee) is cheaper_fee
 
 
 def test_price_impact_counts_when_choosing():
