@@ -230,7 +230,7 @@ class _reference_server:
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{self.port}"
-        asyncio.run(_wait_answering(f"{url}/parse"))
+        asyncio.run(_wait_answering(f"{url}/parse", self.process, self.log))
         return url
 
     def __exit__(self, *_: object) -> None:
@@ -238,9 +238,14 @@ class _reference_server:
         self.process.wait(timeout=20)
 
 
-async def _wait_answering(url: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+async def _wait_answering(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = STARTUP_TIMEOUT_S
+) -> None:
     async with httpx.AsyncClient() as http, asyncio.timeout(timeout_s):
         while True:  # another process: asking is the only way to know it is up
+            if process.poll() is not None:  # it died: say why now, not after the timeout
+                output = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"the reference server exited ({process.returncode}):\n{output}")
             try:
                 if (await http.post(url, json=MARKET_ORDER)).status_code == 201:
                     return

@@ -17,7 +17,7 @@ import msgspec
 from litestar import Litestar, post
 from psycopg_pool import AsyncConnectionPool
 
-from api.orders import ExecuteOrder
+from api.orders import OrderSubmission
 
 TABLE = "CREATE TABLE IF NOT EXISTS reference_orders (order_id uuid PRIMARY KEY, body jsonb NOT NULL)"
 
@@ -38,11 +38,11 @@ def create_app() -> Litestar:
         await pool.close()
 
     @post("/parse")
-    async def parse(data: ExecuteOrder) -> Accepted:
+    async def parse(data: OrderSubmission) -> Accepted:
         return Accepted(str(uuid.uuid4()))
 
     @post("/insert")
-    async def insert(data: ExecuteOrder) -> Accepted:
+    async def insert(data: OrderSubmission) -> Accepted:
         order_id = uuid.uuid4()
         async with pool.connection() as conn:
             await conn.execute(
