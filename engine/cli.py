@@ -6,6 +6,7 @@ environment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import time
@@ -177,7 +178,9 @@ def _serve_http(settings: Settings, listener: socket.socket, *, worker: bool, pr
             forwarded_allow_ips=settings.trusted_proxies.strip() or "",
         )
     )
-    server.run(sockets=[listener])
+    # uvicorn raises Ctrl-C again once it has shut down; the stop was clean (as `uvicorn.run` treats it).
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
 
 
 def _check_backends(settings: Settings, *, schema: bool = True) -> None:

@@ -29,7 +29,7 @@ from venues.simulated import SimulationConfig
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 
 # taskiq and the execution path are imported when a role needs them: `order-engine projections status`
-# builds `Services` too, and must start in well under a second.
+# builds `Services` too, and its start time is mostly imports.
 if TYPE_CHECKING:
     from taskiq import AsyncBroker
 

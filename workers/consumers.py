@@ -17,7 +17,7 @@ from taskiq import AsyncBroker
 
 from commands.submit_order import Enqueue
 from workers.broker import CONSUMER_GROUP, QUEUE
-from workers.presence import RENEW_EVERY_S, live_workers
+from workers.presence import RENEW_EVERY_S, TTL_S, live_workers
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ async def reap_dead_consumers(redis: Redis, broker: AsyncBroker, enqueue: Enqueu
     reaped: dict[str, list[str]] = {}
     for consumer in consumers:
         name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
-        if name in alive or not await redis.set(f"{REAPING_PREFIX}:{name}", 1, nx=True, ex=REAPING_LOCK_S):
+        # Quiet for as long as a presence key lives, too: right after a flush a live worker's key is gone
+        # for a moment, but it keeps reading the queue.
+        gone = name not in alive and int(consumer["idle"]) >= TTL_S * 1000
+        if not gone or not await redis.set(f"{REAPING_PREFIX}:{name}", 1, nx=True, ex=REAPING_LOCK_S):
             continue
         reaped[name] = await hand_back(redis, broker, name, enqueue)
         log.info(

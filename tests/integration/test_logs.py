@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import websockets
 
 from tests.harness import MARKET_ORDER, stream
 from tests.processes import ORDER_ENGINE, free_port, wait_until_healthy
@@ -25,6 +26,12 @@ STEPS = {
     "OrderFailed": "order failed",
 }
 LIFECYCLE = set(STEPS.values())
+# Orders that stay in the middle of their execution for the whole test.
+IN_FLIGHT = {
+    "mock_quote_delay_ms": 5,
+    "mock_execution_delay_ms_min": 30_000,
+    "mock_execution_delay_ms_max": 30_000,
+}
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +54,7 @@ async def serve(tmp_path: Path, **settings: object) -> AsyncIterator[tuple[httpx
         finally:
             process.send_signal(signal.SIGINT)
             async with asyncio.timeout(20):
-                assert await process.wait() == 130  # the usual status after Ctrl-C
+                assert await process.wait() == 0
 
 
 def lines(log: Path) -> list[dict]:
@@ -98,12 +105,7 @@ async def test_each_step_of_an_order_is_one_info_line_with_its_order_and_correla
 
 
 async def test_stopping_with_orders_in_flight_writes_no_error(tmp_path):
-    slow = {
-        "mock_quote_delay_ms": 5,
-        "mock_execution_delay_ms_min": 30_000,
-        "mock_execution_delay_ms_max": 30_000,
-    }
-    async with serve(tmp_path, **slow) as (http, log):
+    async with serve(tmp_path, **IN_FLIGHT) as (http, log):
         order_ids = [
             (await http.post("/api/orders/execute", json=MARKET_ORDER)).json()["orderId"] for _ in "abc"
         ]
@@ -115,3 +117,17 @@ async def test_stopping_with_orders_in_flight_writes_no_error(tmp_path):
     text = log.read_text()
     assert "Traceback" not in text and "CancelledError" not in text
     assert [r for r in lines(log) if r["level"] in ("error", "critical")] == []
+
+
+async def test_a_client_closing_its_websocket_is_one_info_line(tmp_path):
+    async with serve(tmp_path, **IN_FLIGHT) as (http, log):
+        order_id = (await http.post("/api/orders/execute", json=MARKET_ORDER)).json()["orderId"]
+        ws_base = str(http.base_url).replace("http", "ws").rstrip("/")
+        async with websockets.connect(f"{ws_base}/api/orders/execute?orderId={order_id}") as socket:
+            await socket.recv()
+        # The server learns of the close when it next reads; the stop below ends the socket either way.
+
+    sockets = [r for r in lines(log) if r["logger"] == "engine.websocket"]
+    assert [r["event"] for r in sockets] == ["websocket opened", "websocket closed by the client"]
+    assert sockets[1]["order_id"] == order_id and sockets[1]["code"] == 1000
+    assert [r for r in lines(log) if r["level"] in ("warning", "error", "critical")] == []

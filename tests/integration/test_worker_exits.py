@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -62,58 +63,61 @@ def error_lines(log: Path) -> list[str]:
     ]
 
 
-@asynccontextmanager
-async def orders_in_flight_on_a_worker(
-    postgres_url: str, redis_url: str, log_dir: Path
-) -> AsyncIterator[tuple[Engine, subprocess.Popen[bytes], list[str], dict[str, str]]]:
-    """An engine without a worker of its own, one worker process holding three orders mid-swap (its venues
-    take a minute), and the environment of a quick worker to take over: (engine, worker, order ids, env)."""
+@dataclass
+class TwoWorkers:
+    engine: Engine
+    first: subprocess.Popen  # holds the orders (its venues take a minute)
+    second: subprocess.Popen  # quick venues
+    order_ids: list[str]
+
+
+@contextlib.asynccontextmanager
+async def orders_in_the_first_of_two_workers(postgres_url, redis_url, tmp_path) -> AsyncIterator[TwoWorkers]:
+    """Three orders in the middle of their execution by a first worker process, and a second one idle."""
     holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
     backend = {"database_url": postgres_url, "redis_url": redis_url}
     async with running_engine(engine_settings(backend), worker=False) as engine:
-        with role_processes(["worker"], holding, log_dir) as (holder,):
+        with role_processes(["worker"], holding, tmp_path / "first") as (first,):
             await wait_for_workers(redis_url, 1)
             order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
             await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
-            yield engine, holder, order_ids, quick
+            with role_processes(["worker"], quick, tmp_path / "second") as (second,):
+                await wait_for_workers(redis_url, 2)
+                yield TwoWorkers(engine, first, second, order_ids)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_a_stopped_worker_hands_its_orders_back_at_once_without_error_lines(
     postgres_url, redis_url, tmp_path, signum
 ):
-    async with orders_in_flight_on_a_worker(postgres_url, redis_url, tmp_path / "stopping") as held:
-        engine, stopping, order_ids, quick = held
-        with role_processes(["worker"], quick, tmp_path / "taking-over") as (taking_over,):
-            await wait_for_workers(redis_url, 2)
-            stopping.send_signal(signum)
-            assert await asyncio.to_thread(stopping.wait, 15) == 0
-            # Resumed by the other worker at once, not after the lease (30 s) and the sweep's grace.
-            async with asyncio.timeout(10):
-                await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
-            remaining = await consumers(redis_url)
-        streams = [await engine.services.store.read_stream(order_id) for order_id in order_ids]
+    async with orders_in_the_first_of_two_workers(postgres_url, redis_url, tmp_path) as workers:
+        workers.first.send_signal(signum)
+        assert await asyncio.to_thread(workers.first.wait, 15) == 0
+        # Resumed by the other worker at once, not after the lease (30 s) and the sweep's grace.
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(workers.engine.stream(order_id) for order_id in workers.order_ids))
+        remaining = await consumers(redis_url)
+        streams = [
+            await workers.engine.services.store.read_stream(order_id) for order_id in workers.order_ids
+        ]
 
     for stream in streams:
         assert [r.version for r in stream] == list(range(1, len(stream) + 1))
         assert sum(isinstance(r.event, (OrderConfirmed, OrderFailed)) for r in stream) == 1
-        assert stream[-1].metadata["worker"] == worker_id(taking_over)
-    assert remaining == {worker_id(taking_over)}, "the stopped worker left the consumer group"
-    assert error_lines(tmp_path / "stopping" / "worker-0.log") == []
+        assert stream[-1].metadata["worker"] == worker_id(workers.second)
+    assert remaining == {worker_id(workers.second)}, "the stopped worker left the consumer group"
+    assert error_lines(tmp_path / "first" / "worker-0.log") == []
 
 
 async def test_a_killed_worker_is_removed_and_the_queue_depth_is_true_within_seconds(
     postgres_url, redis_url, tmp_path
 ):
-    async with orders_in_flight_on_a_worker(postgres_url, redis_url, tmp_path / "killed") as held:
-        engine, killed, _, quick = held
-        assert await queue_depth(engine) == 3  # delivered, not yet acknowledged
-        with role_processes(["worker"], quick, tmp_path / "alive") as (alive,):
-            await wait_for_workers(redis_url, 2)
-            killed.kill()
-            killed.wait()
-            async with asyncio.timeout(20):
-                while await consumers(redis_url) != {worker_id(alive)}:  # noqa: ASYNC110 (Redis state)
-                    await asyncio.sleep(0.1)
-                while await queue_depth(engine) != 0:  # noqa: ASYNC110 (the next scrape)
-                    await asyncio.sleep(0.1)
+    async with orders_in_the_first_of_two_workers(postgres_url, redis_url, tmp_path) as workers:
+        assert await queue_depth(workers.engine) == 3  # delivered to the first worker, not acknowledged
+        workers.first.kill()
+        workers.first.wait()
+        async with asyncio.timeout(20):
+            while await consumers(redis_url) != {worker_id(workers.second)}:  # noqa: ASYNC110 (Redis state)
+                await asyncio.sleep(0.1)
+            while await queue_depth(workers.engine) != 0:  # noqa: ASYNC110 (the next scrape)
+                await asyncio.sleep(0.1)
