@@ -208,16 +208,15 @@ VISIBLE_HORIZON = (
 # holding the horizon: its process id, how long it has been open, its state.
 _HORIZON_REPORT = f"""
     WITH running AS ({_RUNNING_IN_OUR_DATABASE}),
-    horizon AS (SELECT coalesce(min(xid), pg_snapshot_xmax(pg_current_snapshot())) AS xid FROM running),
     holder AS (
         SELECT pid, extract(epoch FROM clock_timestamp() - xact_start)::float8 AS age_s, state
         FROM pg_stat_activity
         WHERE datname = current_database() AND backend_xid = (SELECT min(xid) FROM running)::xid
     )
-    SELECT (SELECT count(*) FROM order_events WHERE transaction_id >= (SELECT xid FROM horizon)),
+    SELECT (SELECT count(*) FROM order_events WHERE transaction_id >= {VISIBLE_HORIZON}),
            holder.pid, holder.age_s, holder.state
     FROM (SELECT 1) AS one LEFT JOIN holder ON true
-    ORDER BY holder.age_s DESC NULLS LAST LIMIT 1"""
+    ORDER BY holder.age_s DESC NULLS LAST LIMIT 1"""  # a parallel query's workers share their leader's xid
 
 
 # What a connection is in when a statement broke it or was cancelled midway: not fit to go back to the pool.
