@@ -69,7 +69,7 @@ async def log_stream(
         try:
             after: LogPosition | None = LogPosition.from_resume_token(params["afterToken"])
         except ValueError:
-            await socket.close(CLOSE_BAD_REQUEST, "afterToken must be a resumeToken the stream sent")
+            await socket.close(CLOSE_BAD_REQUEST, "afterToken must be a resumeToken as the stream sends them")
             return
     else:
         try:
