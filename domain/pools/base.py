@@ -1,0 +1,54 @@
+"""What every pool offers the router and the market: a pure quote, a swap that changes the pool, a spot price.
+
+Amounts are integers in base units (lamports for SOL). A pool trades one pair, `token_x`/`token_y`, in either
+direction. `now` is the chain's clock in unix seconds (Meteora's variable fee decays with time; Raydium's
+maths ignores it).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+import msgspec
+
+
+class SwapResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One exact-in swap through one pool.
+
+    `amount_in_raw`: base units of `token_in` taken (all of what was offered);
+    `amount_out_raw`: base units of the other token paid out (rounded down, as the programs do);
+    `fee_raw`: the part of `amount_in_raw` kept as the trading fee (rounded up);
+    `price_impact_bps`: how far the swap's average price (before fees) falls short of the spot price
+    before it, in basis points (0 inside one Meteora bin).
+    """
+
+    amount_in_raw: int
+    amount_out_raw: int
+    fee_raw: int
+    price_impact_bps: Decimal
+
+
+class InsufficientLiquidity(Exception):
+    """The pool cannot pay out for this input (it would run out of the output token)."""
+
+
+class Pool(Protocol):
+    pool_id: str  # unique on the chain, e.g. "raydium-cpmm-SOL-USDC-1"
+    venue: str  # "raydium" or "meteora"
+    token_x: str
+    token_y: str
+
+    def spot_price(self, token_in: str) -> Decimal:
+        """Whole `token_out` per whole `token_in` at the pool's current state, before fees."""
+        ...
+
+    def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
+        """What swapping `amount_in_raw` would give now, without changing the pool.
+
+        Raises `InsufficientLiquidity`; `ValueError` for a token the pool does not trade or an amount <= 0."""
+        ...
+
+    def swap(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
+        """Swap, changing the pool's state exactly as `quote` said it would."""
+        ...
