@@ -23,6 +23,7 @@ from api.ingress import at_the_door
 from api.orders import OrderController, order_stats
 from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
+from api.wire import ExactJsonResponse
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
 from projections.feed import LiveFeed
@@ -86,6 +87,7 @@ def create_app(
         cors_config=CORSConfig(allow_origins=cors_origins, allow_headers=["*"]) if cors_origins else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=CheckedJsonRequest,
+        response_class=ExactJsonResponse,
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
         openapi_config=openapi_config(),

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
+from api.wire import builtins
 from domain.events import OrderSubmitted
 from domain.pairs import pair_of
 from domain.transitions import status_after
@@ -18,7 +17,7 @@ def iso_timestamp(moment: datetime) -> str:
 
 
 def event_message(recorded: RecordedEvent) -> dict[str, Any]:
-    fields = msgspec.to_builtins(recorded.event)
+    fields = builtins(recorded.event)
     if isinstance(recorded.event, OrderSubmitted):
         fields["pair"] = pair_message(recorded.event.token_in, recorded.event.token_out)
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -12,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import Body, FromQuery, HeaderParameter, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -20,6 +21,7 @@ from api.access import require_api_key
 from api.errors import error_response, error_responses
 from api.messages import event_message
 from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
+from domain.amounts import RAW_PATTERN
 from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
 from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
 from domain.status import OrderStatus
@@ -69,17 +71,27 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
         str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["USDC"]})
     ]
     amount_in: Annotated[
-        float,
+        Decimal | None,
         msgspec.Meta(
-            gt=0,
             extra_json_schema={
-                "description": "Amount of tokenIn to sell: at least its smallest unit, at most its maximum "
-                "(per token below).",
-                "extra": {"maximum": max(token.max_amount_in for token in TOKENS.values())},
-                "examples": [0.5],
+                "description": "Amount of tokenIn to sell in whole tokens, exactly: a JSON number or a "
+                "decimal string with at most the token's decimals (SOL 9, USDC/USDT 6, BONK 5, JUP 6), at "
+                "most the token's maximum (per token below). Give this or amountInRaw.",
+                "examples": [0.5, "0.5"],
             },
         ),
-    ]
+    ] = None
+    amount_in_raw: Annotated[
+        str | None,
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "The same amount in base units (1 SOL = 1000000000), as a string of digits. "
+                "Give this or amountIn.",
+                "extra": {"pattern": RAW_PATTERN},
+                "examples": ["500000000"],
+            },
+        ),
+    ] = None
     # A float of integral value: JSON (and its schema's `integer`) makes no difference between 50 and 50.0.
     slippage_bps: Annotated[
         float,
@@ -87,6 +99,11 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
             ge=MIN_SLIPPAGE_BPS, le=MAX_SLIPPAGE_BPS, multiple_of=1, extra_json_schema={"extra": INTEGER}
         ),
     ] = DEFAULT_SLIPPAGE_BPS
+
+
+def decimal_pattern(decimals: int) -> str:
+    """A decimal string with at most `decimals` digits after the point."""
+    return rf"^[0-9]+(\.[0-9]{{1,{decimals}}})?$" if decimals else r"^[0-9]+$"
 
 
 # The rules that tie fields together, from the token table the domain checks against: one branch per
@@ -99,7 +116,16 @@ ORDER_SUBMISSION_SCHEMA = {
             properties={
                 "tokenIn": Schema(const=symbol),
                 "tokenOut": Schema(enum=[other for other in TOKENS if other != symbol]),
-                "amountIn": Schema(minimum=token.smallest_unit, maximum=token.max_amount_in),
+                "amountIn": Schema(
+                    one_of=[
+                        Schema(
+                            type=OpenAPIType.NUMBER,
+                            minimum=float(token.value(1)),
+                            maximum=float(token.value(token.max_amount_in_raw)),
+                        ),
+                        Schema(type=OpenAPIType.STRING, pattern=decimal_pattern(token.decimals)),
+                    ]
+                ),
             },
         )
         for symbol, token in TOKENS.items()
@@ -173,6 +199,7 @@ class OrderController(Controller):
                     token_in=data.token_in,
                     token_out=data.token_out,
                     amount_in=data.amount_in,
+                    amount_in_raw=data.amount_in_raw,
                     slippage_bps=int(data.slippage_bps),
                     idempotency_key=idempotency_key,
                     correlation_id=request_id,

@@ -7,11 +7,11 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 
-import msgspec
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
+from api import wire
 from api.messages import event_message, log_message
 from eventstore.base import (
     LOG_START,
@@ -97,7 +97,7 @@ class _MessageTexts:
         key = (recorded.order_id, recorded.version)
         text = self._texts.get(key)
         if text is None:
-            text = self._texts[key] = msgspec.json.encode(event_message(recorded)).decode()
+            text = self._texts[key] = wire.encode(event_message(recorded)).decode()
             if len(self._texts) > self.size:
                 del self._texts[next(iter(self._texts))]
         return text
@@ -107,7 +107,7 @@ _ORDER_MESSAGES = _MessageTexts(size=4096)
 
 
 def _log_message_text(recorded: RecordedEvent) -> str:
-    return msgspec.json.encode(log_message(recorded)).decode()
+    return wire.encode(log_message(recorded)).decode()
 
 
 def _non_negative(raw: str, maximum: int = MAX_POSITION) -> int:

@@ -6,8 +6,15 @@ and submitting the transaction) are appended together, in one round trip. Runnin
 order is safe: the second runner resumes from the log, and when two run at once, the one whose append
 clashes stops quietly.
 
+Routing reads every venue's pools from the chain at once (each within `quote_timeout_s`; a venue that fails
+is left out of the attempt, and the decision says so) and routes on them with the pools' own maths: one pool,
+or a split when that pays more. The transaction is one per attempt, with one id: before sending it, and
+whenever the chain's answer is lost (a timeout, a crash), the runner asks the chain what became of that id,
+and waits while it could still land; only a transaction the chain dropped, or one past its expiry, lets a
+new attempt start. So a swap never lands twice for one order.
+
 Errors, by whose they are:
-- the venue's (`venues.base.VENUE_FAILURES`): a failed attempt with the venue's reason, retried with backoff;
+- the chain's (`venues.base.VENUE_FAILURES`): a failed attempt with the chain's reason, retried with backoff;
 - ours (any other error of a venue adapter, a broken invariant, a venue the log names that is not
   configured): `EngineFault`; the run is logged with its traceback and recorded as `ExecutionCrashed`, and
   after the retry policy's `max_crashed_runs` the order fails, so the recovery sweep never starts a poison
@@ -27,13 +34,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from commands.clock import Clock, SystemClock
-from domain.events import Event, ExecutionAttemptFailed, OrderConfirmed, OrderFailed, Quote, VenueSelected
+from domain.events import Event, ExecutionAttemptFailed, LeftOut, OrderConfirmed, OrderFailed, VenueSelected
 from domain.order import InvariantViolated, Order
 from domain.order_type import OrderType
+from domain.pools import PoolState
 from domain.retry import RetryPolicy
+from domain.pools.base import InsufficientLiquidity
+from domain.route_plan import plan_route
+from domain.routing import route_records
 from domain.status import OrderStatus
 from eventstore.base import ConcurrencyConflict, EventStore, RecordedEvent
-from venues.base import VENUE_FAILURES, SwapTransaction, Venue, failure_reason
+from venues.base import VENUE_FAILURES, failure_reason
+from venues.chain import TRANSACTION_LIFETIME_S, Chain, Dropped, Landed, SwapLeg, SwapTransaction
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +69,15 @@ class EngineFault(Exception):
 
 @dataclass
 class Execution:
-    """What executing orders needs: the log, the venues, the retry policy, the start limiter and the clock."""
+    """What executing orders needs: the log, the chain, the retry policy, the start limiter and the clock."""
 
     store: EventStore
-    venues: list[Venue]
+    chain: Chain
     policy: RetryPolicy
     limiter: StartLimiter
     clock: Clock = field(default_factory=SystemClock)
+    quote_timeout_s: float = 2.0  # a venue whose pools take longer is left out of the attempt
+    status_poll_s: float = 1.0  # while the chain's answer about a sent transaction is lost, ask again after
     jitter: random.Random = field(default_factory=random.Random)
     worker_id: str = ""  # recorded in each event's metadata: which process took the step
     # Binds the order and correlation ids to every log line written while the order runs.
@@ -140,65 +154,103 @@ class _Runner:
 
     async def route(self) -> None:
         order = self.order
-        quotes: list[Quote] = []
-        left_out: list[str] = []
-        for venue, result in zip(self.execution.venues, await self.quotes(), strict=True):
-            if isinstance(result, Quote):
-                quotes.append(result)
+        pools: list[PoolState] = []
+        left_out: list[LeftOut] = []
+        venues = self.execution.chain.venues
+        for venue, result in zip(venues, await self.pools(venues), strict=True):
+            if isinstance(result, list):
+                pools.extend(result)
             elif isinstance(result, VENUE_FAILURES):
-                left_out.append(f"{venue.name}: {failure_reason(result)}")
+                left_out.append(LeftOut(venue=venue, reason=failure_reason(result)))
                 log.warning(
                     "venue left out of this attempt",
-                    extra=self.ids | {"venue": venue.name, "reason": failure_reason(result)},
+                    extra=self.ids | {"venue": venue, "reason": failure_reason(result)},
                 )
             elif isinstance(result, Exception):
-                raise EngineFault(f"{venue.name} failed to quote") from result
+                raise EngineFault(f"{venue} failed to answer with its pools") from result
             else:  # a cancellation, or the process exiting: not the order's fault
                 raise result
-        if not quotes:
-            await self.fail(f"no venue quoted: {'; '.join(left_out)}")
+        if not pools:
+            reasons = "; ".join(f"{o.venue}: {o.reason}" for o in left_out) or "no pool trades this pair"
+            await self.fail(f"no venue quoted: {reasons}")
             return
+        now = int(self.execution.clock.now().timestamp())
+        try:
+            plan = plan_route(pools, order.token_in, order.amount_in_raw, now)
+        except InsufficientLiquidity:
+            await self.fail(f"the pools cannot pay out for {order.input_token.show(order.amount_in_raw)}")
+            return
+        quotes, legs, short = route_records(plan, pools, order.input_token, order.output_token)
         await self.record(
-            lambda: order.select_venue(quotes), order.build_transaction, order.submit_transaction
+            lambda: order.select_route(quotes, legs, (*left_out, *short)),
+            order.build_transaction,
+            order.submit_transaction,
         )
 
-    async def quotes(self) -> list[Quote | BaseException]:
-        """Every venue's quote, or what it raised instead."""
-        order = self.order
-        venues = self.execution.venues
+    async def pools(self, venues: tuple[str, ...]) -> list[list[PoolState] | BaseException]:
+        """Every venue's pools for the order's pair, or what reading them raised instead."""
+        order, chain, timeout = self.order, self.execution.chain, self.execution.quote_timeout_s
         return await asyncio.gather(
-            *(venue.quote(order.token_in, order.token_out, order.amount_in) for venue in venues),
+            *(
+                asyncio.wait_for(chain.pools(venue, order.token_in, order.token_out), timeout)
+                for venue in venues
+            ),
             return_exceptions=True,
         )
 
-    def selected_venue(self) -> Venue:
-        for venue in self.execution.venues:
-            if venue.name == self.order.selected_venue:
-                return venue
-        raise EngineFault(f"venue {self.order.selected_venue!r} is not configured")
-
-    async def execute(self) -> None:
+    def transaction(self) -> SwapTransaction:
+        """The attempt's transaction, the same however often it is rebuilt: it expires a fixed time after
+        it was first recorded as submitted."""
         order = self.order
-        venue = self.selected_venue()
-        if order.client_tx_id is None or order.min_amount_out is None:
+        if order.client_tx_id is None or order.min_amount_out_raw is None:
             raise EngineFault("a submitted order has no transaction") from InvariantViolated(order.order_id)
-        transaction = SwapTransaction(
+        submitted_at = int(self.last.recorded_at.timestamp())
+        return SwapTransaction(
             client_tx_id=order.client_tx_id,
+            order_id=order.order_id,
             token_in=order.token_in,
             token_out=order.token_out,
-            amount_in=order.amount_in,
-            quoted_price=order.selected_quote.effective_price,
-            min_amount_out=order.min_amount_out,
+            legs=tuple(
+                SwapLeg(venue=leg.venue, pool=leg.pool, amount_in_raw=leg.amount_in_raw)
+                for leg in order.route_plan
+            ),
+            min_amount_out_raw=order.min_amount_out_raw,
             instructions=order.instructions,
+            expires_at=submitted_at + TRANSACTION_LIFETIME_S,
         )
-        try:
-            fill = await venue.execute(transaction)
-        except VENUE_FAILURES as error:
-            await self.fail(failure_reason(error))
+
+    async def execute(self) -> None:
+        tx = self.transaction()
+        clock = self.execution.clock
+        while True:
+            try:
+                outcome = await self.outcome(tx)
+                break
+            except VENUE_FAILURES as error:
+                if clock.now().timestamp() > tx.expires_at:  # it can no longer land: safe to try anew
+                    await self.fail(f"transaction expired unconfirmed ({failure_reason(error)})")
+                    return
+                log.warning(
+                    "transaction outcome unknown; asking the chain again",
+                    extra=self.ids | {"client_tx_id": tx.client_tx_id, "reason": failure_reason(error)},
+                )
+                await clock.sleep(self.execution.status_poll_s)
+            except Exception as error:
+                raise EngineFault("the chain adapter failed") from error
+        if isinstance(outcome, Dropped):
+            await self.fail(outcome.reason)
             return
-        except Exception as error:
-            raise EngineFault(f"{venue.name} failed to execute") from error
-        await self.record(lambda: order.confirm(fill.tx_hash, fill.execution_price, fill.amount_out))
+        fills = tuple((f.venue, f.pool, f.amount_in_raw, f.amount_out_raw) for f in outcome.fills)
+        await self.record(lambda: self.order.confirm(outcome.tx_hash, fills))
+
+    async def outcome(self, tx: SwapTransaction) -> Landed | Dropped:
+        """What became of the transaction: asked first (it may have been sent by a run that died before
+        recording the answer), sent only when the chain has not settled it; sending again is harmless."""
+        chain = self.execution.chain
+        status = await chain.transaction_status(tx.client_tx_id)
+        if isinstance(status, Landed | Dropped):
+            return status
+        return await chain.send_transaction(tx)
 
     async def fail(self, reason: str) -> None:
         policy, jitter = self.execution.policy, self.execution.jitter
@@ -249,14 +301,14 @@ class _Runner:
 def _log_step(event: Event, ids: dict[str, str]) -> None:
     """One line for each step of an order's story that a reader of the logs looks for."""
     match event:
-        case VenueSelected(selected_venue=venue, quotes=quotes):
-            chosen = next(q for q in quotes if q.venue == venue)
-            others = {q.venue: q.effective_price for q in quotes if q.venue != venue}
-            fields = {"venue": venue, "price": chosen.effective_price, "other_quotes": others}
-            log.info("order routed", extra=ids | fields)
+        case VenueSelected():
+            route = {leg.pool: leg.percent for leg in event.route_plan}
+            quotes = {q.pool: str(q.amount_out) for q in event.quotes}
+            fields = {"venue": event.selected_venue, "route": route, "amount_out": str(event.amount_out)}
+            log.info("order routed", extra=ids | fields | {"quotes": quotes})
         case OrderConfirmed():
-            fields = {"venue": event.venue, "tx_hash": event.tx_hash, "price": event.execution_price}
-            log.info("order confirmed", extra=ids | fields | {"amount_out": event.amount_out})
+            fields = {"venue": event.venue, "tx_hash": event.tx_hash, "price": str(event.execution_price)}
+            log.info("order confirmed", extra=ids | fields | {"amount_out": str(event.amount_out)})
         case ExecutionAttemptFailed():
             fields = {"attempt": event.attempt, "reason": event.reason, "retry_in_ms": event.retry_in_ms}
             log.info("order attempt failed", extra=ids | fields)

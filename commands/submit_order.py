@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 import msgspec
 
@@ -26,8 +27,9 @@ class SubmitOrder(msgspec.Struct, frozen=True, kw_only=True):
     order_type: OrderType
     token_in: str
     token_out: str
-    amount_in: float
     slippage_bps: int
+    amount_in: Decimal | None = None  # whole tokens; or
+    amount_in_raw: str | None = None  # base units, a string of digits
     idempotency_key: str | None = None
     correlation_id: str | None = None
 
@@ -43,7 +45,12 @@ class IdempotencyKeyReused(Exception):
 
 async def submit_order(command: SubmitOrder, store: EventStore, enqueue: Enqueue) -> Submitted:
     event = Order.submit(
-        command.order_type, command.token_in, command.token_out, command.amount_in, command.slippage_bps
+        command.order_type,
+        command.token_in,
+        command.token_out,
+        command.slippage_bps,
+        amount_in=command.amount_in,
+        amount_in_raw=command.amount_in_raw,
     )
     order_id = _order_id(command.idempotency_key)
     metadata = {"correlationId": command.correlation_id or order_id}
@@ -60,7 +67,8 @@ async def submit_order(command: SubmitOrder, store: EventStore, enqueue: Enqueue
             "correlation_id": metadata["correlationId"],
             "token_in": event.token_in,
             "token_out": event.token_out,
-            "amount_in": event.amount_in,
+            "amount_in": str(event.amount_in),
+            "amount_in_raw": event.amount_in_raw,
             "slippage_bps": event.slippage_bps,
         },
     )

@@ -6,6 +6,7 @@ a JSON object tagged by `type`, with its fields in camelCase.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 import msgspec
@@ -24,22 +25,60 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=Tru
 
 
 class Quote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """One venue's offer for the whole order, fees and price impact included."""
+    """One pool's offer for the whole order, as the pool's maths computes it (fees and price impact in).
+
+    Prices are whole `tokenOut` per whole `tokenIn`; amounts out are base units (`amount_out_raw`) and the
+    same value in whole tokens (`amount_out`)."""
 
     venue: str
-    price: float  # token_out per token_in before fees
-    fee_bps: int
-    effective_price: float  # token_out per token_in after fees and price impact
-    amount_out: float
+    pool: str
+    price: Decimal  # the pool's spot price before the swap, before fees
+    fee_bps: Decimal  # the fee taken from the input, in basis points of it
+    effective_price: Decimal  # amount_out / amount_in: after fees and price impact
+    amount_out: Decimal
+    amount_out_raw: int
+    price_impact_bps: Decimal  # how far the average price before fees falls short of the spot price
+
+
+class RouteLeg(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One pool's share of the order, as Jupiter's `routePlan` gives it (`percent` of `amountIn`)."""
+
+    venue: str
+    pool: str
+    percent: int
+    amount_in: Decimal
+    amount_in_raw: int
+    amount_out: Decimal
+    amount_out_raw: int
+
+
+class LeftOut(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A venue that gave no quote for this attempt (it failed or did not answer in time), and why."""
+
+    venue: str
+    reason: str
+
+
+class Fill(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """What one leg of the landed transaction swapped."""
+
+    venue: str
+    pool: str
+    amount_in: Decimal
+    amount_in_raw: int
+    amount_out: Decimal
+    amount_out_raw: int
 
 
 class OrderSubmitted(Event, frozen=True):
-    SCHEMA_VERSION: ClassVar[int] = 2  # version 1, from before limit and sniper orders, had no order_type
+    # 1: before limit and sniper orders, no order_type; 2: amount_in a float, no amount_in_raw
+    SCHEMA_VERSION: ClassVar[int] = 3
 
     order_type: OrderType
     token_in: str
     token_out: str
-    amount_in: float
+    amount_in: Decimal
+    amount_in_raw: int
     slippage_bps: int
 
 
@@ -48,26 +87,48 @@ class RoutingStarted(Event, frozen=True):
 
 
 class VenueSelected(Event, frozen=True):
+    """The routing decision: every pool's quote, the route taken (one leg, or a split across pools) and the
+    venues left out of this attempt. `selected_venue` is the venue of the largest leg."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2  # 1: float quotes, one per venue, no route plan
+
     quotes: tuple[Quote, ...]
     selected_venue: str
+    route_plan: tuple[RouteLeg, ...]
+    amount_out: Decimal  # what the route plan pays out, all legs together
+    amount_out_raw: int
+    left_out: tuple[LeftOut, ...] = ()
 
 
 class TransactionBuilt(Event, frozen=True):
+    """The transaction: one swap instruction per leg (wSOL wrapped and unwrapped around them), and the least
+    it may pay out (the route's amount less the slippage allowed) before the chain refuses it."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2  # 1: a float min_amount_out
+
     venue: str
     instructions: tuple[str, ...]
-    min_amount_out: float
+    min_amount_out: Decimal
+    min_amount_out_raw: int
 
 
 class TransactionSubmitted(Event, frozen=True):
     venue: str
-    client_tx_id: str  # the venue deduplicates on it, as a chain does on a signature
+    client_tx_id: str  # the chain deduplicates on it, as on a signature
 
 
 class OrderConfirmed(Event, frozen=True):
+    """The transaction landed: what it paid out in all (`amount_out`) and per leg (`fills`);
+    `execution_price` is amount_out / amount_in, whole tokens."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2  # 1: float amounts, no fills
+
     venue: str
     tx_hash: str
-    execution_price: float
-    amount_out: float
+    execution_price: Decimal
+    amount_out: Decimal
+    amount_out_raw: int
+    fills: tuple[Fill, ...]
 
 
 class ExecutionAttemptFailed(Event, frozen=True):

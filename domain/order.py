@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from decimal import Decimal
 
+from domain.amounts import AmountError, to_base_units
 from domain.events import (
     Event,
     ExecutionAttemptFailed,
     ExecutionCrashed,
+    Fill,
+    LeftOut,
     OrderConfirmed,
     OrderFailed,
     OrderSubmitted,
     Quote,
+    RouteLeg,
     RoutingStarted,
     TransactionBuilt,
     TransactionSubmitted,
@@ -20,9 +24,10 @@ from domain.events import (
 )
 from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
 from domain.retry import RetryPolicy
-from domain.routing import best_quote, min_amount_out
+from domain.route_plan import min_amount_out_raw
+from domain.routing import execution_price
 from domain.status import OrderStatus
-from domain.tokens import NATIVE_SOL, TOKENS
+from domain.tokens import NATIVE_SOL, TOKENS, Token
 from domain.transitions import next_status
 
 MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, DEFAULT_SLIPPAGE_BPS = 1, 5000, 50
@@ -55,17 +60,19 @@ class Order:
     order_type: OrderType | None = None
     token_in: str = ""
     token_out: str = ""
-    amount_in: float = 0.0
+    amount_in_raw: int = 0
     slippage_bps: int = 0
     attempt: int = 0
     quotes: tuple[Quote, ...] = ()
+    route_plan: tuple[RouteLeg, ...] = ()
     selected_venue: str | None = None
+    route_amount_out_raw: int | None = None  # what the route plan was quoted to pay out
     instructions: tuple[str, ...] = ()
-    min_amount_out: float | None = None
+    min_amount_out_raw: int | None = None
     client_tx_id: str | None = None
     tx_hash: str | None = None
-    execution_price: float | None = None
-    amount_out: float | None = None
+    execution_price: Decimal | None = None
+    amount_out_raw: int | None = None
     failure_reason: str | None = None
     last_retry_in_ms: int | None = None
     crashed_runs: int = 0
@@ -88,12 +95,12 @@ class Order:
         return self.status is not None and self.status.is_terminal
 
     @property
-    def selected_quote(self) -> Quote:
-        """The quote of the venue routing chose."""
-        for quote in self.quotes:
-            if quote.venue == self.selected_venue:
-                return quote
-        raise InvariantViolated(f"order {self.order_id} has no quote from its selected venue")
+    def input_token(self) -> Token:
+        return TOKENS[self.token_in]
+
+    @property
+    def output_token(self) -> Token:
+        return TOKENS[self.token_out]
 
     def apply(self, event: Event) -> None:
         """Change state by one event; refuses an event the transition table does not allow."""
@@ -103,20 +110,21 @@ class Order:
             case OrderSubmitted():
                 self.order_type = event.order_type
                 self.token_in, self.token_out = event.token_in, event.token_out
-                self.amount_in, self.slippage_bps = event.amount_in, event.slippage_bps
+                self.amount_in_raw, self.slippage_bps = event.amount_in_raw, event.slippage_bps
             case RoutingStarted():
                 self.attempt = event.attempt
-                self.quotes, self.selected_venue, self.instructions = (), None, ()
-                self.min_amount_out = self.client_tx_id = None
+                self.quotes, self.route_plan, self.selected_venue, self.instructions = (), (), None, ()
+                self.route_amount_out_raw = self.min_amount_out_raw = self.client_tx_id = None
             case VenueSelected():
-                self.quotes, self.selected_venue = event.quotes, event.selected_venue
+                self.quotes, self.route_plan = event.quotes, event.route_plan
+                self.selected_venue, self.route_amount_out_raw = event.selected_venue, event.amount_out_raw
             case TransactionBuilt():
-                self.instructions, self.min_amount_out = event.instructions, event.min_amount_out
+                self.instructions, self.min_amount_out_raw = event.instructions, event.min_amount_out_raw
             case TransactionSubmitted():
                 self.client_tx_id = event.client_tx_id
             case OrderConfirmed():
                 self.selected_venue, self.tx_hash = event.venue, event.tx_hash
-                self.execution_price, self.amount_out = event.execution_price, event.amount_out
+                self.execution_price, self.amount_out_raw = event.execution_price, event.amount_out_raw
             case ExecutionAttemptFailed():
                 self.failure_reason, self.last_retry_in_ms = event.reason, event.retry_in_ms
             case ExecutionCrashed():
@@ -129,9 +137,18 @@ class Order:
 
     @staticmethod
     def submit(
-        order_type: str, token_in: str, token_out: str, amount_in: float, slippage_bps: int
+        order_type: str,
+        token_in: str,
+        token_out: str,
+        slippage_bps: int,
+        *,
+        amount_in: Decimal | str | None = None,
+        amount_in_raw: str | None = None,
     ) -> OrderSubmitted:
-        """Check a new order against the rules; the first rule broken is reported with its field."""
+        """Check a new order against the rules; the first rule broken is reported with its field.
+
+        The amount comes either as whole tokens (`amount_in`, a decimal with at most the token's decimals) or
+        as base units (`amount_in_raw`, a string of digits)."""
         if order_type in PLANNED_ORDER_TYPES:
             raise OrderNotSupported("orderType", f"'{order_type}' orders are not supported yet; use 'market'")
         if order_type not in SUPPORTED_ORDER_TYPES:
@@ -143,12 +160,9 @@ class Order:
         if token_in == token_out:
             raise OrderRejected("tokenOut", "must differ from tokenIn")
         token = TOKENS[token_in]
-        if not math.isfinite(amount_in) or amount_in <= 0:
-            raise OrderRejected("amountIn", "must be a finite number greater than 0")
-        if amount_in > token.max_amount_in:
-            raise OrderRejected("amountIn", f"must be at most {token.max_amount_in:g} {token_in}")
-        if amount_in < token.smallest_unit:
-            raise OrderRejected("amountIn", f"must be at least {token.smallest_unit:g} {token_in}")
+        field, raw = _amount_in_raw(token, amount_in, amount_in_raw)
+        if raw > token.max_amount_in_raw:
+            raise OrderRejected(field, f"must be at most {token.show(token.max_amount_in_raw)}")
         if not MIN_SLIPPAGE_BPS <= slippage_bps <= MAX_SLIPPAGE_BPS:
             raise OrderRejected(
                 "slippageBps", f"must be an integer from {MIN_SLIPPAGE_BPS} to {MAX_SLIPPAGE_BPS}"
@@ -157,35 +171,73 @@ class Order:
             order_type=kind,
             token_in=token_in,
             token_out=token_out,
-            amount_in=amount_in,
+            amount_in=token.value(raw),
+            amount_in_raw=raw,
             slippage_bps=slippage_bps,
         )
 
     def start_attempt(self) -> RoutingStarted:
         return RoutingStarted(attempt=self.attempt + 1)
 
-    def select_venue(self, quotes: list[Quote]) -> VenueSelected:
-        return VenueSelected(quotes=tuple(quotes), selected_venue=best_quote(quotes).venue)
+    def select_route(
+        self, quotes: tuple[Quote, ...], route_plan: tuple[RouteLeg, ...], left_out: tuple[LeftOut, ...]
+    ) -> VenueSelected:
+        """Record the router's decision; `route_plan`'s legs take the whole amount in."""
+        if not route_plan:
+            raise InvariantViolated(f"order {self.order_id}: a route needs at least one leg")
+        if sum(leg.amount_in_raw for leg in route_plan) != self.amount_in_raw:
+            raise InvariantViolated(f"order {self.order_id}: the route's legs do not add up to amountIn")
+        amount_out_raw = sum(leg.amount_out_raw for leg in route_plan)
+        largest = max(route_plan, key=lambda leg: (leg.amount_in_raw, leg.amount_out_raw))
+        return VenueSelected(
+            quotes=quotes,
+            selected_venue=largest.venue,
+            route_plan=route_plan,
+            amount_out=self.output_token.value(amount_out_raw),
+            amount_out_raw=amount_out_raw,
+            left_out=left_out,
+        )
 
     def build_transaction(self) -> TransactionBuilt:
-        quote = self.selected_quote
+        if self.route_amount_out_raw is None or self.selected_venue is None:
+            raise InvariantViolated(f"order {self.order_id}: no route to build a transaction for")
+        floor = min_amount_out_raw(self.route_amount_out_raw, self.slippage_bps)
         return TransactionBuilt(
-            venue=quote.venue,
-            instructions=swap_instructions(self.token_in, self.token_out),
-            min_amount_out=min_amount_out(quote, self.slippage_bps),
+            venue=self.selected_venue,
+            instructions=swap_instructions(self.token_in, self.token_out, self.route_plan),
+            min_amount_out=self.output_token.value(floor),
+            min_amount_out_raw=floor,
         )
 
     def submit_transaction(self) -> TransactionSubmitted:
         # One id per attempt: resubmitting the same attempt after a crash must not swap twice.
-        venue = self.selected_quote.venue
-        return TransactionSubmitted(venue=venue, client_tx_id=f"{self.order_id}:{self.attempt}")
+        if self.selected_venue is None:
+            raise InvariantViolated(f"order {self.order_id}: no route to submit")
+        return TransactionSubmitted(venue=self.selected_venue, client_tx_id=f"{self.order_id}:{self.attempt}")
 
-    def confirm(self, tx_hash: str, execution_price: float, amount_out: float) -> OrderConfirmed:
+    def confirm(self, tx_hash: str, fills: tuple[tuple[str, str, int, int], ...]) -> OrderConfirmed:
+        """The landed transaction: `fills` are (venue, pool, amount_in_raw, amount_out_raw) per leg."""
+        if self.selected_venue is None:
+            raise InvariantViolated(f"order {self.order_id}: confirmed without a route")
+        token_in, token_out = self.input_token, self.output_token
+        amount_out_raw = sum(fill[3] for fill in fills)
         return OrderConfirmed(
-            venue=self.selected_quote.venue,
+            venue=self.selected_venue,
             tx_hash=tx_hash,
-            execution_price=execution_price,
-            amount_out=amount_out,
+            execution_price=execution_price(self.amount_in_raw, token_in, amount_out_raw, token_out),
+            amount_out=token_out.value(amount_out_raw),
+            amount_out_raw=amount_out_raw,
+            fills=tuple(
+                Fill(
+                    venue=venue,
+                    pool=pool,
+                    amount_in=token_in.value(raw_in),
+                    amount_in_raw=raw_in,
+                    amount_out=token_out.value(raw_out),
+                    amount_out_raw=raw_out,
+                )
+                for venue, pool, raw_in, raw_out in fills
+            ),
         )
 
     def fail_attempt(
@@ -211,10 +263,41 @@ class Order:
         return OrderFailed(reason=f"{reason} (crashed {crashed_runs} runs)", attempts=self.attempt)
 
 
-def swap_instructions(token_in: str, token_out: str) -> tuple[str, ...]:
-    """The transaction's instructions; native SOL is wrapped into wSOL before and unwrapped after."""
-    before: tuple[str, ...] = ("createWrappedSolAccount", "wrapSol") if token_in == NATIVE_SOL else ()
-    if token_out == NATIVE_SOL:
-        before = ("createWrappedSolAccount",)
-    after: tuple[str, ...] = ("closeWrappedSolAccount",) if NATIVE_SOL in (token_in, token_out) else ()
-    return (*before, "swap", *after)
+def _amount_in_raw(
+    token: Token, amount_in: Decimal | str | None, amount_in_raw: str | None
+) -> tuple[str, int]:
+    """The order's amount in base units, and the field it came from."""
+    if amount_in is not None and amount_in_raw is not None:
+        raise OrderRejected("amountInRaw", "give amountIn or amountInRaw, not both")
+    if amount_in_raw is not None:
+        if not (amount_in_raw.isascii() and amount_in_raw.isdigit()) or amount_in_raw.startswith("0"):
+            raise OrderRejected(
+                "amountInRaw",
+                f"must be a positive whole number of base units as a string of digits "
+                f"(1 {token.symbol} is {10**token.decimals})",
+            )
+        return "amountInRaw", int(amount_in_raw)
+    if amount_in is None:
+        raise OrderRejected("amountIn", "required: whole tokens in amountIn, or base units in amountInRaw")
+    try:
+        raw = to_base_units(amount_in, token.decimals)
+    except AmountError as error:
+        raise OrderRejected("amountIn", str(error)) from None
+    if raw <= 0:
+        raise OrderRejected("amountIn", f"must be at least {token.show(1)}, the token's smallest unit")
+    return "amountIn", raw
+
+
+WRAPPED_SOL = "wSOL"
+
+
+def swap_instructions(token_in: str, token_out: str, route_plan: tuple[RouteLeg, ...]) -> tuple[str, ...]:
+    """The transaction's instructions, as `name:account`: one swap per leg of the route; native SOL is
+    wrapped into wSOL before (its associated token account created idempotently, lamports transferred into
+    it, `syncNative`) and the account closed after, which unwraps what is left or received."""
+    swaps = tuple(f"swap:{leg.pool}" for leg in route_plan)
+    if NATIVE_SOL not in (token_in, token_out):
+        return swaps
+    open_account = f"createAssociatedTokenAccountIdempotent:{WRAPPED_SOL}"
+    wrap = (f"transfer:{WRAPPED_SOL}", f"syncNative:{WRAPPED_SOL}") if token_in == NATIVE_SOL else ()
+    return (open_account, *wrap, *swaps, f"closeAccount:{WRAPPED_SOL}")

@@ -18,7 +18,7 @@ from eventstore.base import ConcurrencyConflict, LogPosition, ReadHorizon, Recor
 from eventstore.database import unavailable_as_store_error
 from eventstore.signal import AppendSignal
 from eventstore.tables import order_events
-from eventstore.upcasting import upcast
+from eventstore.upcasting import OrderTokens, needs_order_tokens, upcast
 
 c = order_events.c
 VERSION_KEY = "order_events_order_id_version_key"
@@ -94,7 +94,7 @@ class SqlEventStore(abc.ABC):
             .order_by(c.version)
         )
         async with self.one_statement.connect() as conn:
-            return [_recorded(row) for row in await conn.execute(query)]
+            return await self._decoded(conn, (await conn.execute(query)).all())
 
     @unavailable_as_store_error
     async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
@@ -104,7 +104,7 @@ class SqlEventStore(abc.ABC):
     @unavailable_as_store_error
     async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
         """`read_all` inside the caller's transaction (a projection rebuild's final catch-up)."""
-        return [_recorded(row) for row in await self._follow(conn, after, limit)]
+        return await self._decoded(conn, await self._follow(conn, after, limit))
 
     def _follow_query(self, after: LogPosition, limit: int) -> sa.Select[Any]:
         return (
@@ -118,6 +118,21 @@ class SqlEventStore(abc.ABC):
         """The rows of `read_all_in`."""
         rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit))).all()
         return rows
+
+    async def _decoded(self, conn: AsyncConnection, rows: Sequence[Any]) -> list[RecordedEvent]:
+        """The events of `rows`; old shapes that need their order's tokens to be upcast get them from the
+        order's first event (one more query, and only when the rows hold such events)."""
+        needing = {row[0] for row in rows if needs_order_tokens(row[2], row[4])}
+        if not needing:
+            return [_recorded(row) for row in rows]
+        query = sa.select(c.order_id, sa.cast(c.data, sa.Text), c.schema_version).where(
+            c.order_id.in_(needing), c.version == 1
+        )
+        tokens = {
+            order_id: OrderTokens.of(msgspec.json.decode(data), schema_version)
+            for order_id, data, schema_version in await conn.execute(query)
+        }
+        return [_recorded(row, tokens.get(row[0])) for row in rows]
 
     @unavailable_as_store_error
     async def count_after(self, after: LogPosition) -> int:
@@ -181,22 +196,23 @@ class SqlEventStore(abc.ABC):
 _EVENT: msgspec.json.Decoder[Event] = msgspec.json.Decoder(OrderEvent)
 
 
-def _recorded(row: Sequence[Any]) -> RecordedEvent:
+def _recorded(row: Sequence[Any], order_tokens: OrderTokens | None = None) -> RecordedEvent:
     """An event from a row of `_columns` and the transaction id (unpacked: a third cheaper than by name)."""
     order_id, version, type_name, data, schema_version, metadata, recorded_at, position, transaction_id = row
     return RecordedEvent(
         order_id=order_id,
         version=version,
-        event=_event(type_name, data, schema_version),
+        event=_event(type_name, data, schema_version, order_tokens),
         recorded_at=recorded_at.astimezone(UTC),  # psycopg's own rows are in the session's time zone
         log_position=LogPosition(transaction_id, position),
         metadata=msgspec.json.decode(metadata),
     )
 
 
-def _event(type_name: str, data: str, schema_version: int) -> Event:
+def _event(type_name: str, data: str, schema_version: int, order_tokens: OrderTokens | None) -> Event:
     event_class = EVENT_TYPES[type_name]
     if schema_version < event_class.SCHEMA_VERSION:  # an older shape: brought up to date as builtins first
-        upcasted: Event = msgspec.convert(upcast(msgspec.json.decode(data), schema_version), event_class)
+        current = upcast(msgspec.json.decode(data), schema_version, order_tokens)
+        upcasted: Event = msgspec.convert(current, event_class, strict=False)
         return upcasted
     return _EVENT.decode(data)

@@ -31,7 +31,12 @@ def _changes(recorded: RecordedEvent) -> dict[str, Any] | None:
     }
     if isinstance(recorded.event, OrderSubmitted):
         event = recorded.event
-        fields |= {"tokenIn": event.token_in, "tokenOut": event.token_out, "amountIn": event.amount_in}
+        fields |= {
+            "tokenIn": event.token_in,
+            "tokenOut": event.token_out,
+            "amountIn": str(event.amount_in),
+            "amountInRaw": str(event.amount_in_raw),
+        }
     return fields
 
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, localcontext
 from typing import Annotated
 
 import msgspec
 
-from domain.events import OrderConfirmed, OrderFailed, OrderSubmitted, RoutingStarted, VenueSelected
+from domain.events import (
+    OrderConfirmed,
+    OrderFailed,
+    OrderSubmitted,
+    RouteLeg,
+    RoutingStarted,
+    TransactionBuilt,
+    VenueSelected,
+)
 from domain.pairs import QUOTE_PREFERENCE
 from domain.routing import BPS
 from domain.transitions import status_after
@@ -23,24 +32,32 @@ EXECUTION_PRICE = (
 
 
 class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
+    """An order as readers see it. Amounts twice: exact decimal values of whole tokens (JSON numbers) and
+    base units (`...Raw`, strings of digits)."""
+
     order_id: str
     status: str
     order_type: str
     token_in: str
     token_out: str
-    amount_in: float
+    amount_in: Decimal
+    amount_in_raw: str
     slippage_bps: int
-    selected_venue: str | None = None
-    execution_price: Annotated[float | None, msgspec.Meta(description=EXECUTION_PRICE)] = None
-    amount_out: float | None = None
+    selected_venue: str | None = None  # the venue of the route's largest leg
+    route_plan: tuple[RouteLeg, ...] | None = None
+    min_amount_out: Decimal | None = None
+    min_amount_out_raw: str | None = None
+    execution_price: Annotated[Decimal | None, msgspec.Meta(description=EXECUTION_PRICE)] = None
+    amount_out: Decimal | None = None
+    amount_out_raw: str | None = None
     tx_hash: str | None = None
     attempts: int = 0
     failure_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     version: int
-    # How much more the chosen venue's quote paid out than the other venue's, in basis points.
-    price_improvement_bps: float | None = None
+    # How much more the route paid out than the best quote of any other venue, in basis points.
+    price_improvement_bps: Decimal | None = None
 
 
 def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
@@ -54,6 +71,7 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
             token_in=event.token_in,
             token_out=event.token_out,
             amount_in=event.amount_in,
+            amount_in_raw=str(event.amount_in_raw),
             slippage_bps=event.slippage_bps,
             created_at=recorded.recorded_at,
             updated_at=recorded.recorded_at,
@@ -64,11 +82,15 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
         case RoutingStarted():
             view.attempts = event.attempt
         case VenueSelected():
-            view.selected_venue = event.selected_venue
+            view.selected_venue, view.route_plan = event.selected_venue, event.route_plan
             view.price_improvement_bps = price_improvement_bps(event)
+        case TransactionBuilt():
+            view.min_amount_out = event.min_amount_out
+            view.min_amount_out_raw = str(event.min_amount_out_raw)
         case OrderConfirmed():
             view.selected_venue, view.tx_hash = event.venue, event.tx_hash
             view.execution_price, view.amount_out = event.execution_price, event.amount_out
+            view.amount_out_raw = str(event.amount_out_raw)
         case OrderFailed():
             view.failure_reason = event.reason
     view.status = status_after(event)
@@ -84,9 +106,12 @@ def fold(events: list[RecordedEvent]) -> OrderView | None:
     return view
 
 
-def price_improvement_bps(decision: VenueSelected) -> float | None:
-    chosen = next(q for q in decision.quotes if q.venue == decision.selected_venue)
-    others = [q.amount_out for q in decision.quotes if q.venue != decision.selected_venue]
+def price_improvement_bps(decision: VenueSelected) -> Decimal | None:
+    """(route's amount out / best quote of another venue for the whole order - 1) in bps, to 0.01 bps."""
+    others = [q.amount_out_raw for q in decision.quotes if q.venue != decision.selected_venue]
     if not others or max(others) <= 0:
         return None
-    return (chosen.amount_out / max(others) - 1) * BPS
+    with localcontext() as context:
+        context.prec = 28
+        ratio = Decimal(decision.amount_out_raw) / max(others)
+    return ((ratio - 1) * BPS).quantize(Decimal("0.01"))

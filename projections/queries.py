@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.routing import execution_price
 from domain.status import TERMINAL_STATUSES
+from domain.tokens import TOKENS
 from domain.transitions import status_after
 from eventstore.backend import Backend
 from eventstore.base import EventStore, RecordedEvent
@@ -53,9 +56,10 @@ class OrderFilters(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PairStats(msgspec.Struct, rename="camel"):
-    pair: str
+    pair: str  # tokenIn/tokenOut
     confirmed: int
-    average_execution_price: float
+    # All confirmed orders' amounts out over their amounts in: whole tokenOut per whole tokenIn
+    average_execution_price: Decimal
 
 
 class OrderStats(msgspec.Struct, rename="camel"):
@@ -155,7 +159,8 @@ class OrderQueries:
                         orders.c.token_in,
                         orders.c.token_out,
                         sa.func.count(),
-                        sa.func.avg(orders.c.execution_price),
+                        sa.func.sum(orders.c.amount_in_raw),
+                        sa.func.sum(orders.c.amount_out_raw),
                     )
                     .where(confirmed)
                     .group_by(orders.c.token_in, orders.c.token_out)
@@ -175,7 +180,10 @@ class OrderQueries:
             total=sum(by_status.values()),
             by_status=by_status,
             confirmed_by_venue=by_venue,
-            pairs=[PairStats(f"{i}/{o}", count, price) for i, o, count, price in pairs],
+            pairs=[
+                PairStats(f"{i}/{o}", count, execution_price(int(raw_in), TOKENS[i], int(raw_out), TOKENS[o]))
+                for i, o, count, raw_in, raw_out in pairs
+            ],
             success_rate=by_status.get("confirmed", 0) / ended if ended else None,
             orders_retried=retried,
             retries=int(retries),

@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from decimal import Decimal
+from typing import Any
 
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+from domain.events import RouteLeg
 from eventstore.tables import UtcDateTime
 
 metadata = sa.MetaData()
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A decimal kept as its text, so it reads back exactly on SQLite too (which has no exact numeric)."""
+
+    impl = sa.String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class BaseUnits(TypeDecorator[str]):
+    """An amount in base units: an integer column (sums in SQL stay exact) read as its string of digits,
+    as the read model gives it."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: str | int | None, dialect: sa.Dialect) -> int | None:
+        return None if value is None else int(value)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return None if value is None else str(int(value))
+
+
+class RoutePlan(TypeDecorator[tuple[RouteLeg, ...]]):
+    """The route's legs as JSON."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[RouteLeg, ...] | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else msgspec.json.encode(value).decode()
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> tuple[RouteLeg, ...] | None:
+        return None if value is None else msgspec.json.decode(value, type=tuple[RouteLeg, ...])
+
 
 orders = sa.Table(
     "orders",
@@ -16,18 +63,23 @@ orders = sa.Table(
     sa.Column("order_type", sa.String(16), nullable=False),
     sa.Column("token_in", sa.String(16), nullable=False),
     sa.Column("token_out", sa.String(16), nullable=False),
-    sa.Column("amount_in", sa.Float, nullable=False),
+    sa.Column("amount_in", ExactDecimal, nullable=False),
+    sa.Column("amount_in_raw", BaseUnits, nullable=False),
     sa.Column("slippage_bps", sa.Integer, nullable=False),
     sa.Column("selected_venue", sa.String(16)),
-    sa.Column("execution_price", sa.Float),
-    sa.Column("amount_out", sa.Float),
+    sa.Column("route_plan", RoutePlan),
+    sa.Column("min_amount_out", ExactDecimal),
+    sa.Column("min_amount_out_raw", BaseUnits),
+    sa.Column("execution_price", ExactDecimal),
+    sa.Column("amount_out", ExactDecimal),
+    sa.Column("amount_out_raw", BaseUnits),
     sa.Column("tx_hash", sa.String(100)),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("failure_reason", sa.Text),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("price_improvement_bps", sa.Float),
+    sa.Column("price_improvement_bps", ExactDecimal),
 )
 
 projection_checkpoints = sa.Table(

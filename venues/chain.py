@@ -6,8 +6,8 @@ whose legs may swap in several pools. The chain is idempotent on `client_tx_id` 
 transaction's signature): sending the same transaction again returns its first outcome and never swaps twice.
 A transaction that has not landed by `expires_at` (its blockhash's last valid block) never lands.
 
-What an adapter raises: `VenueError` when the chain refuses or fails something (its reason fit to show),
-`TimeoutError` when it does not answer in time. Anything else is a bug of ours.
+What an adapter raises: `VenueError` when the chain refuses or fails a request (its reason fit to show),
+`TimeoutError` when it does not answer in time (see `venues/base.py`). Anything else is a bug of ours.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from typing import Protocol
 import msgspec
 
 from domain.pools import PoolState
+
+# How long a transaction may take to land: a Solana blockhash is valid for 150 blocks, about a minute.
+TRANSACTION_LIFETIME_S = 60
 
 
 class SwapLeg(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

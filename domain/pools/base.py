@@ -52,3 +52,8 @@ class Pool(Protocol):
     def swap(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
         """Swap, changing the pool's state exactly as `quote` said it would."""
         ...
+
+
+# Pools travel as msgspec Structs (the market persists them and serves them at GET /pools; the engine decodes
+# them and routes on its own copy): each pool class is a `msgspec.Struct` tagged by `kind` ("cpmm", "dlmm"),
+# and `PoolState` in `domain/pools/__init__.py` is their union.
