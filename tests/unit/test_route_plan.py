@@ -1,0 +1,302 @@
+"""The router: quotes per pool, the greedy split in percents, never worse than the best single pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.pools.base import InsufficientLiquidity, SwapResult
+from domain.route_plan import RouteLeg, RoutePlan, min_amount_out_raw, plan_route
+
+NOW = 1_764_547_200
+
+
+@dataclass
+class ConstantProduct:
+    """A constant product pool trading IN for OUT, with Raydium CPMM's integer maths (fee rounded up, per
+    million of the input; output rounded down). Counts its quotes."""
+
+    pool_id: str
+    reserve_in: int
+    reserve_out: int
+    trade_fee_rate: int = 2_500
+    venue: str = "raydium"
+    token_x: str = "IN"
+    token_y: str = "OUT"
+    quotes: int = 0
+
+    def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
+        assert token_in == "IN" and amount_in_raw > 0 and now == NOW
+        self.quotes += 1
+        fee = -(-amount_in_raw * self.trade_fee_rate // 1_000_000)
+        after_fee = amount_in_raw - fee
+        out = after_fee * self.reserve_out // (self.reserve_in + after_fee)
+        spot = Decimal(self.reserve_out) / self.reserve_in
+        impact = (1 - Decimal(out) / (after_fee * spot)) * 10_000 if out else Decimal(0)
+        return SwapResult(
+            amount_in_raw=amount_in_raw, amount_out_raw=out, fee_raw=fee, price_impact_bps=impact
+        )
+
+
+@dataclass
+class OneBin:
+    """A pool paying a fixed `price` OUT per IN, no fee, until its `liquidity_out` runs out (one DLMM bin)."""
+
+    pool_id: str
+    price: int
+    liquidity_out: int
+    venue: str = "meteora"
+    token_x: str = "IN"
+    token_y: str = "OUT"
+
+    def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
+        if amount_in_raw * self.price > self.liquidity_out:
+            raise InsufficientLiquidity(self.pool_id)
+        return SwapResult(
+            amount_in_raw=amount_in_raw,
+            amount_out_raw=amount_in_raw * self.price,
+            fee_raw=0,
+            price_impact_bps=Decimal(0),
+        )
+
+
+def legs(plan: RoutePlan) -> list[tuple[str, int, int, int]]:
+    return [(leg.pool, leg.percent, leg.amount_in_raw, leg.amount_out_raw) for leg in plan.legs]
+
+
+# -- min_amount_out_raw -----------------------------------------------------------------------------
+
+
+def test_min_amount_out_is_the_quote_less_slippage_rounded_down():
+    assert min_amount_out_raw(1_000_000, 50) == 995_000
+    assert min_amount_out_raw(999, 1) == 998  # 999 * 9_999 / 10_000 = 998.9001
+    assert min_amount_out_raw(123, 0) == 123
+    assert min_amount_out_raw(123, 10_000) == 0
+
+
+@pytest.mark.parametrize(("amount", "slippage"), [(-1, 50), (100, -1), (100, 10_001)])
+def test_min_amount_out_refuses_a_negative_amount_or_a_slippage_outside_0_to_10000(amount, slippage):
+    with pytest.raises(ValueError):
+        min_amount_out_raw(amount, slippage)
+
+
+# -- known values -----------------------------------------------------------------------------------
+
+
+def test_a_split_computed_by_hand():
+    a = ConstantProduct("a", reserve_in=10_000, reserve_out=20_000)
+    b = ConstantProduct("b", reserve_in=10_000, reserve_out=19_000)
+
+    plan = plan_route([a, b], "IN", 4_000, NOW, percent_step=50)
+
+    # Whole order: fee ceil(4_000 * 2_500 / 1e6) = 10, 3_990 in after it.
+    #   a: 3_990 * 20_000 // 13_990 = 5_704;   b: 3_990 * 19_000 // 13_990 = 5_418.
+    # Halves: fee ceil(2_000 * 0.0025) = 5, 1_995 in.
+    #   a: 1_995 * 20_000 // 11_995 = 3_326;   b: 1_995 * 19_000 // 11_995 = 3_160.
+    # The first half goes to a (3_326 > 3_160); a's second half pays 5_704 - 3_326 = 2_378 < 3_160: to b.
+    assert [(q.pool, q.amount_out_raw, q.fee_raw) for q in plan.quotes] == [
+        ("a", 5_704, 10),
+        ("b", 5_418, 10),
+    ]
+    assert legs(plan) == [("a", 50, 2_000, 3_326), ("b", 50, 2_000, 3_160)]
+    assert plan.amount_out_raw == 6_486 and plan.best_single_amount_out_raw == 5_704
+    assert plan.selected_venue == "raydium"
+
+
+def test_the_base_units_left_over_go_to_the_largest_leg():
+    pools = [ConstantProduct(name, reserve_in=10**12, reserve_out=10**12, trade_fee_rate=0) for name in "ba"]
+
+    plan = plan_route(pools, "IN", 10**11 + 1, NOW)
+
+    # 50/50 of 100_000_000_001: 50_000_000_000 each and 1 left over, for the largest leg (lower id on a tie).
+    assert [(leg.pool, leg.percent, leg.amount_in_raw) for leg in plan.legs] == [
+        ("a", 50, 50_000_000_001),
+        ("b", 50, 50_000_000_000),
+    ]
+
+
+def test_a_small_order_takes_the_best_priced_pool_alone():
+    a = ConstantProduct("a", reserve_in=10**12, reserve_out=2 * 10**12)
+    b = ConstantProduct("b", reserve_in=10**12, reserve_out=199 * 10**10)  # 0.5% below a
+
+    plan = plan_route([b, a], "IN", 10**9, NOW)
+
+    assert legs(plan) == [("a", 100, 10**9, plan.quotes[1].amount_out_raw)]
+    assert plan.amount_out_raw == plan.best_single_amount_out_raw
+
+
+def test_the_single_pool_is_kept_when_the_split_pays_no_more():
+    # Two equal pools and 1 base unit: no split can pay more; the lower pool id wins the tie.
+    pools = [ConstantProduct(name, reserve_in=10**6, reserve_out=10**6, trade_fee_rate=0) for name in "ba"]
+
+    plan = plan_route(pools, "IN", 150, NOW)
+
+    assert legs(plan) == [("a", 100, 150, 149)]
+
+
+def test_a_split_must_gain_more_than_min_split_gain_bps():
+    pools = [ConstantProduct(name, reserve_in=10**9, reserve_out=10**9, trade_fee_rate=0) for name in "ab"]
+    amount = 10**7  # 1% of each pool: a split gains about 0.5%, 50 bps
+    split = plan_route(pools, "IN", amount, NOW)
+    gain_bps = (split.amount_out_raw - split.best_single_amount_out_raw) * 10_000 / split.amount_out_raw
+    assert len(split.legs) == 2 and 45 < gain_bps < 55
+
+    assert len(plan_route(pools, "IN", amount, NOW, min_split_gain_bps=60).legs) == 1
+    assert len(plan_route(pools, "IN", amount, NOW, min_split_gain_bps=40).legs) == 2
+
+
+def test_a_pool_that_cannot_take_the_whole_order_is_reported_and_still_takes_part_of_it():
+    deep = ConstantProduct("deep", reserve_in=10**6, reserve_out=10**6, trade_fee_rate=0)
+    shallow = OneBin("shallow", price=2, liquidity_out=1_000)
+
+    plan = plan_route([deep, shallow], "IN", 1_000, NOW)
+
+    assert [(q.pool, q.fills, q.amount_out_raw, q.fee_raw, q.price_impact_bps) for q in plan.quotes] == [
+        ("deep", True, 999, 0, plan.quotes[0].price_impact_bps),
+        ("shallow", False, None, None, None),
+    ]
+    # The bin pays 2 per IN for its 1_000 OUT (500 IN, 50%), and the rest goes to the deep pool.
+    assert legs(plan) == [("deep", 50, 500, 499), ("shallow", 50, 500, 1_000)]
+    assert plan.best_single_amount_out_raw == 999
+
+
+def test_an_order_the_pools_cannot_fill_together_is_refused():
+    pools = [OneBin("a", price=1, liquidity_out=100), OneBin("b", price=1, liquidity_out=100)]
+
+    assert plan_route(pools, "IN", 200, NOW).amount_out_raw == 200
+    with pytest.raises(InsufficientLiquidity):
+        plan_route(pools, "IN", 201, NOW)
+
+
+def test_each_pool_is_quoted_once_per_amount():
+    pools = [ConstantProduct(f"p{n}", reserve_in=10**12, reserve_out=(150 + n) * 10**12) for n in range(8)]
+
+    plan_route(pools, "IN", 10**12, NOW)
+
+    # One quote per step taken (100), one per pool for its next step and one for the whole amount.
+    assert sum(pool.quotes for pool in pools) <= 100 + 2 * len(pools)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"amount_in_raw": 0}, "amount_in_raw"),
+        ({"pools": []}, "no pools"),
+        ({"pools": [OneBin("a", 1, 10), OneBin("a", 1, 10)]}, "unique"),
+        ({"percent_step": 3}, "percent_step"),
+        ({"min_split_gain_bps": -1}, "min_split_gain_bps"),
+    ],
+)
+def test_plan_route_refuses_bad_arguments(kwargs, message):
+    arguments = {"pools": [OneBin("a", 1, 10)], "token_in": "IN", "amount_in_raw": 1, "now": NOW} | kwargs
+    with pytest.raises(ValueError, match=message):
+        plan_route(**arguments)
+
+
+def test_a_plan_encodes_as_the_route_plan_of_the_wire_in_camel_case():
+    leg = RouteLeg(venue="raydium", pool="a", percent=100, amount_in_raw=1, amount_out_raw=2)
+    plan = RoutePlan(quotes=(), legs=(leg,), amount_out_raw=2, best_single_amount_out_raw=2)
+
+    assert msgspec.json.decode(msgspec.json.encode(plan)) == {
+        "quotes": [],
+        "legs": [{"venue": "raydium", "pool": "a", "percent": 100, "amountInRaw": 1, "amountOutRaw": 2}],
+        "amountOutRaw": 2,
+        "bestSingleAmountOutRaw": 2,
+    }
+
+
+# -- properties -------------------------------------------------------------------------------------
+
+pool_shapes = st.tuples(
+    st.integers(10**3, 10**15),  # reserve in
+    st.integers(10**3, 10**15),  # reserve out
+    st.sampled_from([0, 100, 2_500, 10_000, 40_000]),  # trade fee rate, per million
+)
+
+
+def constant_products(shapes: list[tuple[int, int, int]]) -> list[ConstantProduct]:
+    return [ConstantProduct(f"p{n}", r_in, r_out, fee) for n, (r_in, r_out, fee) in enumerate(shapes)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shapes=st.lists(pool_shapes, min_size=1, max_size=6),
+    amount=st.integers(1, 10**15),
+    step=st.sampled_from([1, 5, 10, 25]),
+)
+def test_a_plan_never_pays_less_than_the_best_single_pool_and_its_legs_add_up(shapes, amount, step):
+    pools = constant_products(shapes)
+
+    plan = plan_route(pools, "IN", amount, NOW, percent_step=step)
+
+    singles = [pool.quote("IN", amount, NOW).amount_out_raw for pool in pools]
+    assert plan.best_single_amount_out_raw == max(singles)
+    assert plan.amount_out_raw >= max(singles)
+    assert [q.amount_out_raw for q in plan.quotes] == singles
+    assert sum(leg.amount_in_raw for leg in plan.legs) == amount
+    assert sum(leg.percent for leg in plan.legs) == 100
+    assert all(leg.percent % step == 0 and leg.amount_in_raw > 0 for leg in plan.legs)
+    assert sum(leg.amount_out_raw for leg in plan.legs) == plan.amount_out_raw
+    by_id = {pool.pool_id: pool for pool in pools}
+    for leg in plan.legs:
+        assert leg.amount_out_raw == by_id[leg.pool].quote("IN", leg.amount_in_raw, NOW).amount_out_raw
+    assert len({leg.pool for leg in plan.legs}) == len(plan.legs)
+    assert [leg.percent for leg in plan.legs] == sorted((leg.percent for leg in plan.legs), reverse=True)
+    if len(plan.legs) > 1:
+        assert plan.amount_out_raw > max(singles)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shapes=st.lists(pool_shapes, min_size=2, max_size=5), amount=st.integers(1, 10**15))
+def test_the_plan_does_not_depend_on_the_order_the_pools_are_given_in(shapes, amount):
+    pools = constant_products(shapes)
+
+    assert plan_route(pools, "IN", amount, NOW).legs == plan_route(pools[::-1], "IN", amount, NOW).legs
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=pool_shapes, b=pool_shapes, amount=st.integers(100, 10**15))
+def test_two_pools_split_as_well_as_the_best_allocation_in_steps_of_5_percent(a, b, amount):
+    pools = constant_products([a, b])
+
+    plan = plan_route(pools, "IN", amount, NOW, percent_step=5)
+
+    def out(pool: ConstantProduct, amount_in: int) -> int:
+        return pool.quote("IN", amount_in, NOW).amount_out_raw if amount_in else 0
+
+    best = max(out(pools[0], amount * k // 20) + out(pools[1], amount - amount * k // 20) for k in range(21))
+    # Outputs are concave but for rounding: a quote's floors (of the fee, of the output) cost it less than
+    # one base unit of input's worth, so each of the 20 greedy choices may be off by twice that.
+    one_unit = max(pool.reserve_out // pool.reserve_in + 1 for pool in pools)
+    assert plan.amount_out_raw >= best - 2 * 20 * one_unit
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reserve=st.integers(10**6, 10**15), fee=st.sampled_from([0, 2_500, 10_000]), share=st.integers(10, 1_000)
+)
+def test_a_large_order_across_two_equal_pools_splits_about_50_50(reserve, fee, share):
+    pools = [ConstantProduct(name, reserve, 150 * reserve, fee) for name in "ab"]
+    amount = reserve * share // 100  # 10% to 10x the pool's reserve
+
+    plan = plan_route(pools, "IN", amount, NOW)
+
+    assert [leg.pool for leg in plan.legs] == ["a", "b"]
+    assert 45 <= plan.legs[1].percent <= 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(reserve=st.integers(10**9, 10**15), per_mille=st.integers(1, 4))
+def test_a_small_order_takes_one_pool_when_another_pays_1_percent_less(reserve, per_mille):
+    better = ConstantProduct("b", reserve, 100 * reserve, trade_fee_rate=2_500)
+    worse = ConstantProduct("a", reserve, 99 * reserve, trade_fee_rate=2_500)
+    amount = reserve * per_mille // 1_000  # up to 0.4% of the reserve: the price stays above the other pool's
+
+    plan = plan_route([worse, better], "IN", amount, NOW)
+
+    assert legs(plan) == [("b", 100, amount, plan.quotes[1].amount_out_raw)]
