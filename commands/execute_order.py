@@ -304,13 +304,13 @@ def _log_step(event: Event, ids: dict[str, str]) -> None:
         case VenueSelected():
             route = {leg.pool: leg.percent for leg in event.route_plan}
             quotes = {q.pool: str(q.amount_out) for q in event.quotes}
-            fields = {"venue": event.selected_venue, "route": route, "amount_out": str(event.amount_out)}
-            log.info("order routed", extra=ids | fields | {"quotes": quotes})
+            decision: dict[str, object] = {"venue": event.selected_venue, "route": route, "quotes": quotes}
+            log.info("order routed", extra=ids | decision | {"amount_out": str(event.amount_out)})
         case OrderConfirmed():
             fields = {"venue": event.venue, "tx_hash": event.tx_hash, "price": str(event.execution_price)}
             log.info("order confirmed", extra=ids | fields | {"amount_out": str(event.amount_out)})
         case ExecutionAttemptFailed():
-            fields = {"attempt": event.attempt, "reason": event.reason, "retry_in_ms": event.retry_in_ms}
-            log.info("order attempt failed", extra=ids | fields)
+            failure: dict[str, object] = {"attempt": event.attempt, "reason": event.reason}
+            log.info("order attempt failed", extra=ids | failure | {"retry_in_ms": event.retry_in_ms})
         case OrderFailed():
             log.info("order failed", extra=ids | {"reason": event.reason, "attempts": event.attempts})

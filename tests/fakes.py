@@ -1,5 +1,5 @@
 """Fakes of what the command layer talks to, for tests without servers (as cosmicpython's fake unit of
-work): a clock that moves only when slept on, venues that answer what a test says, a limiter that never
+work): a clock that moves only when slept on, a chain that answers what a test says, a limiter that never
 waits. The event store is `eventstore.memory.InMemoryEventStore`, which keeps the SQL stores' contract."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from domain.events import Quote
-from domain.routing import quote_for
-from venues.base import Fill, SwapTransaction, VenueError
+import msgspec
+
+from domain.pools import CpmmPool, PoolState
+from venues.base import VenueError
+from venues.chain import Dropped, Landed, LegFill, SwapTransaction, TransactionStatus
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -40,7 +42,7 @@ class NoLimit:
         self.turns += 1
 
 
-# What a fake venue does when asked: a value to return, or an exception to raise.
+# What a fake chain does when asked: a value to return, or an exception to raise (None: behave).
 Outcome = Callable[[], object]
 
 
@@ -51,40 +53,98 @@ def raises(error: BaseException) -> Outcome:
     return outcome
 
 
-@dataclass
-class FakeVenue:
-    """Quotes `price` with `fee_bps`, fills at the quoted price; `quote_outcomes` / `execute_outcomes` are
-    used up one per call (then it behaves), to make it fail as a test needs. Deduplicates `client_tx_id`."""
-
-    name: str
-    price: float = 150.0
-    fee_bps: int = 25
-    quote_outcomes: list[Outcome] = field(default_factory=list)
-    execute_outcomes: list[Outcome] = field(default_factory=list)
-    executed: list[str] = field(default_factory=list)  # the client_tx_ids sent, in order
-    fills: dict[str, Fill] = field(default_factory=dict)
-
-    async def quote(self, token_in: str, token_out: str, amount_in: float) -> Quote:
-        await asyncio.sleep(0)  # let racing runners interleave
-        if self.quote_outcomes:
-            self.quote_outcomes.pop(0)()
-        return quote_for(self.name, self.price, self.fee_bps, 0.0, amount_in)
-
-    async def execute(self, tx: SwapTransaction) -> Fill:
-        await asyncio.sleep(0)
-        self.executed.append(tx.client_tx_id)
-        if tx.client_tx_id in self.fills:
-            return self.fills[tx.client_tx_id]
-        if self.execute_outcomes:
-            self.execute_outcomes.pop(0)()
-        fill = Fill(
-            tx_hash=f"{self.name}-{tx.client_tx_id}",
-            execution_price=tx.quoted_price,
-            amount_out=tx.amount_in * tx.quoted_price,
-        )
-        self.fills[tx.client_tx_id] = fill
-        return fill
-
-
 def venue_error(reason: str = "venue error: pool busy") -> Outcome:
     return raises(VenueError(reason))
+
+
+def cpmm_pool(venue: str, usdc_per_sol: int, depth_sol: int = 10_000, n: int = 1) -> CpmmPool:
+    """A SOL/USDC Raydium-style pool holding `depth_sol` SOL at `usdc_per_sol` (0.25 % fee)."""
+    return CpmmPool(
+        pool_id=f"{venue}-cpmm-SOL-USDC-{n}",
+        venue=venue,
+        token_x="SOL",
+        token_y="USDC",
+        decimals_x=9,
+        decimals_y=6,
+        reserve_x=depth_sol * 10**9,
+        reserve_y=depth_sol * usdc_per_sol * 10**6,
+    )
+
+
+@dataclass
+class FakeChain:
+    """A chain of the given pools that lands each transaction at once, idempotent on `client_tx_id`, and
+    refuses one that would pay less than its minimum. `pools_outcomes[venue]`, `send_outcomes` and
+    `status_outcomes` are used up one per call (then it behaves), to make it fail as a test needs."""
+
+    pools_by_venue: dict[str, list[CpmmPool]] = field(
+        default_factory=lambda: {
+            "raydium": [cpmm_pool("raydium", 150)],
+            "meteora": [cpmm_pool("meteora", 151)],
+        }
+    )
+    pools_outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
+    send_outcomes: list[Outcome] = field(default_factory=list)
+    status_outcomes: list[Outcome] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # the client_tx_ids sent, in order
+    ledger: dict[str, Landed | Dropped] = field(default_factory=dict)
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        return tuple(self.pools_by_venue)
+
+    async def pools(self, venue: str, token_in: str, token_out: str) -> list[PoolState]:
+        await asyncio.sleep(0)  # let racing runners interleave
+        if outcomes := self.pools_outcomes.get(venue):
+            outcomes.pop(0)()
+        return [msgspec.structs.replace(pool) for pool in self.pools_by_venue[venue]]
+
+    async def send_transaction(self, tx: SwapTransaction) -> Landed | Dropped:
+        await asyncio.sleep(0)
+        self.sent.append(tx.client_tx_id)
+        if tx.client_tx_id in self.ledger:
+            return self.ledger[tx.client_tx_id]
+        if self.send_outcomes:
+            result = self.send_outcomes.pop(0)()
+            if isinstance(result, Dropped):
+                self.ledger[tx.client_tx_id] = result
+                return result
+        outcome = self._land(tx)
+        self.ledger[tx.client_tx_id] = outcome
+        return outcome
+
+    async def transaction_status(self, client_tx_id: str) -> TransactionStatus | None:
+        await asyncio.sleep(0)
+        if self.status_outcomes:
+            self.status_outcomes.pop(0)()
+        return self.ledger.get(client_tx_id)
+
+    def _land(self, tx: SwapTransaction) -> Landed | Dropped:
+        by_id = {pool.pool_id: pool for pools in self.pools_by_venue.values() for pool in pools}
+        trial = {leg.pool: msgspec.structs.replace(by_id[leg.pool]) for leg in tx.legs}
+        fills = []
+        for leg in tx.legs:
+            result = trial[leg.pool].swap(tx.token_in, leg.amount_in_raw, 0)
+            fills.append(
+                LegFill(
+                    venue=leg.venue,
+                    pool=leg.pool,
+                    amount_in_raw=leg.amount_in_raw,
+                    amount_out_raw=result.amount_out_raw,
+                    fee_raw=result.fee_raw,
+                )
+            )
+        amount_out_raw = sum(fill.amount_out_raw for fill in fills)
+        if amount_out_raw < tx.min_amount_out_raw:
+            reason = f"slippage exceeded: would pay {amount_out_raw} < minimum {tx.min_amount_out_raw}"
+            return Dropped(client_tx_id=tx.client_tx_id, reason=reason)
+        for venue, pools in self.pools_by_venue.items():
+            self.pools_by_venue[venue] = [trial.get(pool.pool_id, pool) for pool in pools]
+        return Landed(
+            client_tx_id=tx.client_tx_id,
+            order_id=tx.order_id,
+            tx_hash=f"tx-{tx.client_tx_id}",
+            fills=tuple(fills),
+            amount_out_raw=amount_out_raw,
+            landed_at=0,
+        )
