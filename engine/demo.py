@@ -41,11 +41,11 @@ class Watched:
     order_id: str
     token_in: str
     token_out: str
-    amount_in: float
+    amount_in: Decimal
     started: float = field(default_factory=time.monotonic)
     status: str = "pending"
     venue: str = ""
-    price: float | None = None  # executionPrice: tokenOut per tokenIn
+    price: Decimal | None = None  # executionPrice: tokenOut per tokenIn
     attempts: int = 0
     tx_hash: str = ""
     reason: str = ""
@@ -53,7 +53,9 @@ class Watched:
 
     def apply(self, message: dict[str, Any]) -> None:
         self.status = message["status"]
-        self.venue = message.get("selectedVenue") or message.get("venue") or self.venue
+        if route := message.get("routePlan"):  # `raydium 60% + meteora 40%` when the order is split
+            legs = [f"{leg['venue']} {leg['percent']}%" for leg in route]
+            self.venue = " + ".join(legs) if len(legs) > 1 else route[0]["venue"]
         self.attempts = message.get("attempt", self.attempts)
         self.price = message.get("executionPrice", self.price)
         self.tx_hash = message.get("txHash", self.tx_hash)
@@ -67,7 +69,7 @@ class Watched:
 
     def shown_price(self) -> str:
         """The execution price as the pair reads it both ways, with its unit: `151.6 USDC per SOL`."""
-        return self.pair.show(self.token_in, Decimal(str(self.price))) if self.price else ""
+        return self.pair.show(self.token_in, self.price) if self.price else ""
 
 
 def _table(orders: list[Watched], expand: bool = True) -> Table:
@@ -78,7 +80,7 @@ def _table(orders: list[Watched], expand: bool = True) -> Table:
         table.add_row(
             o.order_id[:8],
             f"{o.token_in}→{o.token_out}",
-            f"{o.amount_in:g} {o.token_in}",
+            f"{o.amount_in} {o.token_in}",
             f"[{STATUS_STYLE.get(o.status, 'white')}]{o.status}[/]",
             o.venue,
             o.shown_price(),
@@ -95,8 +97,9 @@ async def run_demo(base_url: str, count: int, console: Console) -> list[Watched]
 
         async def submit() -> Watched:
             token_in, token_out, low, high = rng.choice(PAIRS)
-            amount = round(rng.uniform(low, high), 4)
-            body = {"orderType": "market", "tokenIn": token_in, "tokenOut": token_out, "amountIn": amount}
+            amount = Decimal(f"{rng.uniform(low, high):.4f}")  # 4 decimals: every token has as many
+            body = {"orderType": "market", "tokenIn": token_in, "tokenOut": token_out}
+            body["amountIn"] = str(amount)
             response = await http.post("/api/orders/execute", json=body)
             response.raise_for_status()
             return Watched(response.json()["orderId"], token_in, token_out, amount)
@@ -106,7 +109,7 @@ async def run_demo(base_url: str, count: int, console: Console) -> list[Watched]
     async def follow(order: Watched) -> None:
         async with websockets.connect(f"{ws_base}/api/orders/execute?orderId={order.order_id}") as socket:
             async for raw in socket:
-                order.apply(msgspec.json.decode(raw))
+                order.apply(msgspec.json.decode(raw, float_hook=Decimal))  # amounts and prices exact
 
     followers = asyncio.gather(*(follow(order) for order in orders))
     if console.is_terminal:
