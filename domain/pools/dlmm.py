@@ -108,7 +108,7 @@ def bin_id_at(price: Decimal, bin_step: int, decimals_x: int, decimals_y: int) -
 def spread_bins(
     active_id: int, amount_x: int, amount_y: int, bins_per_side: int
 ) -> dict[int, tuple[int, int]]:
-    """Liquidity as Meteora's "spot" shape puts it: `amount_y` evenly over the active bin and the
+    """Liquidity spread evenly, like Meteora's "spot" strategy: `amount_y` evenly over the active bin and the
     `bins_per_side` bins below it, `amount_x` evenly over the active bin and the ones above (bins below the
     active one hold only token_y, above it only token_x); the remainders of the division go to the active
     bin. Amounts in base units."""
@@ -131,9 +131,10 @@ class DlmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="dlmm"):
     """One Meteora DLMM pool.
 
     `bins`: bin id -> (amount_x, amount_y) in base units; `active_id`: the bin the price is in.
-    Fee parameters as in Meteora's `StaticParameters` (defaults: a common preset: 30 s filter period,
-    600 s decay period, volatility halved per decay window); the volatility state as in its
-    `VariableParameters` (`last_update_timestamp` in unix seconds).
+    Fee parameters as in Meteora's `StaticParameters`; the defaults are illustrative, not one of Meteora's
+    published presets: a base fee of bin_step hundredths of a percent (0.1 % at bin step 10), a 30 s filter
+    period, a 600 s decay period, half the volatility kept past the filter period. The volatility state as
+    in its `VariableParameters` (`last_update_timestamp` in unix seconds).
     """
 
     pool_id: str
