@@ -38,8 +38,8 @@ from domain.events import Event, ExecutionAttemptFailed, LeftOut, OrderConfirmed
 from domain.order import InvariantViolated, Order
 from domain.order_type import OrderType
 from domain.pools import PoolState
-from domain.retry import RetryPolicy
 from domain.pools.base import InsufficientLiquidity
+from domain.retry import RetryPolicy
 from domain.route_plan import plan_route
 from domain.routing import route_records
 from domain.status import OrderStatus

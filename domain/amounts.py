@@ -7,7 +7,7 @@ every amount the engine records and shows is both: the integer, and the decimal 
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
 
 RAW_PATTERN = r"^[1-9][0-9]{0,37}$"  # a positive integer in base units, as a string of digits
 MAX_DIGITS = 38  # no amount of any token comes near 10**38 base units; refused before any arithmetic
@@ -31,7 +31,10 @@ def to_base_units(value: Decimal | str, decimals: int) -> int:
         raise AmountError("must be a finite decimal number")
     if number and number.adjusted() + decimals >= MAX_DIGITS:
         raise AmountError("is far too large")
-    scaled = number.scaleb(decimals)
+    with localcontext() as context:  # scaled exactly: the default 28 digits would round `1.000...0001` to 1
+        context.prec = max(1, len(number.as_tuple().digits))
+        context.Emin, context.Emax = MIN_EMIN, MAX_EMAX
+        scaled = number.scaleb(decimals)
     if scaled != scaled.to_integral_value():
         raise AmountError(f"has more than {decimals} decimals, the token's smallest unit")
     return int(scaled)

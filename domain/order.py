@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.amounts import AmountError, to_base_units
+from domain.amounts import MAX_DIGITS, AmountError, to_base_units
 from domain.events import (
     Event,
     ExecutionAttemptFailed,
@@ -276,7 +276,9 @@ def _amount_in_raw(
                 f"must be a positive whole number of base units as a string of digits "
                 f"(1 {token.symbol} is {10**token.decimals})",
             )
-        return "amountInRaw", int(amount_in_raw)
+        # Longer than any token's maximum: Python's int() refuses strings over 4,300 digits, so not parsed.
+        too_long = len(amount_in_raw) > MAX_DIGITS
+        return "amountInRaw", 10**MAX_DIGITS if too_long else int(amount_in_raw)
     if amount_in is None:
         raise OrderRejected("amountIn", "required: whole tokens in amountIn, or base units in amountInRaw")
     try:

@@ -30,7 +30,9 @@ def route_records(
     quotes, short = [], []
     for quote in plan.quotes:
         if quote.amount_out_raw is None or quote.fee_raw is None or quote.price_impact_bps is None:
-            short.append(LeftOut(venue=quote.venue, reason=f"{quote.pool}: too little liquidity for the order"))
+            short.append(
+                LeftOut(venue=quote.venue, reason=f"{quote.pool}: too little liquidity for the order")
+            )
             continue
         with localcontext() as context:
             context.prec = PRICE_DIGITS

@@ -13,7 +13,7 @@ import msgspec
 
 from domain.pools import CpmmPool, PoolState
 from venues.base import VenueError
-from venues.chain import Dropped, Landed, LegFill, SwapTransaction, TransactionStatus
+from venues.chain import Dropped, Landed, LegFill, Pending, SwapTransaction, TransactionStatus
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -57,6 +57,20 @@ def venue_error(reason: str = "venue error: pool busy") -> Outcome:
     return raises(VenueError(reason))
 
 
+def drops(reason: str = "blockhash expired") -> Outcome:
+    """A transaction the chain refuses: it swaps nothing (FakeChain fills in the transaction's id)."""
+    return lambda: Dropped(client_tx_id="", reason=reason)
+
+
+def pending() -> Outcome:
+    """A status: sent, not landed yet (FakeChain fills in the transaction's id)."""
+    return lambda: Pending(client_tx_id="")
+
+
+def behave() -> Outcome:
+    return lambda: None
+
+
 def cpmm_pool(venue: str, usdc_per_sol: int, depth_sol: int = 10_000, n: int = 1) -> CpmmPool:
     """A SOL/USDC Raydium-style pool holding `depth_sol` SOL at `usdc_per_sol` (0.25 % fee)."""
     return CpmmPool(
@@ -75,7 +89,10 @@ def cpmm_pool(venue: str, usdc_per_sol: int, depth_sol: int = 10_000, n: int = 1
 class FakeChain:
     """A chain of the given pools that lands each transaction at once, idempotent on `client_tx_id`, and
     refuses one that would pay less than its minimum. `pools_outcomes[venue]`, `send_outcomes` and
-    `status_outcomes` are used up one per call (then it behaves), to make it fail as a test needs."""
+    `status_outcomes` are used up one per call (then it behaves), to make it fail as a test needs: a send
+    outcome may drop the transaction (`drops`), a status outcome may answer instead of the ledger
+    (`pending`). `answers_lost` sends land but answer with a timeout, as when the connection drops after the
+    chain took the transaction; the pools of the venues in `hanging` never answer."""
 
     pools_by_venue: dict[str, list[CpmmPool]] = field(
         default_factory=lambda: {
@@ -86,6 +103,8 @@ class FakeChain:
     pools_outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
     send_outcomes: list[Outcome] = field(default_factory=list)
     status_outcomes: list[Outcome] = field(default_factory=list)
+    answers_lost: int = 0
+    hanging: set[str] = field(default_factory=set)
     sent: list[str] = field(default_factory=list)  # the client_tx_ids sent, in order
     ledger: dict[str, Landed | Dropped] = field(default_factory=dict)
 
@@ -95,6 +114,8 @@ class FakeChain:
 
     async def pools(self, venue: str, token_in: str, token_out: str) -> list[PoolState]:
         await asyncio.sleep(0)  # let racing runners interleave
+        if venue in self.hanging:
+            await asyncio.Event().wait()
         if outcomes := self.pools_outcomes.get(venue):
             outcomes.pop(0)()
         return [msgspec.structs.replace(pool) for pool in self.pools_by_venue[venue]]
@@ -104,19 +125,22 @@ class FakeChain:
         self.sent.append(tx.client_tx_id)
         if tx.client_tx_id in self.ledger:
             return self.ledger[tx.client_tx_id]
-        if self.send_outcomes:
-            result = self.send_outcomes.pop(0)()
-            if isinstance(result, Dropped):
-                self.ledger[tx.client_tx_id] = result
-                return result
-        outcome = self._land(tx)
+        result = self.send_outcomes.pop(0)() if self.send_outcomes else None
+        if isinstance(result, Dropped):
+            outcome: Landed | Dropped = msgspec.structs.replace(result, client_tx_id=tx.client_tx_id)
+        else:
+            outcome = self._land(tx)
         self.ledger[tx.client_tx_id] = outcome
+        if self.answers_lost:
+            self.answers_lost -= 1
+            raise TimeoutError("the answer was lost")
         return outcome
 
     async def transaction_status(self, client_tx_id: str) -> TransactionStatus | None:
         await asyncio.sleep(0)
-        if self.status_outcomes:
-            self.status_outcomes.pop(0)()
+        answer = self.status_outcomes.pop(0)() if self.status_outcomes else None
+        if isinstance(answer, Pending):
+            return msgspec.structs.replace(answer, client_tx_id=client_tx_id)
         return self.ledger.get(client_tx_id)
 
     def _land(self, tx: SwapTransaction) -> Landed | Dropped:

@@ -1,116 +1,156 @@
-"""Routing and retry maths: quotes after fees and impact, choosing a venue, slippage floors, backoff."""
+"""The router's results as the decision records them (quotes, legs, pools left out), exact execution prices,
+and the retry policy's backoff."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
-from domain.events import Quote
+from domain.events import LeftOut, Quote, RouteLeg
 from domain.retry import RetryPolicy
-from domain.routing import best_quote, min_amount_out, quote_for
+from domain.route_plan import PoolQuote, RoutePlan, plan_route
+from domain.route_plan import RouteLeg as PlanLeg
+from domain.routing import execution_price, route_records
+from domain.tokens import TOKENS
+from tests.fakes import cpmm_pool
 
 POLICY = RetryPolicy(max_attempts=3, base_ms=500)
+SOL, USDC, BONK = TOKENS["SOL"], TOKENS["USDC"], TOKENS["BONK"]
+POOLS = [cpmm_pool("raydium", 150), cpmm_pool("meteora", 151)]  # 10,000 SOL deep each, 0.25 % fee
+RAYDIUM, METEORA = (pool.pool_id for pool in POOLS)
 
 
-def quote(venue: str, amount_out: float, fee_bps: int) -> Quote:
-    return Quote(venue=venue, price=150.0, fee_bps=fee_bps, effective_price=amount_out, amount_out=amount_out)
+# -- execution_price ----------------------------------------------------------------------------------
 
 
-# -- quote_for --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("amount_in_raw", "token_in", "amount_out_raw", "token_out", "price"),
+    [
+        (500_000_000, SOL, 74_910_001, USDC, Decimal("149.820002")),
+        (1, SOL, 1, USDC, Decimal(1000)),  # 0.000001 USDC for 0.000000001 SOL
+        (1_000_000, USDC, 6_666_666, SOL, Decimal("0.006666666")),
+        (3 * 10**9, SOL, 1_000_000, USDC, Decimal("0.333333333333333333")),  # 18 significant digits
+        (3 * 10**9, SOL, 2_000_000, USDC, Decimal("0.666666666666666667")),  # the last digit rounded
+        (10**6, USDC, 4_999_999_999, BONK, Decimal("49999.99999")),
+    ],
+)
+def test_execution_price_is_whole_tokens_out_per_whole_token_in_exactly(
+    amount_in_raw, token_in, amount_out_raw, token_out, price
+):
+    result = execution_price(amount_in_raw, token_in, amount_out_raw, token_out)
+    assert result == price
+    assert isinstance(result, Decimal)
 
 
-def test_quote_takes_fee_and_price_impact_off_the_spot_price():
-    q = quote_for("raydium", price=150.0, fee_bps=25, price_impact=0.001, amount_in=2.0)
-
-    expected_price = 150.0 * (1 - 0.0025) * (1 - 0.001)
-    assert q.venue == "raydium"
-    assert q.price == 150.0
-    assert q.fee_bps == 25
-    assert q.effective_price == pytest.approx(expected_price, rel=1e-12)
-    assert q.amount_out == pytest.approx(2.0 * expected_price, rel=1e-12)
+# -- route_records --------------------------------------------------------------------------------------
 
 
-def test_quote_without_impact_is_the_fee_adjusted_price():
-    q = quote_for("meteora", price=2.0, fee_bps=20, price_impact=0.0, amount_in=1000.0)
-    assert q.effective_price == pytest.approx(1.996, rel=1e-12)
-    assert q.amount_out == pytest.approx(1996.0, rel=1e-12)
+def test_a_small_order_records_every_pools_quote_and_one_leg_through_the_best():
+    plan = plan_route(POOLS, "SOL", 500_000_000, 0)
+    quotes, legs, left_out = route_records(plan, POOLS, SOL, USDC)
+
+    # amount_out = floor(in_after_fee * reserve_out / (reserve_in + in_after_fee)), fee = 0.25 % rounded up
+    fee = 1_250_000
+    raydium_out = (500_000_000 - fee) * 1_500_000_000_000 // (10_000 * 10**9 + 500_000_000 - fee)
+    meteora_out = (500_000_000 - fee) * 1_510_000_000_000 // (10_000 * 10**9 + 500_000_000 - fee)
+    assert quotes == (
+        Quote(
+            venue="raydium",
+            pool=RAYDIUM,
+            price=Decimal(150),
+            fee_bps=Decimal(25),
+            effective_price=execution_price(500_000_000, SOL, raydium_out, USDC),
+            amount_out=USDC.value(raydium_out),
+            amount_out_raw=raydium_out,
+            price_impact_bps=plan.quotes[0].price_impact_bps,
+        ),
+        Quote(
+            venue="meteora",
+            pool=METEORA,
+            price=Decimal(151),
+            fee_bps=Decimal(25),
+            effective_price=execution_price(500_000_000, SOL, meteora_out, USDC),
+            amount_out=USDC.value(meteora_out),
+            amount_out_raw=meteora_out,
+            price_impact_bps=plan.quotes[1].price_impact_bps,
+        ),
+    )
+    assert (raydium_out, meteora_out) == (74_808_768, 75_307_494)
+    assert quotes[1].effective_price == Decimal("150.614988")
+    assert legs == (
+        RouteLeg(
+            venue="meteora",
+            pool=METEORA,
+            percent=100,
+            amount_in=Decimal("0.5"),
+            amount_in_raw=500_000_000,
+            amount_out=Decimal("75.307494"),
+            amount_out_raw=75_307_494,
+        ),
+    )
+    assert left_out == ()
 
 
-def test_quote_amount_out_scales_with_amount_in():
-    small = quote_for("meteora", price=150.0, fee_bps=20, price_impact=0.0005, amount_in=1.0)
-    large = quote_for("meteora", price=150.0, fee_bps=20, price_impact=0.0005, amount_in=10.0)
-    assert large.amount_out == pytest.approx(10 * small.amount_out, rel=1e-12)
+def test_a_split_records_each_legs_amounts_both_ways():
+    plan = plan_route(POOLS, "SOL", 2_000 * 10**9, 0)
+    _, legs, _ = route_records(plan, POOLS, SOL, USDC)
+
+    assert len(legs) == 2
+    assert sum(leg.percent for leg in legs) == 100
+    assert sum(leg.amount_in_raw for leg in legs) == 2_000 * 10**9
+    for recorded, planned in zip(legs, plan.legs, strict=True):
+        assert (recorded.venue, recorded.pool, recorded.percent) == (
+            planned.venue,
+            planned.pool,
+            planned.percent,
+        )
+        assert (recorded.amount_in_raw, recorded.amount_out_raw) == (
+            planned.amount_in_raw,
+            planned.amount_out_raw,
+        )
+        assert recorded.amount_in.scaleb(9) == recorded.amount_in_raw
+        assert recorded.amount_out.scaleb(6) == recorded.amount_out_raw
 
 
-# -- best_quote -------------------------------------------------------------------------------------
+def test_a_pool_that_cannot_take_the_whole_order_is_left_out_of_the_quotes_and_says_why():
+    plan = RoutePlan(
+        quotes=(
+            PoolQuote(
+                venue="raydium", pool=RAYDIUM, amount_out_raw=None, fee_raw=None, price_impact_bps=None
+            ),
+            PoolQuote(
+                venue="meteora",
+                pool=METEORA,
+                amount_out_raw=75_307_494,
+                fee_raw=1_250_000,
+                price_impact_bps=Decimal("0.5"),
+            ),
+        ),
+        legs=(
+            PlanLeg(
+                venue="meteora",
+                pool=METEORA,
+                percent=100,
+                amount_in_raw=500_000_000,
+                amount_out_raw=75_307_494,
+            ),
+        ),
+        amount_out_raw=75_307_494,
+        best_single_amount_out_raw=75_307_494,
+    )
+    quotes, _, left_out = route_records(plan, POOLS, SOL, USDC)
+
+    assert [q.pool for q in quotes] == [METEORA]
+    assert left_out == (LeftOut(venue="raydium", reason=f"{RAYDIUM}: too little liquidity for the order"),)
 
 
-def spot(venue: str, price: float, fee_bps: int) -> Quote:
-    """A quote for 1 unit with no price impact: only price and fee differ."""
-    return quote_for(venue, price=price, fee_bps=fee_bps, price_impact=0.0, amount_in=1.0)
-
-
-def chosen_in_either_order(a: Quote, b: Quote) -> Quote:
-    first, second = best_quote([a, b]), best_quote([b, a])
-    assert first is second, "the choice must not depend on the order quotes arrive in"
-    return first
-
-
-def test_raydium_wins_when_its_better_price_outweighs_its_higher_fee():
-    raydium, meteora = spot("raydium", 151.0, 25), spot("meteora", 150.0, 20)
-    assert raydium.amount_out > meteora.amount_out  # 150.6225 > 149.7
-    assert chosen_in_either_order(raydium, meteora) is raydium
-
-
-def test_meteora_wins_at_equal_price_with_its_lower_fee():
-    raydium, meteora = spot("raydium", 150.0, 25), spot("meteora", 150.0, 20)
-    assert chosen_in_either_order(raydium, meteora) is meteora
-
-
-def test_higher_spot_price_loses_when_its_fee_leaves_less_out():
-    pricier, cheaper_fee = spot("raydium", 150.2, 25), spot("meteora", 150.0, 5)
-    assert pricier.price > cheaper_fee.price
-    assert pricier.amount_out < cheaper_fee.amount_out  # 149.82 < 149.925
-    assert chosen_in_either_order(pricier, cheaper_fee) is cheaper_fee
-
-
-def test_price_impact_counts_when_choosing():
-    deep = quote_for("raydium", price=150.0, fee_bps=25, price_impact=0.0001, amount_in=100.0)
-    shallow = quote_for("meteora", price=150.0, fee_bps=20, price_impact=0.01, amount_in=100.0)
-    assert best_quote([deep, shallow]) is deep
-
-
-def test_tie_on_amount_out_goes_to_the_lower_fee():
-    # "raydium" sorts after "meteora", so a name tie-break alone would pick raydium.
-    raydium = quote("raydium", amount_out=100.0, fee_bps=25)
-    meteora = quote("meteora", amount_out=100.0, fee_bps=20)
-
-    assert best_quote([raydium, meteora]) is meteora
-    assert best_quote([meteora, raydium]) is meteora
-
-
-def test_best_quote_accepts_a_tuple_and_a_single_quote():
-    only = quote("raydium", amount_out=1.0, fee_bps=25)
-    assert best_quote((only,)) is only
-
-
-@pytest.mark.parametrize("empty", [[], ()], ids=["list", "tuple"])
-def test_best_quote_of_no_quotes_raises_value_error(empty):
-    with pytest.raises(ValueError):
-        best_quote(empty)
-
-
-# -- min_amount_out ---------------------------------------------------------------------------------
-
-
-def test_min_amount_out_allows_the_slippage_below_the_quote():
-    q = quote("meteora", amount_out=200.0, fee_bps=20)
-    assert min_amount_out(q, 50) == pytest.approx(199.0, rel=1e-12)
-
-
-@pytest.mark.parametrize(("slippage_bps", "expected"), [(1, 99.99), (100, 99.0), (5000, 50.0)])
-def test_min_amount_out_at_other_slippages(slippage_bps, expected):
-    q = quote("meteora", amount_out=100.0, fee_bps=20)
-    assert min_amount_out(q, slippage_bps) == pytest.approx(expected, rel=1e-12)
+def test_a_fee_that_is_not_a_whole_basis_point_is_recorded_exactly():
+    # 0.25 % of 1,001 base units rounds up to 3: 3 * 10,000 / 1,001 bps
+    plan = plan_route(POOLS, "SOL", 1_001, 0)
+    quotes, _, _ = route_records(plan, POOLS, SOL, USDC)
+    assert plan.quotes[0].fee_raw == 3
+    assert quotes[0].fee_bps == Decimal("29.9700299700299700")
 
 
 # -- RetryPolicy ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 from msgspec.structs import replace
@@ -14,7 +15,9 @@ from domain.order_type import OrderType
 from eventstore.base import LOG_START
 from eventstore.memory import InMemoryEventStore
 
-ORDER = SubmitOrder(order_type="market", token_in="SOL", token_out="USDC", amount_in=0.5, slippage_bps=50)
+ORDER = SubmitOrder(
+    order_type=OrderType.MARKET, token_in="SOL", token_out="USDC", amount_in=Decimal("0.5"), slippage_bps=50
+)
 
 
 class Queue:
@@ -36,7 +39,12 @@ async def test_a_new_order_is_recorded_then_enqueued():
     assert submitted.created
     assert recorded.version == 1
     assert recorded.event == OrderSubmitted(
-        order_type=OrderType.MARKET, token_in="SOL", token_out="USDC", amount_in=0.5, slippage_bps=50
+        order_type=OrderType.MARKET,
+        token_in="SOL",
+        token_out="USDC",
+        amount_in=Decimal("0.5"),
+        amount_in_raw=500_000_000,
+        slippage_bps=50,
     )
     assert recorded.metadata == {"correlationId": "req-1"}
     assert queue.order_ids == [submitted.order_id]
@@ -63,6 +71,20 @@ async def test_an_idempotent_repeat_answers_the_same_order_and_records_and_enque
     assert (await store.read_stream(first.order_id))[0].metadata["idempotencyKey"] == "K-1"
 
 
+@pytest.mark.parametrize(
+    "repeat",
+    [{"amount_in": None, "amount_in_raw": "500000000"}, {"amount_in": Decimal("0.500000000")}],
+    ids=["in base units", "with trailing zeros"],
+)
+async def test_a_repeat_giving_the_same_amount_another_way_is_the_same_order(repeat):
+    store, queue = InMemoryEventStore(), Queue()
+    first = await submit_order(replace(ORDER, idempotency_key="K-3"), store, queue.enqueue)
+    again = await submit_order(replace(ORDER, idempotency_key="K-3", **repeat), store, queue.enqueue)
+
+    assert (again.order_id, again.created) == (first.order_id, False)
+    assert queue.order_ids == [first.order_id]
+
+
 async def test_racing_repeats_create_one_order():
     store, queue = InMemoryEventStore(), Queue()
     keyed = replace(ORDER, idempotency_key="K-race")
@@ -73,7 +95,15 @@ async def test_racing_repeats_create_one_order():
     assert queue.order_ids == [results[0].order_id]
 
 
-@pytest.mark.parametrize("change", [{"amount_in": 0.6}, {"token_out": "USDT"}, {"slippage_bps": 51}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount_in": Decimal("0.6")},
+        {"amount_in": Decimal("0.500000001")},
+        {"token_out": "USDT"},
+        {"slippage_bps": 51},
+    ],
+)
 async def test_a_key_reused_for_another_order_is_refused_and_records_nothing(change):
     store, queue = InMemoryEventStore(), Queue()
     first = await submit_order(replace(ORDER, idempotency_key="K-2"), store, queue.enqueue)
@@ -97,7 +127,9 @@ async def test_an_enqueue_that_fails_still_answers_the_recorded_order():
     ("change", "error"),
     [
         ({"token_in": "DOGE"}, OrderRejected),
-        ({"amount_in": 0.0}, OrderRejected),
+        ({"amount_in": Decimal(0)}, OrderRejected),
+        ({"amount_in": Decimal("0.0000000001")}, OrderRejected),
+        ({"amount_in": None, "amount_in_raw": "05"}, OrderRejected),
         ({"order_type": "limit"}, OrderNotSupported),
     ],
 )
