@@ -10,15 +10,16 @@ Routing reads every venue's pools from the chain at once (each within `quote_tim
 is left out of the attempt, and the decision says so) and routes on them with the pools' own maths: one pool,
 or a split when that pays more. The transaction is one per attempt, with one id: before sending it, and
 whenever the chain's answer is lost (a timeout, a crash), the runner asks the chain what became of that id,
-and waits while it could still land; only a transaction the chain dropped, or one past its expiry, lets a
-new attempt start. So a swap never lands twice for one order.
+for as long as the chain gives no answer. Only a definite answer lets a new attempt start: dropped, or not
+landed and past its expiry (the chain never lands an expired transaction). Before each new attempt the last
+one's transaction is asked about again, in case a crashed run left it unrecorded: if it landed, it confirms
+the order. So a swap never lands twice for one order.
 
 Errors, by whose they are:
 - the chain's (`venues.base.VENUE_FAILURES`): a failed attempt with the chain's reason, retried with backoff;
-- ours (any other error of a venue adapter, a broken invariant, a venue the log names that is not
-  configured): `EngineFault`; the run is logged with its traceback and recorded as `ExecutionCrashed`, and
-  after the retry policy's `max_crashed_runs` the order fails, so the recovery sweep never starts a poison
-  order over and over;
+- ours (any other error of a chain adapter, a broken invariant): `EngineFault`; the run is logged with its
+  traceback and recorded as `ExecutionCrashed`, and after the retry policy's `max_crashed_runs` the order
+  fails, so the recovery sweep never starts a poison order over and over;
 - the infrastructure's (the log or Redis unreachable): raised to the worker, which holds the delivery; the
   order is resumed from the log later.
 """
@@ -28,10 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from commands.clock import Clock, SystemClock
 from domain.events import Event, ExecutionAttemptFailed, LeftOut, OrderConfirmed, OrderFailed, VenueSelected
@@ -48,6 +49,7 @@ from venues.base import VENUE_FAILURES, failure_reason
 from venues.chain import TRANSACTION_LIFETIME_S, Chain, Dropped, Landed, SwapLeg, SwapTransaction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StartLimiter(Protocol):
@@ -131,7 +133,8 @@ class _Runner:
         match order.status:
             case OrderStatus.PENDING:
                 await self.wait_before_attempt()
-                await self.record(order.start_attempt)
+                if not await self.landed_after_all():
+                    await self.record(order.start_attempt)
             case OrderStatus.ROUTING if order.selected_venue is None:
                 await self.route()
             # A log may stop between these (an earlier version appended them one by one).
@@ -221,36 +224,55 @@ class _Runner:
 
     async def execute(self) -> None:
         tx = self.transaction()
-        clock = self.execution.clock
-        while True:
-            try:
-                outcome = await self.outcome(tx)
-                break
-            except VENUE_FAILURES as error:
-                if clock.now().timestamp() > tx.expires_at:  # it can no longer land: safe to try anew
-                    await self.fail(f"transaction expired unconfirmed ({failure_reason(error)})")
-                    return
-                log.warning(
-                    "transaction outcome unknown; asking the chain again",
-                    extra=self.ids | {"client_tx_id": tx.client_tx_id, "reason": failure_reason(error)},
-                )
-                await clock.sleep(self.execution.status_poll_s)
-            except Exception as error:
-                raise EngineFault("the chain adapter failed") from error
-        if isinstance(outcome, Dropped):
+        outcome = await self.until_answered(lambda: self.outcome(tx), tx.client_tx_id)
+        if isinstance(outcome, Landed):
+            await self.confirm(outcome)
+        else:
             await self.fail(outcome.reason)
-            return
-        fills = tuple((f.venue, f.pool, f.amount_in_raw, f.amount_out_raw) for f in outcome.fills)
-        await self.record(lambda: self.order.confirm(outcome.tx_hash, fills))
 
     async def outcome(self, tx: SwapTransaction) -> Landed | Dropped:
-        """What became of the transaction: asked first (it may have been sent by a run that died before
-        recording the answer), sent only when the chain has not settled it; sending again is harmless."""
+        """What became of the transaction: asked first (a run that died before recording the answer may
+        have sent it), and sent only when the chain has not settled it (sending again is harmless). Past its
+        expiry, a chain that never saw it, or sees it still pending, will never land it: it is dropped."""
         chain = self.execution.chain
         status = await chain.transaction_status(tx.client_tx_id)
         if isinstance(status, Landed | Dropped):
             return status
+        if self.execution.clock.now().timestamp() > tx.expires_at:
+            return Dropped(client_tx_id=tx.client_tx_id, reason="transaction expired before it landed")
         return await chain.send_transaction(tx)
+
+    async def landed_after_all(self) -> bool:
+        """Before another attempt: did the last attempt's transaction land after all (its run crashed before
+        recording the answer, say)? If so the order is confirmed by it, and no second swap is sent."""
+        client_tx_id = self.order.client_tx_id
+        if client_tx_id is None:  # the last attempt sent nothing
+            return False
+        chain = self.execution.chain
+        status = await self.until_answered(lambda: chain.transaction_status(client_tx_id), client_tx_id)
+        if not isinstance(status, Landed):
+            return False
+        await self.confirm(status)
+        return True
+
+    async def until_answered(self, ask: Callable[[], Awaitable[T]], client_tx_id: str) -> T:
+        """`ask()`'s answer, asked again for as long as the chain does not give one: while a transaction's
+        fate is unknown, no other transaction may be sent for the order (it could swap twice)."""
+        while True:
+            try:
+                return await ask()
+            except VENUE_FAILURES as error:
+                log.warning(
+                    "transaction outcome unknown; asking the chain again",
+                    extra=self.ids | {"client_tx_id": client_tx_id, "reason": failure_reason(error)},
+                )
+            except Exception as error:
+                raise EngineFault("the chain adapter failed") from error
+            await self.execution.clock.sleep(self.execution.status_poll_s)
+
+    async def confirm(self, landed: Landed) -> None:
+        fills = tuple((f.venue, f.pool, f.amount_in_raw, f.amount_out_raw) for f in landed.fills)
+        await self.record(lambda: self.order.confirm(landed.tx_hash, fills))
 
     async def fail(self, reason: str) -> None:
         policy, jitter = self.execution.policy, self.execution.jitter

@@ -31,7 +31,8 @@ TRANSITIONS: dict[type[Event], tuple[frozenset[OrderStatus | None], OrderStatus]
     VenueSelected: (frozenset({ROUTING}), ROUTING),
     TransactionBuilt: (frozenset({ROUTING}), BUILDING),
     TransactionSubmitted: (frozenset({BUILDING}), SUBMITTED),
-    OrderConfirmed: (frozenset({SUBMITTED}), OrderStatus.CONFIRMED),
+    # From pending too: an attempt whose run crashed before recording the answer may have landed after all.
+    OrderConfirmed: (frozenset({SUBMITTED, PENDING}), OrderStatus.CONFIRMED),
     ExecutionAttemptFailed: (IN_FLIGHT, PENDING),
     ExecutionCrashed: (IN_FLIGHT | {PENDING}, PENDING),
     OrderFailed: (IN_FLIGHT | {PENDING}, OrderStatus.FAILED),

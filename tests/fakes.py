@@ -67,6 +67,16 @@ def pending() -> Outcome:
     return lambda: Pending(client_tx_id="")
 
 
+@dataclass(frozen=True)
+class _AfterLanding:
+    error: BaseException
+
+
+def lands_then(error: BaseException) -> Outcome:
+    """A send whose transaction lands, after which the adapter raises `error` (a bug of ours, say)."""
+    return lambda: _AfterLanding(error)
+
+
 def behave() -> Outcome:
     return lambda: None
 
@@ -131,6 +141,8 @@ class FakeChain:
         else:
             outcome = self._land(tx)
         self.ledger[tx.client_tx_id] = outcome
+        if isinstance(result, _AfterLanding):
+            raise result.error
         if self.answers_lost:
             self.answers_lost -= 1
             raise TimeoutError("the answer was lost")

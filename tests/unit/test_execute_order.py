@@ -46,6 +46,7 @@ from tests.fakes import (
     behave,
     cpmm_pool,
     drops,
+    lands_then,
     pending,
     raises,
     venue_error,
@@ -467,8 +468,9 @@ async def test_a_timeout_on_send_polls_the_status_until_landed_and_never_makes_a
     assert events[-1].amount_out_raw == landed.amount_out_raw
 
 
-async def test_a_status_unknown_past_expiry_fails_the_attempt_and_the_next_uses_a_new_id():
-    # The send times out before the chain took it; then the chain does not answer about it until it expired.
+async def test_a_transaction_the_chain_never_saw_fails_the_attempt_once_expired_and_the_next_uses_a_new_id():
+    # The send times out before the chain took it; the chain does not answer until the transaction expired,
+    # then says it never saw it: a definite answer, and it will never land.
     polls = TRANSACTION_LIFETIME_S + 1
     setup = Setup(
         FakeChain(
@@ -481,13 +483,42 @@ async def test_a_status_unknown_past_expiry_fails_the_attempt_and_the_next_uses_
 
     failure = next(e for e in events if isinstance(e, ExecutionAttemptFailed))
     assert failure.attempt == 1
-    assert failure.reason == "transaction expired unconfirmed (venue did not answer in time)"
-    assert setup.clock.sleeps == pytest.approx([POLL_S] * polls + [failure.retry_in_ms / 1000])
+    assert failure.reason == "transaction expired before it landed"
+    # One wait after the lost send, one after each unanswered status; then the retry's backoff.
+    assert setup.clock.sleeps == pytest.approx([POLL_S] * (1 + polls) + [failure.retry_in_ms / 1000])
     submitted = [e.client_tx_id for e in events if isinstance(e, TransactionSubmitted)]
     assert submitted == [tx_id(1), tx_id(2)]
     assert setup.chain.sent == [tx_id(1), tx_id(2)]
     assert [landed.client_tx_id for landed in setup.landed()] == [tx_id(2)]
     assert isinstance(events[-1], OrderConfirmed)
+
+
+async def test_a_transaction_whose_fate_stays_unknown_past_expiry_is_asked_about_until_the_chain_answers():
+    # The chain took the transaction, but the answer and then every status until well past the expiry were
+    # lost: no new attempt may start before the chain says what became of it (it landed: one swap).
+    polls = 2 * TRANSACTION_LIFETIME_S
+    setup = Setup(FakeChain(answers_lost=1, status_outcomes=[behave()] + [raises(TimeoutError())] * polls))
+    await setup.submit()
+    events = await setup.run()
+
+    assert not any(isinstance(e, ExecutionAttemptFailed) for e in events)
+    assert setup.clock.sleeps == pytest.approx([POLL_S] * (1 + polls))
+    assert setup.chain.sent == [tx_id(1)]
+    assert [landed.client_tx_id for landed in setup.landed()] == [tx_id(1)]
+    assert isinstance(events[-1], OrderConfirmed)
+
+
+async def test_a_run_that_crashed_after_sending_is_confirmed_by_its_transaction_not_sent_a_second():
+    # An adapter bug after the chain took the transaction: the run is recorded as crashed (the order back to
+    # pending), and the next run finds that the transaction landed after all.
+    setup = Setup(FakeChain(send_outcomes=[lands_then(KeyError("signature"))]))
+    await setup.submit()
+    events = await setup.run()
+
+    assert types(events) == [*HAPPY, "ExecutionCrashed", "OrderConfirmed"]
+    assert setup.chain.sent == [tx_id(1)]
+    assert [landed.client_tx_id for landed in setup.landed()] == [tx_id(1)]
+    assert events[-1].tx_hash == setup.landed()[0].tx_hash
 
 
 # -- our own errors: crashed runs, bounded ----------------------------------------------------------------
@@ -508,7 +539,11 @@ async def test_a_chain_adapter_raising_a_programming_error_crashes_the_run_and_t
     assert [c.reason for c in crashes] == ["internal error: KeyError: 'price'"] * 2
     assert crashes[1].retry_in_ms > crashes[0].retry_in_ms
     assert setup.clock.sleeps == pytest.approx([c.retry_in_ms / 1000 for c in crashes])
-    assert events[-1] == OrderFailed(reason="internal error: KeyError: 'price' (crashed 3 runs)", attempts=3)
+    # A status that crashes leaves the last transaction's fate unknown: no new attempt starts after it.
+    attempts = 1 if where == "status" else 3
+    assert events[-1] == OrderFailed(
+        reason="internal error: KeyError: 'price' (crashed 3 runs)", attempts=attempts
+    )
     assert sum(isinstance(e, TERMINAL) for e in events) == 1
     logged = [r for r in caplog.records if r.getMessage() == "order run crashed"]
     assert len(logged) == 3

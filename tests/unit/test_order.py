@@ -130,7 +130,7 @@ ALLOWED: dict[type[Event], dict[OrderStatus | None, OrderStatus]] = {
     VenueSelected: {R: R},
     TransactionBuilt: {R: B},
     TransactionSubmitted: {B: S},
-    OrderConfirmed: {S: C},
+    OrderConfirmed: {S: C, P: C},  # from pending: a crashed run's transaction that landed after all
     ExecutionAttemptFailed: {R: P, B: P, S: P},
     ExecutionCrashed: {P: P, R: P, B: P, S: P},
     OrderFailed: {P: F, R: F, B: F, S: F},
@@ -216,7 +216,7 @@ def test_apply_in_a_wrong_status_raises_and_leaves_the_order_unchanged():
     before = Order.from_events(ORDER_ID, [SAMPLES[OrderSubmitted]])
 
     with pytest.raises(InvalidTransition):
-        order.apply(SAMPLES[OrderConfirmed])
+        order.apply(SAMPLES[TransactionSubmitted])
 
     assert order.version == 1
     assert order.status == P
