@@ -33,8 +33,9 @@ class PoolQuote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One pool's quote for the whole order, fees and price impact included.
 
     `pool` is the pool's id. `amount_out_raw`, `fee_raw` (base units of the input token) and
-    `price_impact_bps` are None when the pool cannot pay out for the whole amount (it would run out of the
-    output token): such a pool is reported, and may still take part of the order in a split.
+    `price_impact_bps` are None when the pool refuses the whole amount (`InsufficientLiquidity`: it would run
+    out of the output token, or pay out nothing): such a pool is reported, and may still take part of the
+    order in a split.
     """
 
     venue: str
@@ -103,7 +104,9 @@ def plan_route(
 
     A split's leg gets `floor(amount_in_raw * percent / 100)`; the base units this leaves over (fewer than
     the number of legs) go to the largest leg that can take them, so the legs' inputs sum to the order's
-    exactly. An order too small to give every leg of its split at least one base unit is not split.
+    exactly. A pool that refuses a step is full: it takes no further step (so one whose first step would
+    pay out nothing takes no part in the split). An order too small to give every leg of its split at least
+    one base unit is not split.
 
     Raises `ValueError` for an amount <= 0, no pools, two pools with one id, a `percent_step` that does not
     divide 100 or a negative `min_split_gain_bps` (and whatever a pool raises for a token it does not trade);
