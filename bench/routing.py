@@ -12,12 +12,14 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
 from bench.results import Figure, Measured, Size
 from bench.servers import Backends
-from domain.pools import CpmmPool
+from domain.pools import CpmmPool, DlmmPool, Pool
+from domain.pools.dlmm import bin_id_at, spread_bins
 from domain.route_plan import RoutePlan, plan_route
 
 REPEATS = {Size.SMOKE: 20, Size.FULL: 1_000}  # decisions timed per pool count and order size
@@ -25,9 +27,14 @@ POOL_COUNTS = (2, 8)
 ORDERS_SOL = (10, 1_000, 10_000)  # about $1.5k, $150k, $1.5M at 150 USDC per SOL
 GOAL_US = 5_000  # p99 of one decision: a few milliseconds at most, for 8 pools
 NOW = 1_764_547_200
-# Each pool holds 22,000 SOL against 3.3M USDC (a $1.5k order moves it about 4.5 bps, a $1.5M one by
-# tens of percents); their prices differ by a few bps, as arbitrage leaves them.
+# Each pool holds 22,000 SOL and 3.3M USDC: all of it in a CPMM's reserves (a $1.5k order moves it about
+# 4.5 bps, a $1.5M one by tens of percents), spread over 100 bins of 0.1 % on each side of the active one in
+# a DLMM (a $1.5k order stays in one bin, a $1.5M one crosses tens of them). Their prices differ by a few
+# bps, as arbitrage leaves them.
 RESERVE_SOL = 22_000 * 10**9
+BIN_STEP = 10
+BINS_PER_SIDE = 100
+BPS = 10_000
 PRICE_OFFSETS_BPS = (0, 3, -2, 5, -4, 1, -1, 4)
 
 
@@ -62,36 +69,58 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         settings={
             "decisions per pool count and size": repeats,
             "percent step": 1,
-            "pools": "Raydium CPMM SOL/USDC, 22,000 SOL each",
+            "pools": "SOL/USDC, Raydium CPMM and Meteora DLMM in turn, 22,000 SOL + 3.3M USDC each",
         },
         figures=figures,
         samples=samples,
         notes=[
-            "One decision quotes each pool once per amount it considers: about 100 + 2n quotes for n pools "
-            "(one per 1 % step, one per pool for its next step, one per pool for the whole order).",
+            "One decision quotes each pool once per amount it considers: at most 20 + 5u + 4n quotes for n "
+            "pools of which u take part (see domain/route_plan.py). A DLMM quote walks the bins it crosses.",
             *notes,
         ],
     )
 
 
-def _pools(count: int) -> list[CpmmPool]:
-    """`count` pools of the same depth around 150 USDC per SOL."""
-    return [
-        CpmmPool(
-            pool_id=f"raydium-cpmm-SOL-USDC-{n + 1}",
-            venue="raydium",
-            token_x="SOL",
-            token_y="USDC",
-            decimals_x=9,
-            decimals_y=6,
-            reserve_x=RESERVE_SOL,
-            reserve_y=RESERVE_SOL * 150 * (10_000 + PRICE_OFFSETS_BPS[n]) // 10_000 // 1_000,
-        )
-        for n in range(count)
-    ]
+def _pools(count: int) -> list[Pool]:
+    """`count` pools around 150 USDC per SOL, every other one a Raydium CPMM, the others Meteora DLMM."""
+    pools: list[Pool] = []
+    for n in range(count):
+        price = Decimal(150) * (BPS + PRICE_OFFSETS_BPS[n]) / BPS
+        if n % 2 == 0:
+            pools.append(
+                CpmmPool(
+                    pool_id=f"raydium-cpmm-SOL-USDC-{n // 2 + 1}",
+                    venue="raydium",
+                    token_x="SOL",
+                    token_y="USDC",
+                    decimals_x=9,
+                    decimals_y=6,
+                    reserve_x=RESERVE_SOL,
+                    reserve_y=int(RESERVE_SOL * price) // 1_000,
+                )
+            )
+        else:
+            active_id = bin_id_at(price, BIN_STEP, 9, 6)
+            pools.append(
+                DlmmPool(
+                    pool_id=f"meteora-dlmm-SOL-USDC-{n // 2 + 1}",
+                    venue="meteora",
+                    token_x="SOL",
+                    token_y="USDC",
+                    decimals_x=9,
+                    decimals_y=6,
+                    bin_step=BIN_STEP,
+                    active_id=active_id,
+                    bins=spread_bins(
+                        active_id, RESERVE_SOL, int(RESERVE_SOL * price) // 1_000, BINS_PER_SIDE
+                    ),
+                    last_update_timestamp=NOW,
+                )
+            )
+    return pools
 
 
-def _best_single(pools: list[CpmmPool], amount_in_raw: int) -> int:
+def _best_single(pools: list[Pool], amount_in_raw: int) -> int:
     return max(pool.quote("SOL", amount_in_raw, NOW).amount_out_raw for pool in pools)
 
 
@@ -116,7 +145,8 @@ def _route(count: int, sol: int, plan: RoutePlan) -> str:
     single = plan.best_single_amount_out_raw or 0  # every pool takes these orders alone
     gain_bps = (plan.amount_out_raw - single) * 10_000 / single
     percents = "/".join(str(leg.percent) for leg in plan.legs)
+    legs = f"{len(plan.legs)} leg{'s' if len(plan.legs) > 1 else ''}"
     return (
-        f"{count} pools, {sol:,} SOL: {len(plan.legs)} legs ({percents} %), "
+        f"{count} pools, {sol:,} SOL: {legs} ({percents} %), "
         f"{gain_bps:,.1f} bps more than the best single pool"
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.pools import CpmmPool, InsufficientLiquidity, Pool, SwapResult
+from domain.pools import CpmmPool, DlmmPool, InsufficientLiquidity, Pool, SwapResult
+from domain.pools.dlmm import spread_bins
 from domain.route_plan import RouteLeg, RoutePlan, min_amount_out_raw, plan_route
 
 NOW = 1_764_547_200
@@ -56,26 +56,42 @@ class Counting:
         return self.pool.quote(token_in, amount_in_raw, now)
 
 
-@dataclass
-class OneBin:
-    """A pool paying a fixed `price` OUT per IN, no fee, until its `liquidity_out` runs out (one DLMM bin)."""
+def one_bin(pool_id: str, amount_out: int) -> DlmmPool:
+    """A Meteora DLMM pool whose one bin holds `amount_out` of OUT at bin 0's price (exactly 1 OUT per IN),
+    without fees: it pays 1 OUT per IN until it runs out."""
+    return DlmmPool(
+        pool_id=pool_id,
+        venue="meteora",
+        token_x="IN",
+        token_y="OUT",
+        decimals_x=6,
+        decimals_y=6,
+        bin_step=10,
+        active_id=0,
+        bins={0: (0, amount_out)},
+        base_factor=0,
+        variable_fee_control=0,
+    )
 
-    pool_id: str
-    price: int
-    liquidity_out: int
-    venue: str = "meteora"
-    token_x: str = "IN"
-    token_y: str = "OUT"
 
-    def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
-        if amount_in_raw * self.price > self.liquidity_out:
-            raise InsufficientLiquidity(self.pool_id)
-        return SwapResult(
-            amount_in_raw=amount_in_raw,
-            amount_out_raw=amount_in_raw * self.price,
-            fee_raw=0,
-            price_impact_bps=Decimal(0),
-        )
+def dlmm(
+    pool_id: str, active_id: int, amount_out: int, bins: int, bin_step: int, base_factor: int
+) -> DlmmPool:
+    """A Meteora DLMM pool holding `amount_out` of OUT spread evenly over its active bin and the `bins` below
+    (what selling IN walks through), with Meteora's volatility fee on top of the base fee."""
+    return DlmmPool(
+        pool_id=pool_id,
+        venue="meteora",
+        token_x="IN",
+        token_y="OUT",
+        decimals_x=6,
+        decimals_y=6,
+        bin_step=bin_step,
+        active_id=active_id,
+        bins=spread_bins(active_id, amount_x=0, amount_y=amount_out, bins_per_side=bins),
+        base_factor=base_factor,
+        last_update_timestamp=NOW,
+    )
 
 
 def legs(plan: RoutePlan) -> list[tuple[str, int, int, int]]:
@@ -164,24 +180,28 @@ def test_a_split_must_gain_more_than_min_split_gain_bps():
 
 
 def test_a_pool_that_cannot_take_the_whole_order_is_reported_and_still_takes_part_of_it():
-    deep = cpmm("deep", reserve_in=10**6, reserve_out=10**6, trade_fee_rate=0)
-    shallow = OneBin("shallow", price=2, liquidity_out=1_000)
+    deep = cpmm("deep", reserve_in=10**4, reserve_out=10**4, trade_fee_rate=0)
+    shallow = one_bin("shallow", amount_out=500)
 
     plan = plan_route([deep, shallow], "IN", 1_000, NOW)
 
+    # deep alone: 1_000 * 10_000 // 11_000 = 909. shallow pays 1 per IN, more than deep's marginal price
+    # (below 1 from the first unit), until its 500 run out at 50 %; deep takes the other 500:
+    # 500 * 10_000 // 10_500 = 476.
     assert [(q.pool, q.fills, q.amount_out_raw, q.fee_raw, q.price_impact_bps) for q in plan.quotes] == [
-        ("deep", True, 999, 0, plan.quotes[0].price_impact_bps),
+        ("deep", True, 909, 0, plan.quotes[0].price_impact_bps),
         ("shallow", False, None, None, None),
     ]
-    # The bin pays 2 per IN for its 1_000 OUT (500 IN, 50%), and the rest goes to the deep pool.
-    assert legs(plan) == [("deep", 50, 500, 499), ("shallow", 50, 500, 1_000)]
-    assert plan.best_single_amount_out_raw == 999
+    assert legs(plan) == [("deep", 50, 500, 476), ("shallow", 50, 500, 500)]
+    assert plan.amount_out_raw == 976 and plan.best_single_amount_out_raw == 909
 
 
 def test_an_order_the_pools_cannot_fill_together_is_refused():
-    pools = [OneBin("a", price=1, liquidity_out=100), OneBin("b", price=1, liquidity_out=100)]
+    pools = [one_bin("a", amount_out=100), one_bin("b", amount_out=100)]
 
-    assert plan_route(pools, "IN", 200, NOW).amount_out_raw == 200
+    plan = plan_route(pools, "IN", 200, NOW)
+    assert legs(plan) == [("a", 50, 100, 100), ("b", 50, 100, 100)]
+    assert plan.best_single_amount_out_raw is None
     with pytest.raises(InsufficientLiquidity):
         plan_route(pools, "IN", 201, NOW)
 
@@ -202,13 +222,13 @@ def test_each_pool_is_quoted_once_per_amount():
     [
         ({"amount_in_raw": 0}, "amount_in_raw"),
         ({"pools": []}, "no pools"),
-        ({"pools": [OneBin("a", 1, 10), OneBin("a", 1, 10)]}, "unique"),
+        ({"pools": [one_bin("a", 10), one_bin("a", 10)]}, "unique"),
         ({"percent_step": 3}, "percent_step"),
         ({"min_split_gain_bps": -1}, "min_split_gain_bps"),
     ],
 )
 def test_plan_route_refuses_bad_arguments(kwargs, message):
-    arguments = {"pools": [OneBin("a", 1, 10)], "token_in": "IN", "amount_in_raw": 1, "now": NOW} | kwargs
+    arguments = {"pools": [one_bin("a", 10)], "token_in": "IN", "amount_in_raw": 1, "now": NOW} | kwargs
     with pytest.raises(ValueError, match=message):
         plan_route(**arguments)
 
@@ -245,26 +265,42 @@ def cpmm_pools(shapes: list[tuple[int, int, int]]) -> list[CpmmPool]:
     return [cpmm(f"p{n}", r_in, r_out, fee) for n, (r_in, r_out, fee) in enumerate(shapes)]
 
 
+@st.composite
+def mixed_pools(draw: st.DrawFn) -> list[Pool]:
+    """1 to 6 pools, each a Raydium CPMM or a Meteora DLMM (which may hold too little for the order)."""
+    pools: list[Pool] = []
+    for n in range(draw(st.integers(1, 6))):
+        if draw(st.booleans()):
+            reserve_in, reserve_out, fee = draw(pool_shapes)
+            pools.append(cpmm(f"p{n}", reserve_in, reserve_out, fee))
+        else:
+            pools.append(
+                dlmm(
+                    f"p{n}",
+                    active_id=draw(st.integers(-500, 500)),
+                    amount_out=draw(st.integers(10**3, 10**15)),
+                    bins=draw(st.integers(0, 60)),
+                    bin_step=draw(st.sampled_from([1, 10, 25, 100])),
+                    base_factor=draw(st.integers(0, 20_000)),
+                )
+            )
+    return pools
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    shapes=st.lists(pool_shapes, min_size=1, max_size=6),
-    amount=st.integers(1, 10**15),
-    step=st.sampled_from([1, 5, 10, 25]),
-)
-def test_a_plan_never_pays_less_than_the_best_single_pool_and_its_legs_add_up(shapes, amount, step):
-    pools = cpmm_pools(shapes)
+@given(pools=mixed_pools(), amount=st.integers(1, 10**15), step=st.sampled_from([1, 5, 10, 25]))
+def test_a_plan_never_pays_less_than_the_best_single_pool_and_its_legs_add_up(pools, amount, step):
     singles = [paid(pool, amount) for pool in pools]
-    if singles == [None] * len(pools):  # a constant product pool refuses only an input that buys nothing
-        with pytest.raises(InsufficientLiquidity):
-            plan_route(pools, "IN", amount, NOW, percent_step=step)
+    try:
+        plan = plan_route(pools, "IN", amount, NOW, percent_step=step)
+    except InsufficientLiquidity:
+        assert singles == [None] * len(pools)
         return
 
-    plan = plan_route(pools, "IN", amount, NOW, percent_step=step)
-
-    best_single = max(single for single in singles if single is not None)
+    filled = [single for single in singles if single is not None]
     assert [q.amount_out_raw for q in plan.quotes] == singles
-    assert plan.best_single_amount_out_raw == best_single
-    assert plan.amount_out_raw >= best_single
+    assert plan.best_single_amount_out_raw == max(filled, default=None)
+    assert plan.amount_out_raw >= max(filled, default=0)
     assert sum(leg.amount_in_raw for leg in plan.legs) == amount
     assert sum(leg.percent for leg in plan.legs) == 100
     assert all(leg.percent % step == 0 and leg.amount_in_raw > 0 for leg in plan.legs)
@@ -275,8 +311,8 @@ def test_a_plan_never_pays_less_than_the_best_single_pool_and_its_legs_add_up(sh
     ]
     assert len({leg.pool for leg in plan.legs}) == len(plan.legs)
     assert [leg.percent for leg in plan.legs] == sorted((leg.percent for leg in plan.legs), reverse=True)
-    if len(plan.legs) > 1:
-        assert plan.amount_out_raw > best_single
+    if len(plan.legs) > 1 and filled:
+        assert plan.amount_out_raw > max(filled)
 
 
 @settings(max_examples=200, deadline=None)
@@ -322,6 +358,28 @@ def test_a_large_order_across_two_equal_pools_splits_about_50_50(reserve, fee, s
 
     assert [leg.pool for leg in plan.legs] == ["a", "b"]
     assert 45 <= plan.legs[1].percent <= 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amount_out=st.integers(10**9, 10**15),
+    bins=st.integers(20, 60),
+    bin_step=st.sampled_from([1, 10, 25, 100]),
+    base_factor=st.integers(0, 20_000),
+    share=st.integers(10, 90),
+)
+def test_a_large_order_across_two_equal_dlmm_pools_splits_50_50_up_to_a_bin(
+    amount_out, bins, bin_step, base_factor, share
+):
+    pools = [dlmm(name, 0, amount_out, bins, bin_step, base_factor) for name in "ab"]
+    amount = amount_out * share // 100  # 10% to 90% of the two pools' liquidity, below 1 OUT per IN
+
+    plan = plan_route(pools, "IN", amount, NOW)
+
+    # Inside a bin the price does not move: where the split stops within the last bins is a tie.
+    one_bin_percent = 100 * amount_out / ((bins + 1) * amount)
+    assert [leg.pool for leg in plan.legs] == ["a", "b"]
+    assert abs(plan.legs[1].percent - 50) <= one_bin_percent + 1
 
 
 @settings(max_examples=200, deadline=None)
