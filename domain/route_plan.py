@@ -18,7 +18,7 @@ strictly more (by more than `min_split_gain_bps` of the single pool's output, 0 
 so a plan never pays less than the best single pool. Ties are broken the same way every time: more output,
 then fewer legs, then the lower pool id.
 
-Quotes are pure maths; each (pool, amount) is quoted once per plan and kept: routing 100 steps over `n`
+Quotes are pure maths; each (pool, amount) is quoted once per plan and kept: routing in 1 % steps over `n`
 pools of which `u` are used costs at most 20 + 5u + 4n quotes.
 """
 
