@@ -5,13 +5,13 @@ percent (1 by default), each step to the pool whose next step pays the most (the
 When every pool's output is concave in its input (a constant product curve is; so are bins whose prices
 worsen as they are used up, and a fee that grows with the bins crossed), this greedy allocation is the
 best one at that granularity: a step given elsewhere could only pay less than the one it displaced. Floors
-of one base unit in the pools' maths make outputs concave only up to that unit, and so the allocation best
-up to a few units per step.
+of one base unit in the pools' maths make outputs concave only up to that unit, and so the allocation the
+best to within a few units per step.
 
 To quote less, the steps are first handed out 5 at a time; by Hochbaum's proximity theorem for concave
 allocation problems (D. S. Hochbaum, "Lower and upper bounds for the allocation problem and other
 nonlinear optimization problems", Math. of OR 19(2), 1994) some best allocation in single steps gives
-every pool at least 5 steps less than that coarse one, so the single steps start from there.
+every pool at least what the coarse one gave it less 5 steps, so the single steps start from there.
 
 The split is then compared with the best single pool for the whole amount and taken only when it pays
 strictly more (by more than `min_split_gain_bps` of the single pool's output, 0 by default: any gain),
