@@ -4,15 +4,22 @@
 percent (1 by default), each step to the pool whose next step pays the most (the highest marginal output).
 When every pool's output is concave in its input (a constant product curve is; so are bins whose prices
 worsen as they are used up, and a fee that grows with the bins crossed), this greedy allocation is the
-best one at that granularity: a step given elsewhere could only pay less than the one it displaced.
+best one at that granularity: a step given elsewhere could only pay less than the one it displaced. Floors
+of one base unit in the pools' maths make outputs concave only up to that unit, and so the allocation the
+best to within a few units per step.
+
+To quote less, the steps are first handed out 5 at a time; by Hochbaum's proximity theorem for concave
+allocation problems (D. S. Hochbaum, "Lower and upper bounds for the allocation problem and other
+nonlinear optimization problems", Math. of OR 19(2), 1994) some best allocation in single steps gives
+every pool at least what the coarse one gave it less 5 steps, so the single steps start from there.
 
 The split is then compared with the best single pool for the whole amount and taken only when it pays
 strictly more (by more than `min_split_gain_bps` of the single pool's output, 0 by default: any gain),
 so a plan never pays less than the best single pool. Ties are broken the same way every time: more output,
 then fewer legs, then the lower pool id.
 
-Quotes are pure maths; each (pool, amount) is quoted once per plan and kept, so routing over `n` pools
-costs about `100 / percent_step + 2n` quotes.
+Quotes are pure maths; each (pool, amount) is quoted once per plan and kept: routing in 1 % steps over `n`
+pools of which `u` are used costs at most 20 + 5u + 4n quotes.
 """
 
 from __future__ import annotations
@@ -27,14 +34,16 @@ from domain.pools.base import InsufficientLiquidity, Pool, SwapResult
 
 BPS = 10_000
 PERCENT = 100
+COARSE = 5  # steps handed out at a time first, before the single steps that refine it
 
 
 class PoolQuote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One pool's quote for the whole order, fees and price impact included.
 
     `pool` is the pool's id. `amount_out_raw`, `fee_raw` (base units of the input token) and
-    `price_impact_bps` are None when the pool cannot pay out for the whole amount (it would run out of the
-    output token): such a pool is reported, and may still take part of the order in a split.
+    `price_impact_bps` are None when the pool refuses the whole amount (`InsufficientLiquidity`: it would run
+    out of the output token, or pay out nothing): such a pool is reported, and may still take part of the
+    order in a split.
     """
 
     venue: str
@@ -103,7 +112,9 @@ def plan_route(
 
     A split's leg gets `floor(amount_in_raw * percent / 100)`; the base units this leaves over (fewer than
     the number of legs) go to the largest leg that can take them, so the legs' inputs sum to the order's
-    exactly. An order too small to give every leg of its split at least one base unit is not split.
+    exactly. A pool that refuses a step is full: it takes no further step (so one whose first step would
+    pay out nothing takes no part in the split). An order too small to give every leg of its split at least
+    one base unit is not split.
 
     Raises `ValueError` for an amount <= 0, no pools, two pools with one id, a `percent_step` that does not
     divide 100 or a negative `min_split_gain_bps` (and whatever a pool raises for a token it does not trade);
@@ -199,27 +210,18 @@ def _split(
     """The greedy allocation as legs, largest first; None when the pools cannot take every step, or when a
     leg would get no base unit at all."""
     steps = PERCENT // percent_step
-    # Pool i holding k steps takes amount_in_raw * k // steps (the floor the legs get) and pays held_out[i].
-    taken = [0] * len(pools)
-    held_out = [0] * len(pools)
-    # Candidates for the next step: (-marginal output, opens a new leg, pool id, index, output after it); the
-    # smallest is the best: on a tie a pool already in the plan beats a new leg, then the lower pool id wins.
-    candidates: list[tuple[int, bool, str, int, int]] = []
-
-    def offer_next_step(i: int) -> None:
-        after = quoter.amount_out(pools[i], amount_in_raw * (taken[i] + 1) // steps)
-        if after is not None:  # else the pool is full: no further step for it
-            heapq.heappush(candidates, (held_out[i] - after, taken[i] == 0, pools[i].pool_id, i, after))
-
-    for i in range(len(pools)):
-        offer_next_step(i)
-    for _ in range(steps):
-        if not candidates:
-            return None
-        _, _, _, i, after = heapq.heappop(candidates)
-        taken[i] += 1
-        held_out[i] = after
-        offer_next_step(i)
+    allocation = None
+    if steps % COARSE == 0:
+        coarse = _greedy(pools, quoter, amount_in_raw, steps, [0] * len(pools), COARSE)
+        if coarse is not None:
+            # The proximity theorem (see above): a best allocation in single steps lies above this one.
+            below = [max(k - COARSE, 0) for k in coarse[0]]
+            allocation = _greedy(pools, quoter, amount_in_raw, steps, below, 1)
+    if allocation is None:
+        allocation = _greedy(pools, quoter, amount_in_raw, steps, [0] * len(pools), 1)
+    if allocation is None:
+        return None
+    taken, held_out = allocation
 
     chosen = sorted((i for i in range(len(pools)) if taken[i]), key=lambda i: (-taken[i], pools[i].pool_id))
     amounts = {i: amount_in_raw * taken[i] // steps for i in chosen}
@@ -245,3 +247,36 @@ def _split(
         )
         for i in chosen
     )
+
+
+def _greedy(
+    pools: Sequence[Pool], quoter: _Quoter, amount_in_raw: int, steps: int, start: list[int], increment: int
+) -> tuple[list[int], list[int]] | None:
+    """Hands out the `steps` steps of the order from `start` (steps per pool), `increment` steps at a time,
+    each to the pool paying the most for them. Pool i holding k steps takes `amount_in_raw * k // steps`
+    (the floor its leg gets). Returns the steps per pool and what each pays for them; None when the pools
+    cannot take them all."""
+    taken = list(start)
+    held = [quoter.amount_out(pool, amount_in_raw * k // steps) for pool, k in zip(pools, taken, strict=True)]
+    held_out = [out for out in held if out is not None]
+    if len(held_out) != len(pools):
+        return None
+    # Candidates for the next increment: (-marginal output, opens a new leg, pool id, index, output after
+    # it); the smallest is the best: on a tie a pool already in the plan beats a new leg, then the lower id.
+    candidates: list[tuple[int, bool, str, int, int]] = []
+
+    def offer_next(i: int) -> None:
+        after = quoter.amount_out(pools[i], amount_in_raw * (taken[i] + increment) // steps)
+        if after is not None:  # else the pool is full: no further step for it
+            heapq.heappush(candidates, (held_out[i] - after, taken[i] == 0, pools[i].pool_id, i, after))
+
+    for i in range(len(pools)):
+        offer_next(i)
+    for _ in range((steps - sum(taken)) // increment):
+        if not candidates:
+            return None
+        _, _, _, i, after = heapq.heappop(candidates)
+        taken[i] += increment
+        held_out[i] = after
+        offer_next(i)
+    return taken, held_out
