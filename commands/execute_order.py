@@ -42,7 +42,7 @@ from domain.pools import PoolState
 from domain.pools.base import InsufficientLiquidity
 from domain.retry import RetryPolicy
 from domain.route_plan import plan_route
-from domain.routing import route_records
+from domain.routing import MIN_SPLIT_GAIN_BPS, route_records
 from domain.status import OrderStatus
 from eventstore.base import ConcurrencyConflict, EventStore, RecordedEvent
 from venues.base import VENUE_FAILURES, failure_reason
@@ -179,7 +179,9 @@ class _Runner:
             return
         now = int(self.execution.clock.now().timestamp())
         try:
-            plan = plan_route(pools, order.token_in, order.amount_in_raw, now)
+            plan = plan_route(
+                pools, order.token_in, order.amount_in_raw, now, min_split_gain_bps=MIN_SPLIT_GAIN_BPS
+            )
         except InsufficientLiquidity:
             await self.fail(f"the pools cannot pay out for {order.input_token.show(order.amount_in_raw)}")
             return

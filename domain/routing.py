@@ -10,6 +10,9 @@ from domain.route_plan import RoutePlan
 from domain.tokens import Token
 
 BPS = 10_000
+# A split route is taken only when it pays this much more than the best single pool: each extra leg costs
+# the transaction compute units and size, and a few bps on a small order is less than that is worth.
+MIN_SPLIT_GAIN_BPS = 5
 PRICE_DIGITS = 18  # significant digits of a price: far past any pool's precision, and still exact to read
 
 
