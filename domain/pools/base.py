@@ -8,6 +8,7 @@ maths ignores it).
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 from typing import Protocol
 
 import msgspec
@@ -27,6 +28,18 @@ class SwapResult(msgspec.Struct, frozen=True, kw_only=True):
     amount_out_raw: int
     fee_raw: int
     price_impact_bps: Decimal
+
+
+def price_impact_bps(spot_out_per_in: Fraction, amount_in_raw: int, amount_out_raw: int) -> Decimal:
+    """`(1 - average price / spot price) * 10_000`, to 0.01 bps (rounded half to even).
+
+    `spot_out_per_in`: base units of the output per base unit of the input before the swap;
+    `amount_in_raw`: the input that traded (after the fee: the fee is not part of the price);
+    `amount_out_raw`: what it paid. Exact until the final rounding (a Fraction, not a Decimal division).
+    """
+    average = Fraction(amount_out_raw, amount_in_raw)
+    hundredths = round((1 - average / spot_out_per_in) * 1_000_000)
+    return Decimal(hundredths).scaleb(-2)
 
 
 class InsufficientLiquidity(Exception):
