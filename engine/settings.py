@@ -32,7 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # set, the engine's processes reach `order-engine market` there (it listens on MARKET_PORT).
     market_url: str | None = None
     market_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 3001
-    market_flow_interval_ms: NonNegative = 1000  # the noise traders' and arbitrageurs' pace; 0: a still market
+    market_flow_interval_ms: NonNegative = (
+        1000  # the noise traders' and arbitrageurs' pace; 0: a still market
+    )
     recovery_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     recovery_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     worker_lease_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # a killed worker's orders are free after it

@@ -182,7 +182,9 @@ class Ledger:
             cfg = self.config
             delay_ms = self._rng.randint(cfg.execution_delay_ms_min, cfg.execution_delay_ms_max)
             failure = self._rng.choice(CHAIN_ERRORS) if self._rng.random() < cfg.failure_rate else None
-            record = TransactionRecord(transaction=tx, sent_at=now_ms, lands_at=now_ms + delay_ms, failure=failure)
+            record = TransactionRecord(
+                transaction=tx, sent_at=now_ms, lands_at=now_ms + delay_ms, failure=failure
+            )
             # Known before the first await: a second send of the same id waits for this one's outcome.
             self._records[client_tx_id] = record
             outcome = self._outcomes[client_tx_id] = asyncio.get_running_loop().create_future()
