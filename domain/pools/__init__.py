@@ -6,7 +6,17 @@ product pool, `dlmm.py` Meteora's bin pool. `PoolState` is any of them, told apa
 
 from domain.pools.base import InsufficientLiquidity, Pool, SwapResult
 from domain.pools.cpmm import CpmmPool
+from domain.pools.dlmm import DlmmPool, bin_id_at, spread_bins
 
-PoolState = CpmmPool
+PoolState = CpmmPool | DlmmPool
 
-__all__ = ["CpmmPool", "InsufficientLiquidity", "Pool", "PoolState", "SwapResult"]
+__all__ = [
+    "CpmmPool",
+    "DlmmPool",
+    "InsufficientLiquidity",
+    "Pool",
+    "PoolState",
+    "SwapResult",
+    "bin_id_at",
+    "spread_bins",
+]

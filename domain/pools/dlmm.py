@@ -1,0 +1,289 @@
+"""Meteora's bin pool (DLMM), in the integer and Q64.64 fixed-point maths of its program.
+
+Sources, all in github.com/MeteoraAg/dlmm-sdk (the program itself is not public; the SDK's Rust `commons`
+crate mirrors it for quotes, and `programs/lb_clmm` of the SDK's first commits carries its state code):
+- prices: `commons/src/math/price_math.rs` (`get_price_from_id`), `commons/src/math/u64x64_math.rs` (`pow`);
+- one bin's swap: `commons/src/extensions/bin.rs` (`Bin::swap`, `get_max_amount_in`, `get_amount_out`),
+  `commons/src/math/u128x128_math.rs` (`mul_div`, `mul_shr`, `shl_div` and their rounding);
+- fees and volatility: `commons/src/extensions/lb_pair.rs` (`get_base_fee`, `compute_variable_fee`,
+  `get_total_fee`, `compute_fee`, `compute_fee_from_amount`, `update_references`,
+  `update_volatility_accumulator`), `commons/src/constants.rs` (`FEE_PRECISION`, `MAX_FEE_RATE`, ...);
+- the walk over bins: `commons/src/quote.rs` (`quote_exact_in`).
+
+Bin `id` has the price (1 + bin_step / 10_000)^id of token_x in token_y, in base units, as a Q64.64 integer
+computed exactly as the program's `pow` does (rounding down at each step, through the inverse of the base):
+the program's own rounding, so amounts match it to the base unit; a `Fraction` of the true power would
+differ from it in the last bits. Inside a bin the price is constant (no price impact); a swap that empties
+a bin moves `active_id` to the next bin holding the token it pays out and goes on.
+
+Fee rates are in `FEE_PRECISION` (1e9) units:
+    base_fee     = base_factor * bin_step * 10 * 10^base_fee_power_factor
+    variable_fee = ceil((volatility_accumulator * bin_step)^2 * variable_fee_control / 1e11)
+    total_fee    = min(base_fee + variable_fee, MAX_FEE_RATE = 1e8, i.e. 10 %)
+taken on the input in each bin: ceil(amount * total / 1e9) of a partial fill (`compute_fee_from_amount`),
+ceil(max_in * total / (1e9 - total)) on top of the input that empties the bin (`compute_fee`). The whole
+fee leaves the bin: the program books it for the liquidity providers and the protocol outside the bins'
+amounts. Volatility: at the start of a swap `update_references(now)`, before each bin that pays out
+`update_volatility_accumulator()`, and at the end `last_update_timestamp = now` (done by the program's swap
+handler, which is not published; `update_references` in `programs/lb_clmm/src/state/parameters.rs` of the
+SDK's first commit leaves it with the note that it moved there).
+
+Amounts are Python integers: the program's u64 overflow checks are not repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+
+import msgspec
+
+from domain.pools.base import InsufficientLiquidity, SwapResult, price_impact_bps
+
+SCALE_OFFSET = 64  # Q64.64: a price p is the integer p * 2^64
+ONE = 1 << SCALE_OFFSET
+U128_MAX = (1 << 128) - 1
+MAX_EXPONENTIAL = 0x80000  # `pow` handles |id| below 2^19
+BASIS_POINT_MAX = 10_000
+FEE_PRECISION = 1_000_000_000
+MAX_FEE_RATE = 100_000_000  # 10 %
+VARIABLE_FEE_SCALE = 100_000_000_000  # the 1e11 `compute_variable_fee` divides by (rounding up)
+
+
+def _pow(base: int, exp: int) -> int:
+    """`base`^`exp` in Q64.64 as `u64x64_math.rs` `pow` computes it: square-and-multiply over the 19 bits
+    of |exp|, each product shifted down 64 bits (rounding down), on 1/base when base >= 1 (so the products
+    fit 128 bits), inverting the result at the end when needed. Raises ValueError out of its range."""
+    invert = exp < 0
+    if exp == 0:
+        return ONE
+    exp = abs(exp)
+    if exp >= MAX_EXPONENTIAL:
+        raise ValueError(f"a bin id's magnitude is below {MAX_EXPONENTIAL}, not {exp}")
+    squared = base
+    result = ONE
+    if squared >= result:
+        squared = U128_MAX // squared
+        invert = not invert
+    for bit in range(19):
+        if bit:
+            squared = (squared * squared) >> SCALE_OFFSET
+        if exp & (1 << bit):
+            result = (result * squared) >> SCALE_OFFSET
+    if result == 0:
+        raise ValueError(f"the price of bin {exp} is out of Q64.64's range")
+    return U128_MAX // result if invert else result
+
+
+@lru_cache(maxsize=65_536)
+def bin_price(bin_id: int, bin_step: int) -> int:
+    """Q64.64 price of one base unit of token_x in base units of token_y in bin `bin_id`
+    (`price_math.rs` `get_price_from_id`)."""
+    bps = (bin_step << SCALE_OFFSET) // BASIS_POINT_MAX
+    return _pow(ONE + bps, bin_id)
+
+
+def bin_id_at(price: Decimal, bin_step: int, decimals_x: int, decimals_y: int) -> int:
+    """The bin holding `price` (whole token_y per whole token_x): the highest id whose price is <= it.
+
+    Raises ValueError for a price <= 0."""
+    if price <= 0:
+        raise ValueError(f"a price is positive, not {price}")
+    target = Fraction(price) * Fraction(10) ** (decimals_y - decimals_x) * ONE  # Q64.64, exact
+    bin_id = math.floor(math.log(target / ONE) / math.log1p(bin_step / BASIS_POINT_MAX))  # a first guess
+    while bin_price(bin_id, bin_step) > target:
+        bin_id -= 1
+    while bin_price(bin_id + 1, bin_step) <= target:
+        bin_id += 1
+    return bin_id
+
+
+def spread_bins(
+    active_id: int, amount_x: int, amount_y: int, bins_per_side: int
+) -> dict[int, tuple[int, int]]:
+    """Liquidity as Meteora's "spot" shape puts it: `amount_y` evenly over the active bin and the
+    `bins_per_side` bins below it, `amount_x` evenly over the active bin and the ones above (bins below the
+    active one hold only token_y, above it only token_x); the remainders of the division go to the active
+    bin. Amounts in base units."""
+    if bins_per_side < 0 or amount_x < 0 or amount_y < 0:
+        raise ValueError("amounts and the number of bins are >= 0")
+    count = bins_per_side + 1
+    each_x, rest_x = divmod(amount_x, count)
+    each_y, rest_y = divmod(amount_y, count)
+    bins = {active_id - offset: (0, each_y) for offset in range(1, count)}
+    bins |= {active_id + offset: (each_x, 0) for offset in range(1, count)}
+    bins[active_id] = (each_x + rest_x, each_y + rest_y)
+    return bins
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
+
+
+class DlmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="dlmm"):
+    """One Meteora DLMM pool.
+
+    `bins`: bin id -> (amount_x, amount_y) in base units; `active_id`: the bin the price is in.
+    Fee parameters as in Meteora's `StaticParameters` (defaults: a common preset: 30 s filter period,
+    600 s decay period, volatility halved per decay window); the volatility state as in its
+    `VariableParameters` (`last_update_timestamp` in unix seconds).
+    """
+
+    pool_id: str
+    venue: str
+    token_x: str
+    token_y: str
+    decimals_x: int
+    decimals_y: int
+    bin_step: int  # basis points between two bins' prices
+    active_id: int
+    bins: dict[int, tuple[int, int]]
+    base_factor: int = 10_000
+    base_fee_power_factor: int = 0
+    filter_period: int = 30
+    decay_period: int = 600
+    reduction_factor: int = 5_000  # basis points of the volatility kept past the filter period
+    variable_fee_control: int = 40_000
+    max_volatility_accumulator: int = 350_000
+    volatility_accumulator: int = 0
+    volatility_reference: int = 0
+    index_reference: int = 0
+    last_update_timestamp: int = 0
+
+    def spot_price(self, token_in: str) -> Decimal:
+        """Whole `token_out` per whole `token_in` at the active bin's price."""
+        out_per_in = self._spot(self._swaps_for_y(token_in))
+        shift = self.decimals_x - self.decimals_y  # whole per whole = base per base * 10^(dec_in - dec_out)
+        if token_in == self.token_y:
+            shift = -shift
+        return (Decimal(out_per_in.numerator) / Decimal(out_per_in.denominator)).scaleb(shift)
+
+    def base_fee_rate(self) -> int:
+        """`get_base_fee`, in FEE_PRECISION units."""
+        power: int = 10**self.base_fee_power_factor  # an int power of an int (mypy cannot tell its sign)
+        return self.base_factor * self.bin_step * 10 * power
+
+    def total_fee_rate(self) -> int:
+        """`get_total_fee` at the current volatility, in FEE_PRECISION units, capped at MAX_FEE_RATE."""
+        variable = 0
+        if self.variable_fee_control > 0:
+            squared = (self.volatility_accumulator * self.bin_step) ** 2
+            variable = _ceil_div(self.variable_fee_control * squared, VARIABLE_FEE_SCALE)
+        return min(self.base_fee_rate() + variable, MAX_FEE_RATE)
+
+    def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
+        """The swap's outcome at unix second `now`; the pool is unchanged.
+
+        Raises `InsufficientLiquidity` when the bins hold too little of the output token or the input buys
+        nothing; `ValueError` for a token the pool does not trade or an amount <= 0."""
+        return self._trade(token_in, amount_in_raw, now)[0]
+
+    def swap(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
+        """Swap, changing bins, active bin and volatility state as `quote` said."""
+        result, after = self._trade(token_in, amount_in_raw, now)
+        self.bins = after.bins
+        self.active_id = after.active_id
+        self.volatility_accumulator = after.volatility_accumulator
+        self.volatility_reference = after.volatility_reference
+        self.index_reference = after.index_reference
+        self.last_update_timestamp = after.last_update_timestamp
+        return result
+
+    def _swaps_for_y(self, token_in: str) -> bool:
+        if token_in == self.token_x:
+            return True
+        if token_in == self.token_y:
+            return False
+        raise ValueError(f"pool {self.pool_id} trades {self.token_x}/{self.token_y}, not {token_in}")
+
+    def _spot(self, swap_for_y: bool) -> Fraction:
+        """Base units out per base unit in at the active bin's price."""
+        price = Fraction(bin_price(self.active_id, self.bin_step), ONE)
+        return price if swap_for_y else 1 / price
+
+    def _trade(self, token_in: str, amount_in_raw: int, now: int) -> tuple[SwapResult, DlmmPool]:
+        """The result and the pool after it (a copy: `self` is unchanged). The walk of `quote.rs`
+        `quote_exact_in`: bins not holding the output token are passed over without touching the
+        volatility, as the program's loop does."""
+        swap_for_y = self._swaps_for_y(token_in)
+        if amount_in_raw <= 0:
+            raise ValueError(f"an amount to swap is positive, not {amount_in_raw}")
+        after = msgspec.structs.replace(self, bins=dict(self.bins))
+        after._update_references(now)
+        spot = after._spot(swap_for_y)
+        out_side = 1 if swap_for_y else 0
+        step = -1 if swap_for_y else 1  # selling x walks down the bins (the price of x falls), buying x up
+        ahead = [i for i, held in after.bins.items() if held[out_side] and (i - self.active_id) * step >= 0]
+        left, amount_out, fee = amount_in_raw, 0, 0
+        for bin_id in sorted(ahead, key=lambda i: i * step):
+            if left == 0:
+                break
+            after.active_id = bin_id
+            after._update_volatility_accumulator()
+            taken, paid, bin_fee = after._swap_in_bin(bin_id, left, swap_for_y)
+            left, amount_out, fee = left - taken, amount_out + paid, fee + bin_fee
+        if left > 0:
+            raise InsufficientLiquidity(
+                f"pool {self.pool_id} holds too little {self.token_y if swap_for_y else self.token_x} "
+                f"for {amount_in_raw} base units of {token_in}"
+            )
+        if amount_out == 0:
+            raise InsufficientLiquidity(
+                f"{amount_in_raw} base units of {token_in} buy nothing from pool {self.pool_id}"
+            )
+        after.last_update_timestamp = now
+        result = SwapResult(
+            amount_in_raw=amount_in_raw,
+            amount_out_raw=amount_out,
+            fee_raw=fee,
+            price_impact_bps=price_impact_bps(spot, amount_in_raw - fee, amount_out),
+        )
+        return result, after
+
+    def _swap_in_bin(self, bin_id: int, amount_in: int, swap_for_y: bool) -> tuple[int, int, int]:
+        """`Bin::swap` (bin.rs): (input taken with its fee, output paid, fee) in bin `bin_id`, which it
+        updates: the input less the fee joins the bin, the output leaves it."""
+        amount_x, amount_y = self.bins[bin_id]
+        price = bin_price(bin_id, self.bin_step)
+        rate = self.total_fee_rate()
+        if swap_for_y:
+            max_out = amount_y
+            max_in = _ceil_div(amount_y << SCALE_OFFSET, price)  # shl_div, rounding up
+        else:
+            max_out = amount_x
+            max_in = _ceil_div(amount_x * price, ONE)  # mul_shr, rounding up
+        max_fee = _ceil_div(max_in * rate, FEE_PRECISION - rate)  # compute_fee
+        if amount_in > max_in + max_fee:
+            taken, paid, fee = max_in + max_fee, max_out, max_fee
+        else:
+            fee = _ceil_div(amount_in * rate, FEE_PRECISION)  # compute_fee_from_amount
+            traded = amount_in - fee
+            out = (price * traded) >> SCALE_OFFSET if swap_for_y else (traded << SCALE_OFFSET) // price
+            taken, paid = amount_in, min(out, max_out)
+        into_bin = taken - fee
+        self.bins[bin_id] = (
+            (amount_x + into_bin, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + into_bin)
+        )
+        return taken, paid, fee
+
+    def _update_references(self, now: int) -> None:
+        """`update_references` (lb_pair.rs): past the filter period the reference bin becomes the active
+        one and the volatility decays (by `reduction_factor` inside the decay period, to 0 past it)."""
+        elapsed = now - self.last_update_timestamp
+        if elapsed >= self.filter_period:
+            self.index_reference = self.active_id
+            if elapsed < self.decay_period:
+                kept = self.volatility_accumulator * self.reduction_factor
+                self.volatility_reference = kept // BASIS_POINT_MAX
+            else:
+                self.volatility_reference = 0
+
+    def _update_volatility_accumulator(self) -> None:
+        """`update_volatility_accumulator` (lb_pair.rs): the reference plus 10_000 per bin crossed from
+        the reference bin, capped at `max_volatility_accumulator`."""
+        delta_id = abs(self.index_reference - self.active_id)
+        self.volatility_accumulator = min(
+            self.volatility_reference + delta_id * BASIS_POINT_MAX, self.max_volatility_accumulator
+        )
