@@ -18,7 +18,7 @@ import math
 import random
 from decimal import Decimal
 
-from domain.pools import PoolState
+from domain.pools import CpmmPool, PoolState
 from domain.pools.base import InsufficientLiquidity
 from domain.tokens import TOKENS
 from market.ledger import Ledger
@@ -101,8 +101,10 @@ class MarketFlow:
 
 
 def _fee_bps(pool: PoolState) -> Decimal:
-    rate = getattr(pool, "trade_fee_rate", None)
-    return Decimal(rate) / 100 if rate is not None else Decimal(0)
+    """The pool's fee on a swap now, in bps (at least: Meteora's variable fee grows as bins are crossed)."""
+    if isinstance(pool, CpmmPool):
+        return Decimal(pool.trade_fee_rate) / 100  # millionths
+    return Decimal(pool.total_fee_rate()) / 100_000  # billionths (FEE_PRECISION)
 
 
 def amount_to_reach(pool: PoolState, token_in: str, target: Decimal, now: int) -> int:

@@ -36,9 +36,10 @@ def _wire_name(field: str) -> str:
     return _camel(field) + ("Raw" if field in POOL_AMOUNTS and field != "bins" else "")
 
 
-_POOL_FIELDS = {
+# Wire name -> field name, for every kind of pool (and the tag telling them apart).
+_POOL_FIELDS = {"kind": "kind"} | {
     _wire_name(field.encode_name): field.encode_name
-    for kind in get_args(PoolState) or (PoolState,)
+    for kind in get_args(PoolState)
     for field in msgspec.structs.fields(kind)
 }
 
