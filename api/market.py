@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from api.errors import EXCEPTION_HANDLERS, ErrorBody, error_response, error_responses
@@ -76,7 +77,10 @@ async def get_pool(
     summary="Send a transaction and wait for its outcome",
     responses=error_responses(400, 503),
 )
-async def send_transaction(market: NamedDependency[Market], data: SwapTransaction) -> Wire:
+async def send_transaction(
+    market: NamedDependency[Market],
+    data: Annotated[SwapTransaction, Body(media_type=RequestEncodingType.JSON)],
+) -> Wire:
     return to_wire(await market.ledger.send(data))
 
 
@@ -103,7 +107,9 @@ async def order_transactions(
     summary="Swap into one pool now (an outside trader)",
     responses=error_responses(400, 503),
 )
-async def outside_swap(market: NamedDependency[Market], data: OutsideSwap) -> Wire:
+async def outside_swap(
+    market: NamedDependency[Market], data: Annotated[OutsideSwap, Body(media_type=RequestEncodingType.JSON)]
+) -> Wire:
     outcome = await market.ledger.swap_now(data.pool_id, data.token_in, int(data.amount_in_raw))
     return {**to_wire(outcome), "pool": pool_to_wire(market.ledger.pools[data.pool_id])}
 

@@ -93,9 +93,9 @@ class LedgerConfig:
     seed: int | None = None
 
 
-def raw_to_decimal(amount_raw: int, decimals: int) -> Decimal:
-    """Base units as whole tokens, exactly (`1500000, 6` -> `1.5`)."""
-    return Decimal(amount_raw).scaleb(-decimals).normalize() if amount_raw else Decimal(0)
+def whole_tokens(amount_raw: int, decimals: int) -> str:
+    """Base units as whole tokens, exactly, without an exponent (`1500000, 6` -> "1.5")."""
+    return f"{Decimal(amount_raw).scaleb(-decimals).normalize():f}"
 
 
 class Ledger:
@@ -313,8 +313,8 @@ class Ledger:
         if paid < tx.min_amount_out_raw:
             decimals = _decimals_of(tx.token_out, after.values())
             reason = (
-                f"slippage exceeded: would pay {raw_to_decimal(paid, decimals)} < minimum "
-                f"{raw_to_decimal(tx.min_amount_out_raw, decimals)} {tx.token_out}"
+                f"slippage exceeded: would pay {whole_tokens(paid, decimals)} < minimum "
+                f"{whole_tokens(tx.min_amount_out_raw, decimals)} {tx.token_out}"
             )
             return Dropped(client_tx_id=client_tx_id, reason=reason), []
         signature = hashlib.sha512(f"{self._signature_salt}:{client_tx_id}".encode()).digest()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from decimal import Decimal
 
 import pytest
 
 from domain.pools import CpmmPool
-from market.ledger import CHAIN_ERRORS, InvalidTransaction, Ledger, LedgerConfig
+from market.ledger import CHAIN_ERRORS, InvalidTransaction, Ledger, LedgerConfig, whole_tokens
 from market.memory import InMemoryMarketStore
 from venues.chain import Dropped, Landed, Pending, SwapLeg, SwapTransaction
 
@@ -81,14 +80,22 @@ async def test_a_repeat_after_landing_returns_the_first_outcome_and_swaps_nothin
     assert ledger.status("never:1") is None
 
 
+def test_amounts_in_reasons_are_exact_whole_tokens():
+    assert [whole_tokens(raw, 6) for raw in (0, 1, 1_500_000, 10**15)] == [
+        "0",
+        "0.000001",
+        "1.5",
+        "1000000000",
+    ]
+
+
 async def test_paying_less_than_the_minimum_is_refused_and_changes_nothing():
     ledger = await started()
     pays = sol_usdc().quote("SOL", SOL, 0).amount_out_raw  # 149.175 USDC and some
     outcome = await ledger.send(transaction((POOL, SOL), minimum=pays + 1))
+    would_pay, minimum = whole_tokens(pays, 6), whole_tokens(pays + 1, 6)
     assert outcome == Dropped(
-        client_tx_id="order-1:1",
-        reason=f"slippage exceeded: would pay {Decimal(pays).scaleb(-6)} < minimum "
-        f"{Decimal(pays + 1).scaleb(-6)} USDC",
+        client_tx_id="order-1:1", reason=f"slippage exceeded: would pay {would_pay} < minimum {minimum} USDC"
     )
     assert ledger.pools[POOL] == sol_usdc()
     assert ledger.landed_of_order("order-1") == []
