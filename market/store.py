@@ -89,11 +89,15 @@ def _transaction_row(record: TransactionRecord) -> dict[str, Any]:
 
 
 def _record(row: Any) -> TransactionRecord:
-    outcome_type = {"pending": None, "landed": Landed, "dropped": Dropped}[row.status]
+    outcome: Landed | Dropped | None = None
+    if row.status == "landed":
+        outcome = msgspec.convert(row.outcome, Landed)
+    elif row.status == "dropped":
+        outcome = msgspec.convert(row.outcome, Dropped)
     return TransactionRecord(
         transaction=msgspec.convert(row.transaction, SwapTransaction),
         sent_at=_unix_ms(row.sent_at),
         lands_at=_unix_ms(row.lands_at),
         failure=row.failure,
-        outcome=None if outcome_type is None else msgspec.convert(row.outcome, outcome_type),
+        outcome=outcome,
     )

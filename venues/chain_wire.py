@@ -70,12 +70,13 @@ def pool_to_wire(pool: PoolState) -> dict[str, Any]:
 def pool_from_wire(wire: dict[str, Any]) -> PoolState:
     """Raises msgspec.ValidationError for what is not a pool."""
     fields = {_POOL_FIELDS[key]: value for key, value in wire.items() if key in _POOL_FIELDS}
-    return msgspec.convert(fields, PoolState, strict=False, str_keys=True)
+    pool: PoolState = msgspec.convert(fields, PoolState, strict=False, str_keys=True)
+    return pool
 
 
 def to_wire(value: msgspec.Struct) -> dict[str, Any]:
     """A transaction, a fill or an outcome: its `*Raw` fields as strings; an outcome with its `status`."""
-    wire = _raw_as_text(msgspec.to_builtins(value))
+    wire: dict[str, Any] = _raw_as_text(msgspec.to_builtins(value))
     for status, kind in STATUS_TYPES.items():
         if isinstance(value, kind):
             wire = {"status": status, **wire}
@@ -98,4 +99,7 @@ def status_from_wire(wire: dict[str, Any]) -> TransactionStatus:
     kind = STATUS_TYPES.get(wire.get("status", ""))
     if kind is None:
         raise msgspec.ValidationError(f"unknown transaction status {wire.get('status')!r}")
-    return msgspec.convert({k: v for k, v in wire.items() if k != "status"}, kind, strict=False)
+    status: TransactionStatus = msgspec.convert(
+        {k: v for k, v in wire.items() if k != "status"}, kind, strict=False
+    )
+    return status

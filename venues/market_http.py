@@ -9,7 +9,8 @@ venues/chain_wire.py's.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -20,6 +21,7 @@ from venues.chain import Dropped, Landed, Pending, SwapTransaction, TransactionS
 from venues.chain_wire import pool_from_wire, status_from_wire, to_wire
 
 VENUES = ("raydium", "meteora")
+T = TypeVar("T")
 
 
 class MarketHttpChain:
@@ -58,7 +60,11 @@ class MarketHttpChain:
     async def landed_of_order(self, order_id: str) -> list[Landed]:
         """Every landed swap of an order (GET /transactions?order=)."""
         answer = await self._call("GET", "/transactions", params={"order": order_id})
-        return _decoded(answer, lambda wire: [status_from_wire(outcome) for outcome in wire])
+        statuses = _decoded(answer, lambda wire: [status_from_wire(outcome) for outcome in wire])
+        landed = [status for status in statuses if isinstance(status, Landed)]
+        if len(landed) != len(statuses):
+            raise VenueError("the chain listed a swap of the order that has not landed")
+        return landed
 
     async def _call(self, method: str, path: str, *, missing_ok: bool = False, **options: Any) -> Any:
         """The decoded JSON answer; None for a 404 when `missing_ok`."""
@@ -85,7 +91,7 @@ def _message(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}"
 
 
-def _decoded(answer: Any, decode: Any) -> Any:
+def _decoded(answer: Any, decode: Callable[[Any], T]) -> T:
     try:
         return decode(answer)
     except (msgspec.ValidationError, KeyError, TypeError, AttributeError) as error:
