@@ -3,8 +3,10 @@
 Sources, all in github.com/MeteoraAg/dlmm-sdk (the program itself is not public; the SDK's Rust `commons`
 crate mirrors it for quotes, and `programs/lb_clmm` of the SDK's first commits carries its state code):
 - prices: `commons/src/math/price_math.rs` (`get_price_from_id`), `commons/src/math/u64x64_math.rs` (`pow`);
-- one bin's swap: `commons/src/extensions/bin.rs` (`Bin::swap`, `get_max_amount_in`, `get_amount_out`),
-  `commons/src/math/u128x128_math.rs` (`mul_div`, `mul_shr`, `shl_div` and their rounding);
+- one bin's swap: `commons/src/quote.rs` (`swap_exact_in_quote_at_bin`, `calculate_exact_in_fill_amount`,
+  as in the SDK's release 0.12.0; the same as `swapExactInQuoteAtBin` in `ts-client/src/dlmm/helpers/bin.ts`),
+  `commons/src/extensions/bin.rs` (`get_amount_in`, `get_amount_out`), `commons/src/math/u128x128_math.rs`
+  (`mul_div`, `mul_shr`, `shl_div` and their rounding);
 - fees and volatility: `commons/src/extensions/lb_pair.rs` (`get_base_fee`, `compute_variable_fee`,
   `get_total_fee`, `compute_fee`, `compute_fee_from_amount`, `update_references`,
   `update_volatility_accumulator`), `commons/src/constants.rs` (`FEE_PRECISION`, `MAX_FEE_RATE`, ...);
@@ -20,13 +22,16 @@ Fee rates are in `FEE_PRECISION` (1e9) units:
     base_fee     = base_factor * bin_step * 10 * 10^base_fee_power_factor
     variable_fee = ceil((volatility_accumulator * bin_step)^2 * variable_fee_control / 1e11)
     total_fee    = min(base_fee + variable_fee, MAX_FEE_RATE = 1e8, i.e. 10 %)
-taken on the input in each bin: ceil(amount * total / 1e9) of a partial fill (`compute_fee_from_amount`),
-ceil(max_in * total / (1e9 - total)) on top of the input that empties the bin (`compute_fee`). The whole
-fee leaves the bin: the program books it for the liquidity providers and the protocol outside the bins'
-amounts. Volatility: at the start of a swap `update_references(now)`, before each bin that pays out
-`update_volatility_accumulator()`, and at the end `last_update_timestamp = now` (done by the program's swap
-handler, which is not published; `update_references` in `programs/lb_clmm/src/state/parameters.rs` of the
-SDK's first commit leaves it with the note that it moved there).
+taken on the input in each bin: ceil(amount * total / 1e9) when nothing is left over for the next bin
+(`compute_fee_from_amount`), else ceil(max_in * total / (1e9 - total)) on top of the input `max_in` that
+empties it (`compute_fee`). The whole fee leaves the bin: the program books it for the liquidity providers
+and the protocol outside the bins' amounts (these pools take the fee on the input and hold no limit orders).
+
+Volatility: at the start of a swap `update_references(now)`, before each bin that pays out
+`update_volatility_accumulator()`, and at the end `last_update_timestamp = now`. That last step is the
+program's swap handler's, which is not published (in `programs/lb_clmm/src/state/parameters.rs` of the
+SDK's first commit the line in `update_references` is commented out); it is done once per swap here, as
+Trader Joe's Liquidity Book, which DLMM follows, does.
 
 Amounts are Python integers: the program's u64 overflow checks are not repeated.
 """
@@ -103,7 +108,7 @@ def bin_id_at(price: Decimal, bin_step: int, decimals_x: int, decimals_y: int) -
 def spread_bins(
     active_id: int, amount_x: int, amount_y: int, bins_per_side: int
 ) -> dict[int, tuple[int, int]]:
-    """Liquidity as Meteora's "spot" shape puts it: `amount_y` evenly over the active bin and the
+    """Liquidity spread evenly, like Meteora's "spot" strategy: `amount_y` evenly over the active bin and the
     `bins_per_side` bins below it, `amount_x` evenly over the active bin and the ones above (bins below the
     active one hold only token_y, above it only token_x); the remainders of the division go to the active
     bin. Amounts in base units."""
@@ -126,9 +131,10 @@ class DlmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="dlmm"):
     """One Meteora DLMM pool.
 
     `bins`: bin id -> (amount_x, amount_y) in base units; `active_id`: the bin the price is in.
-    Fee parameters as in Meteora's `StaticParameters` (defaults: a common preset: 30 s filter period,
-    600 s decay period, volatility halved per decay window); the volatility state as in its
-    `VariableParameters` (`last_update_timestamp` in unix seconds).
+    Fee parameters as in Meteora's `StaticParameters`; the defaults are illustrative, not one of Meteora's
+    published presets: a base fee of bin_step hundredths of a percent (0.1 % at bin step 10), a 30 s filter
+    period, a 600 s decay period, half the volatility kept past the filter period. The volatility state as
+    in its `VariableParameters` (`last_update_timestamp` in unix seconds).
     """
 
     pool_id: str
@@ -243,30 +249,33 @@ class DlmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="dlmm"):
         return result, after
 
     def _swap_in_bin(self, bin_id: int, amount_in: int, swap_for_y: bool) -> tuple[int, int, int]:
-        """`Bin::swap` (bin.rs): (input taken with its fee, output paid, fee) in bin `bin_id`, which it
-        updates: the input less the fee joins the bin, the output leaves it."""
+        """(input taken with its fee, output paid, fee) in bin `bin_id`, which it updates: the input less
+        the fee joins the bin, the output leaves it. As `swap_exact_in_quote_at_bin` and
+        `calculate_exact_in_fill_amount` (quote.rs; `swapExactInQuoteAtBin` in ts-client/src/dlmm/helpers/
+        bin.ts) for the fee on the input and no limit orders: the fee comes off the whole input first; if
+        what is left empties the bin, the input is cut to what empties it plus the fee on top of that."""
         amount_x, amount_y = self.bins[bin_id]
         price = bin_price(bin_id, self.bin_step)
         rate = self.total_fee_rate()
+        fee = _ceil_div(amount_in * rate, FEE_PRECISION)  # compute_fee_from_amount
+        traded = amount_in - fee
         if swap_for_y:
             max_out = amount_y
-            max_in = _ceil_div(amount_y << SCALE_OFFSET, price)  # shl_div, rounding up
+            max_in = _ceil_div(amount_y << SCALE_OFFSET, price)  # get_amount_in: shl_div, rounding up
         else:
             max_out = amount_x
-            max_in = _ceil_div(amount_x * price, ONE)  # mul_shr, rounding up
-        max_fee = _ceil_div(max_in * rate, FEE_PRECISION - rate)  # compute_fee
-        if amount_in > max_in + max_fee:
-            taken, paid, fee = max_in + max_fee, max_out, max_fee
-        else:
-            fee = _ceil_div(amount_in * rate, FEE_PRECISION)  # compute_fee_from_amount
-            traded = amount_in - fee
-            out = (price * traded) >> SCALE_OFFSET if swap_for_y else (traded << SCALE_OFFSET) // price
-            taken, paid = amount_in, min(out, max_out)
-        into_bin = taken - fee
+            max_in = _ceil_div(amount_x * price, ONE)  # get_amount_in: mul_shr, rounding up
+        if traded >= max_in:
+            paid = max_out
+            if traded > max_in:  # input left over for the next bin
+                traded = max_in
+                fee = _ceil_div(max_in * rate, FEE_PRECISION - rate)  # compute_fee
+        else:  # get_amount_out, rounding down (below max_out as traded < max_in)
+            paid = (price * traded) >> SCALE_OFFSET if swap_for_y else (traded << SCALE_OFFSET) // price
         self.bins[bin_id] = (
-            (amount_x + into_bin, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + into_bin)
+            (amount_x + traded, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + traded)
         )
-        return taken, paid, fee
+        return traded + fee, paid, fee
 
     def _update_references(self, now: int) -> None:
         """`update_references` (lb_pair.rs): past the filter period the reference bin becomes the active

@@ -114,6 +114,17 @@ def test_a_swap_that_empties_a_bin_goes_on_in_the_next_one():
     assert sol_usdc.last_update_timestamp == NOW
 
 
+def test_the_fee_comes_off_the_whole_input_before_the_bin_is_filled():
+    sol_usdc = pool({0: (0, 990)})
+
+    result = sol_usdc.swap("SOL", 1_001, now=NOW)
+
+    # fee = ceil(1_001 * 1 %) = 11; the 990 left buys exactly the bin's 990, so nothing goes on
+    # (an older program cut the input to 990 + ceil(990 * 1e7 / 990e6) = 1_000 and had 1 left over)
+    assert (result.amount_out_raw, result.fee_raw) == (990, 11)
+    assert sol_usdc.bins == {0: (990, 0)}
+
+
 def test_the_variable_fee_grows_with_the_bins_crossed():
     sol_usdc = pool({0: (0, 500), -1: (0, 10_000)}, variable_fee_control=100_000)
 
@@ -267,24 +278,25 @@ def test_fees_stay_within_meteoras_bounds_and_the_bins_keep_the_rest(sol_usdc, t
 
 
 def reference_walk(sol_usdc: DlmmPool, token_in: str, amount: int) -> tuple[int, int]:
-    """(amount out, fee) as one bin after the other, at a constant fee rate, with the price as a fraction:
-    a bin is emptied by ceil(out / price) plus the fee on top of it, else the input less its fee trades at
-    the bin's price, rounded down (Meteora's `Bin::swap`)."""
+    """(amount out, fee) as one bin after the other, at a constant fee rate, with the price as a fraction
+    (Meteora's `swap_exact_in_quote_at_bin`): the fee, rounded up, comes off the input; if the rest is more
+    than the bin's output is worth (ceil(held / price)), the bin is emptied for that much plus
+    ceil(that * rate / (1e9 - rate)) and the rest goes on; else it trades at the bin's price, rounded down."""
     rate = sol_usdc.base_fee_rate()
     x_in = token_in == "SOL"
     left, paid, fees = amount, 0, 0
     for bin_id in sorted(sol_usdc.bins, reverse=x_in):
-        if left == 0 or (bin_id > sol_usdc.active_id if x_in else bin_id < sol_usdc.active_id):
-            continue
         held = sol_usdc.bins[bin_id][1 if x_in else 0]
+        if left == 0 or held == 0 or (bin_id > sol_usdc.active_id if x_in else bin_id < sol_usdc.active_id):
+            continue
         price = Fraction(bin_price(bin_id, sol_usdc.bin_step), ONE)
         out_per_in = price if x_in else 1 / price
         empties_at = math.ceil(held / out_per_in)
-        fee_on_top = math.ceil(Fraction(empties_at * rate, FEE_PRECISION - rate))
-        if held and left > empties_at + fee_on_top:
-            left, paid, fees = left - empties_at - fee_on_top, paid + held, fees + fee_on_top
-        elif held:
-            fee = math.ceil(Fraction(left * rate, FEE_PRECISION))
+        fee = math.ceil(Fraction(left * rate, FEE_PRECISION))
+        if left - fee > empties_at:
+            fee = math.ceil(Fraction(empties_at * rate, FEE_PRECISION - rate))
+            left, paid, fees = left - empties_at - fee, paid + held, fees + fee
+        else:
             paid, fees, left = paid + min(math.floor((left - fee) * out_per_in), held), fees + fee, 0
     assert left == 0
     return paid, fees
