@@ -259,7 +259,7 @@ def market(
     with _explained(settings):
         from engine.problems import listening_socket
 
-        listener = listening_socket(settings.host, settings.market_port)
+        listener = listening_socket(settings.host, settings.market_port, "--market-port or MARKET_PORT")
         _check_backends(settings)
         _run_server(settings, listener, _market_app(settings))
 

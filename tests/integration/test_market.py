@@ -5,7 +5,10 @@ is sent again and whatever restarts; a refused one changes nothing; a restart fo
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +27,7 @@ from market.market import Market
 from market.store import SqlMarketStore
 from market.tables import market_pools, market_transactions
 from tests.harness import engine_settings, serve_http
-from tests.processes import free_port, role_processes, wait_until_healthy
+from tests.processes import ORDER_ENGINE, free_port, role_processes, wait_until_healthy
 from tests.settings import FAST
 from venues.base import VenueError
 from venues.chain import Dropped, Landed, Pending, SwapLeg, SwapTransaction
@@ -202,3 +205,14 @@ async def test_a_market_process_killed_and_restarted_forgets_no_landed_transacti
     finally:
         await chain.aclose()
         await impatient.aclose()
+
+
+def test_a_market_whose_port_is_taken_says_so_in_one_line(sqlite_url, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, **market_environment(sqlite_url, port)}
+        completed = subprocess.run(
+            [ORDER_ENGINE, "market"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert completed.returncode == 1
+    assert completed.stderr.strip().endswith("choose another with --market-port or MARKET_PORT")
