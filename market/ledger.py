@@ -48,6 +48,10 @@ class InvalidTransaction(ValueError):
     not above 0): refused at sending, before anything is recorded. The message says which leg and why."""
 
 
+class UnknownPool(InvalidTransaction):
+    """A transaction or a swap names a pool the chain does not have."""
+
+
 class TransactionRecord(msgspec.Struct, kw_only=True):
     """What the ledger knows of one transaction. Times in unix milliseconds."""
 
@@ -208,7 +212,7 @@ class Ledger:
         transaction of the ledger like any other, of no order, with no minimum."""
         pool = self.pools.get(pool_id)
         if pool is None:
-            raise InvalidTransaction(f"no pool {pool_id!r}")
+            raise UnknownPool(f"no pool {pool_id!r}")
         if token_in not in (pool.token_x, pool.token_y):
             raise InvalidTransaction(f"pool {pool_id} trades {pool.token_x}/{pool.token_y}, not {token_in}")
         token_out = pool.token_y if token_in == pool.token_x else pool.token_x
@@ -235,7 +239,7 @@ class Ledger:
         for n, leg in enumerate(tx.legs, 1):
             pool = self.pools.get(leg.pool)
             if pool is None:
-                raise InvalidTransaction(f"leg {n}: no pool {leg.pool!r}")
+                raise UnknownPool(f"leg {n}: no pool {leg.pool!r}")
             if pool.venue != leg.venue:
                 raise InvalidTransaction(f"leg {n}: pool {leg.pool} is {pool.venue}'s, not {leg.venue}'s")
             if {tx.token_in, tx.token_out} != {pool.token_x, pool.token_y}:
