@@ -27,6 +27,7 @@ import msgspec
 
 from domain.pools import PoolState
 from domain.pools.base import InsufficientLiquidity
+from eventstore.base import StoreUnavailable
 from venues.chain import Dropped, Landed, LegFill, Pending, SwapLeg, SwapTransaction, TransactionStatus
 from venues.simulated import base58
 
@@ -71,7 +72,8 @@ class MarketStore(Protocol):
     Methods raise what the database raises when it cannot be reached."""
 
     async def load(self) -> tuple[list[PoolState], list[TransactionRecord]]:
-        """Every pool, and every transaction of an order (the market's own swaps are not read back)."""
+        """Every pool, and every transaction of an order or still pending (the outside swaps of the flow and
+        of POST /swaps, decided at once, are not read back)."""
         ...
 
     async def save_pools(self, pools: list[PoolState]) -> None:
@@ -86,7 +88,9 @@ class MarketStore(Protocol):
         """A decided transaction and the pools its landing changed, in one database transaction."""
         ...
 
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise what the database raises when it cannot be reached."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -264,14 +268,18 @@ class Ledger:
         wait_s = record.lands_at / 1000 - self.now()
         if wait_s > 0:
             await asyncio.sleep(wait_s)
+        outcome = self._outcomes[record.transaction.client_tx_id]
         while True:
             try:
-                outcome = await self._land(record)
-                break
-            except Exception as error:  # the database away: the chain halts until it is back
-                log.warning("could not record transaction %s: %r", record.transaction.client_tx_id, error)
+                outcome.set_result(await self._land(record))
+                return
+            except StoreUnavailable as error:  # the chain halts until its database is back
+                log.warning("could not record transaction %s: %s", record.transaction.client_tx_id, error)
                 await asyncio.sleep(STORE_RETRY_S)
-        self._outcomes[record.transaction.client_tx_id].set_result(outcome)
+            except Exception as error:  # a bug of ours: told to whoever waits, not retried forever
+                log.exception("transaction %s could not land", record.transaction.client_tx_id)
+                outcome.set_exception(error)
+                return
 
     async def _land(self, record: TransactionRecord) -> Landed | Dropped:
         async with self._lock:
@@ -281,7 +289,7 @@ class Ledger:
             await self.store.record_outcome(decided, changed)
             for pool in changed:
                 self.pools[pool.pool_id] = pool
-            if record.transaction.order_id:
+            if record.transaction.client_tx_id in self._records:  # (an outside swap is not kept)
                 self._records[record.transaction.client_tx_id] = decided
             return outcome
 

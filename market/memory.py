@@ -15,7 +15,11 @@ class InMemoryMarketStore:
         self.writes = 0  # how many writes reached the store (a refused transaction makes one, of itself)
 
     async def load(self) -> tuple[list[PoolState], list[TransactionRecord]]:
-        records = [record for record in self.transactions.values() if record.transaction.order_id]
+        records = [
+            record
+            for record in self.transactions.values()
+            if record.transaction.order_id or record.outcome is None
+        ]
         return [copy.deepcopy(pool) for pool in self.pools.values()], records
 
     async def save_pools(self, pools: list[PoolState]) -> None:

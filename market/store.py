@@ -42,7 +42,11 @@ class SqlMarketStore:
             pools = [msgspec.convert(row.state, PoolState, str_keys=True) for row in pool_rows]
             tx_rows = await conn.execute(
                 sa.select(market_transactions)
-                .where(market_transactions.c.order_id.is_not(None))
+                .where(
+                    sa.or_(
+                        market_transactions.c.order_id.is_not(None), market_transactions.c.status == "pending"
+                    )
+                )
                 .order_by(market_transactions.c.sent_at)
             )
             return pools, [_record(row) for row in tx_rows]

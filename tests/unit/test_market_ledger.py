@@ -7,10 +7,20 @@ import asyncio
 import copy
 import time
 
+import msgspec
 import pytest
 
-from domain.pools import CpmmPool
-from market.ledger import CHAIN_ERRORS, InvalidTransaction, Ledger, LedgerConfig, whole_tokens
+from domain.pools import CpmmPool, PoolState
+from eventstore.base import StoreUnavailable
+from market import ledger as ledger_module
+from market.ledger import (
+    CHAIN_ERRORS,
+    InvalidTransaction,
+    Ledger,
+    LedgerConfig,
+    TransactionRecord,
+    whole_tokens,
+)
 from market.memory import InMemoryMarketStore
 from venues.chain import Dropped, Landed, Pending, SwapLeg, SwapTransaction
 
@@ -200,3 +210,33 @@ async def test_an_outside_swap_lands_at_once_and_is_no_orders():
     assert store.pools[POOL] == ledger.pools[POOL]  # written through
     with pytest.raises(InvalidTransaction, match="not BONK"):
         await ledger.swap_now(POOL, "BONK", 1)
+
+
+class FlakyStore(InMemoryMarketStore):
+    """A database that is away for the first `failures` landings."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def record_outcome(self, record: TransactionRecord, pools: list[PoolState]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("the database cannot be reached (OperationalError)")
+        await super().record_outcome(record, pools)
+
+
+async def test_a_landing_waits_for_the_database_and_changes_nothing_until_written(monkeypatch):
+    monkeypatch.setattr(ledger_module, "STORE_RETRY_S", 0)
+    store = FlakyStore(failures=3)
+    ledger = await started(store)
+    landed = await ledger.send(transaction((POOL, SOL)))
+    assert isinstance(landed, Landed) and store.failures == 0
+    assert store.pools[POOL] == ledger.pools[POOL] != sol_usdc()
+
+
+async def test_a_transaction_of_no_order_is_told_once_decided():
+    ledger = await started()
+    tx = msgspec.structs.replace(transaction((POOL, SOL)), order_id="")
+    landed = await ledger.send(tx)
+    assert ledger.status(tx.client_tx_id) == landed
