@@ -18,14 +18,17 @@ import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from engine.cli import build_app
 from engine.services import Services, make_market
-from eventstore.backend import backend_for
+from eventstore.backend import backend_for, driver_url
 from market.ledger import TransactionRecord
 from market.market import Market
 from market.store import SqlMarketStore
 from market.tables import market_pools, market_transactions
+from market.tables import metadata as market_metadata
 from tests.harness import engine_settings, serve_http
 from tests.processes import ORDER_ENGINE, free_port, role_processes, wait_until_healthy
 from tests.settings import FAST
@@ -216,3 +219,16 @@ def test_a_market_whose_port_is_taken_says_so_in_one_line(sqlite_url, tmp_path):
         )
     assert completed.returncode == 1
     assert completed.stderr.strip().endswith("choose another with --market-port or MARKET_PORT")
+
+
+def test_the_migration_makes_the_market_tables_as_declared(database_url):
+    def only_the_market(name: str | None, kind: str, _: object) -> bool:  # the other tables are not ours
+        return kind != "table" or (name or "").startswith("market_")
+
+    engine = sa.create_engine(driver_url(database_url, asynchronous=False))
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"include_name": only_the_market})
+            assert compare_metadata(context, market_metadata) == []
+    finally:
+        engine.dispose()
