@@ -20,12 +20,14 @@ from api.errors import EXCEPTION_HANDLERS
 from api.head import head_as_get
 from api.health import health
 from api.ingress import at_the_door
+from api.market import market_router
 from api.orders import OrderController, order_stats
 from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
 from api.wire import ExactJsonResponse
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
+from market.market import Market
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 
@@ -48,8 +50,10 @@ def create_app(
     submit_rate_limit_per_minute: int = 0,
     cors_origins: list[str] | None = None,
     read_horizon_warn_s: float = 30.0,
+    market: Market | None = None,
 ) -> Litestar:
-    """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it."""
+    """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it. With
+    `market` (the embedded one), the market's API is mounted at `/market`."""
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -66,6 +70,7 @@ def create_app(
             log_stream,
             health,
             prometheus_metrics,
+            *([market_router(market)] if market is not None else []),
             *docs_routes(),
             create_static_files_router(
                 path="/", directories=[WEB_DIR], html_mode=True, include_in_schema=False

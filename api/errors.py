@@ -33,13 +33,13 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     field: str | None = None
 
 
-def error_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the errors a route can answer, all with the ErrorBody shape."""
+def error_responses(*codes: int, described: dict[int, str] | None = None) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route can answer, all with the ErrorBody shape: `codes` with the
+    order API's descriptions, and the codes of `described` with their own."""
+    descriptions = {code: ERROR_DESCRIPTIONS[code] for code in codes} | (described or {})
     return {
-        code: ResponseSpec(
-            data_container=ErrorBody, description=ERROR_DESCRIPTIONS[code], generate_examples=False
-        )
-        for code in codes
+        code: ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
+        for code, text in descriptions.items()
     }
 
 

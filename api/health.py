@@ -26,7 +26,7 @@ class Health(msgspec.Struct, omit_defaults=True):
     warnings: list[str] = []  # present when something needs a look although every dependency is up
 
 
-async def _probe(check: Awaitable[Any]) -> str:
+async def probe(check: Awaitable[Any]) -> str:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):  # (not wait_for: see Projector.run)
             await check
@@ -46,9 +46,9 @@ async def health(
     store: NamedDependency[EventStore],
     read_horizon_warn_s: NamedDependency[float],
 ) -> Response[Health]:
-    dependencies = {"database": await _probe(store.ping())}
+    dependencies = {"database": await probe(store.ping())}
     if redis is not None:
-        dependencies["redis"] = await _probe(redis.ping())
+        dependencies["redis"] = await probe(redis.ping())
     healthy = all(state == "up" for state in dependencies.values())
     warnings = await _read_horizon_warnings(store, read_horizon_warn_s) if healthy else []
     return Response(

@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.access import require_api_key
 from api.errors import error_response, error_responses
 from api.messages import event_message
+from api.requests import strictly_typed
 from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
 from domain.amounts import RAW_PATTERN
 from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
@@ -141,15 +142,6 @@ class OrderAccepted(msgspec.Struct, rename="camel"):
     ws_url: str
 
 
-def strictly_typed(body: bytes) -> None:
-    """Refuse what Litestar's lenient conversion lets through, such as `"amountIn": "0.5"`."""
-    try:
-        msgspec.json.decode(body, type=OrderSubmission)
-    except msgspec.ValidationError as error:
-        # No key: the error handler names the field msgspec's message points at ("- at `$.amountIn`").
-        raise ValidationException(extra=[{"message": str(error)}]) from None
-
-
 class OrderController(Controller):
     path = "/api/orders"
     tags = ["orders"]
@@ -191,7 +183,7 @@ class OrderController(Controller):
         ] = None,
     ) -> Response[OrderAccepted]:
         """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
-        strictly_typed(await request.body())
+        strictly_typed(await request.body(), OrderSubmission)
         try:
             submitted = await submit_order(
                 SubmitOrder(

@@ -1,9 +1,11 @@
-"""The request class of the app: a JSON body that cannot be decoded is the client's error, not ours."""
+"""The request class of the app (a JSON body that cannot be decoded is the client's error, not ours), and
+the strict reading of a body."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
@@ -19,3 +21,13 @@ class CheckedJsonRequest(Request[Any, Any, Any]):
             raise ValidationException(extra=[{"message": "body: must be valid UTF-8"}]) from None
         except RecursionError:
             raise ValidationException(extra=[{"message": "body: JSON nested too deeply"}]) from None
+
+
+def strictly_typed(body: bytes, shape: type) -> None:
+    """Refuse what Litestar's lenient conversion of a body into `shape` lets through, such as
+    `"amountIn": "0.5"` for a number or `"expiresAt": "5"` for an integer."""
+    try:
+        msgspec.json.decode(body, type=shape)
+    except msgspec.ValidationError as error:
+        # No key: the error handler names the field msgspec's message points at ("- at `$.amountIn`").
+        raise ValidationException(extra=[{"message": str(error)}]) from None

@@ -69,6 +69,7 @@ Host = Annotated[str | None, _flag("host", "Where the API listens.")]
 Port = Annotated[str | None, _flag("port", "The API's port.")]
 WorkerConcurrency = Annotated[str | None, _flag("worker_concurrency", "Orders executing at once.")]
 LogLevel = Annotated[str | None, _flag("log_level", "DEBUG, INFO, WARNING or ERROR.")]
+MarketPort = Annotated[str | None, _flag("market_port", "The market's port.")]
 
 
 def _settings(**flags: str | None) -> Settings:
@@ -119,13 +120,16 @@ def _require_shared_backends(settings: Settings, role: str) -> None:
         )
 
 
-def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
+def build_app(services: Services, *, worker: bool, projector: bool, market: bool = False) -> Litestar:
+    """The engine's app; with `market` and MARKET_URL unset it also runs the market, at `/market`."""
     from api.app import create_app
     from engine.metrics import render_metrics
 
+    embedded_market = market and services.settings.market_url is None
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await services.start(api=True, worker=worker, projector=projector)
+        await services.start(api=True, worker=worker, projector=projector, market=embedded_market)
         try:
             yield
         finally:
@@ -144,6 +148,7 @@ def build_app(services: Services, *, worker: bool, projector: bool) -> Litestar:
         submit_rate_limit_per_minute=services.settings.submit_rate_limit_per_minute,
         cors_origins=[o.strip() for o in services.settings.cors_origins.split(",") if o.strip()],
         read_horizon_warn_s=services.settings.read_horizon_warn_s,
+        market=services.market if embedded_market else None,
     )
 
 
@@ -156,13 +161,21 @@ def _freeze_what_lives_forever() -> None:
     gc.freeze()
 
 
-def _serve_http(settings: Settings, listener: socket.socket, *, worker: bool, projector: bool) -> None:
+def _serve_http(
+    settings: Settings, listener: socket.socket, *, worker: bool, projector: bool, market: bool = False
+) -> None:
+    from engine.services import Services
+
+    _run_server(
+        settings, listener, build_app(Services(settings), worker=worker, projector=projector, market=market)
+    )
+
+
+def _run_server(settings: Settings, listener: socket.socket, litestar_app: Litestar) -> None:
     import uvicorn
 
-    from engine.services import Services
     from engine.websocket_log import WebSocketLog
 
-    litestar_app = build_app(Services(settings), worker=worker, projector=projector)
     _freeze_what_lives_forever()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -213,7 +226,7 @@ def serve(
         listener = _listen(settings)
         _check_backends(settings, schema=False)  # migrated below
         upgrade_to_head(settings.database_url)
-        _serve_http(settings, listener, worker=True, projector=True)
+        _serve_http(settings, listener, worker=True, projector=True, market=True)
 
 
 @app.command()
@@ -231,6 +244,46 @@ def api(
         listener = _listen(settings)
         _check_backends(settings)
         _serve_http(settings, listener, worker=False, projector=False)
+
+
+@app.command()
+def market(
+    host: Host = None,
+    market_port: MarketPort = None,
+    database_url: DatabaseUrl = None,
+    log_level: LogLevel = None,
+) -> None:
+    """The market alone (the one simulated chain: pools, ledger, flow), on MARKET_PORT; the engine's processes
+    reach it at MARKET_URL. Run one: it is the only writer of its tables."""
+    settings = _settings(**locals())
+    with _explained(settings):
+        from engine.problems import listening_socket
+
+        listener = listening_socket(settings.host, settings.market_port, "--market-port or MARKET_PORT")
+        _check_backends(settings)
+        _run_server(settings, listener, _market_app(settings))
+
+
+def _market_app(settings: Settings) -> Litestar:
+    from api.market import create_market_app
+    from engine.services import make_market
+    from eventstore.backend import backend_for
+    from market.store import SqlMarketStore
+
+    backend = backend_for(settings.database_url)
+    db = backend.open(settings.database_url)
+    market = make_market(settings, SqlMarketStore(db, backend))
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await market.start()
+        try:
+            yield
+        finally:
+            await market.stop()
+            await db.dispose()
+
+    return create_market_app(market, lifespan)
 
 
 async def _run_roles(settings: Settings, *, worker: bool = False, projector: bool = False) -> None:

@@ -57,15 +57,16 @@ def require_existing_database(settings: Settings) -> None:
         )
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The API's listening socket, bound here so that a port in use is told before anything starts."""
+def listening_socket(host: str, port: int, port_setting: str = "--port or PORT") -> socket.socket:
+    """The API's (or the market's) listening socket, bound here so that a port in use is told before
+    anything starts; the message names `port_setting` as the way to choose another."""
     try:
         return socket.create_server((host, port), family=_family(host), backlog=2048)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise Unusable(
                 f"port {port} on {host} is already in use (another engine?): stop what holds it, or choose "
-                "another with --port or PORT"
+                f"another with {port_setting}"
             ) from None
         raise Unusable(f"cannot listen on {host}:{port} ({error.strerror}): check --host/HOST") from None
 

@@ -19,12 +19,15 @@ from engine.settings import Settings
 from eventstore.backend import backend_for
 from eventstore.base import EventStore
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
+from market.market import Market, MarketConfig
+from market.store import SqlMarketStore
 from projections.active_orders import InMemoryActiveOrders, RedisActiveOrders
 from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
 from projections.projector import Projector
 from projections.queries import OrderQueries
 from venues.base import Venue
+from venues.chain import Chain
 from venues.simulated import SimulationConfig
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 
@@ -90,7 +93,28 @@ class Services:
 
         return make_enqueue(self.broker, self.claims)
 
-    async def start(self, *, api: bool = False, worker: bool = False, projector: bool = False) -> None:
+    @cached_property
+    def market(self) -> Market:
+        """The market in this process (MARKET_URL unset: `serve`'s embedded one), on the engine's database."""
+        return make_market(self.settings, SqlMarketStore(self.db, self.backend))
+
+    @cached_property
+    def chain(self) -> Chain:
+        """The engine's way to the market: over HTTP at MARKET_URL, else the market in this process."""
+        if self.settings.market_url is not None:
+            from venues.market_http import MarketHttpChain
+
+            return MarketHttpChain(self.settings.market_url)
+        from market.in_process import InProcessChain
+
+        return InProcessChain(self.market, self.settings.mock_quote_delay_ms)
+
+    async def start(
+        self, *, api: bool = False, worker: bool = False, projector: bool = False, market: bool = False
+    ) -> None:
+        """Start the roles asked for; `market` starts the embedded market (when MARKET_URL is unset)."""
+        if market and self.settings.market_url is None:
+            await self.market.start()
         await self.broker.startup()
         if api:
             await self.feed.start()
@@ -144,6 +168,10 @@ class Services:
         self._background.clear()
         if self.executor is not None:
             await self._stop_worker(self.executor)
+        if "market" in self.__dict__:
+            await self.market.stop()
+        if "chain" in self.__dict__ and hasattr(self.chain, "aclose"):
+            await self.chain.aclose()
         await self.feed.stop()
         # A server that stopped answering must not keep this process from exiting: connections still
         # closing after the grace period are left behind (some client libraries ignore cancellation here).
@@ -218,6 +246,19 @@ class Services:
 def _report_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s stopped", task.get_coro(), exc_info=task.exception())
+
+
+def make_market(settings: Settings, store: SqlMarketStore) -> Market:
+    return Market(
+        store,
+        MarketConfig(
+            execution_delay_ms_min=settings.mock_execution_delay_ms_min,
+            execution_delay_ms_max=settings.mock_execution_delay_ms_max,
+            failure_rate=settings.mock_failure_rate,
+            seed=settings.mock_seed,
+            flow_interval_ms=settings.market_flow_interval_ms,
+        ),
+    )
 
 
 def simulation_config(settings: Settings) -> SimulationConfig:

@@ -28,6 +28,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     mock_failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
     mock_volatility_bps: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     mock_seed: int | None = None
+    # The market (the one simulated chain): unset MARKET_URL runs it inside `serve`, mounted at /market;
+    # set, the engine's processes reach `order-engine market` there (it listens on MARKET_PORT).
+    market_url: str | None = None
+    market_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 3001
+    market_flow_interval_ms: NonNegative = (
+        1000  # the noise traders' and arbitrageurs' pace; 0: a still market
+    )
     recovery_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     recovery_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     worker_lease_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # a killed worker's orders are free after it

@@ -9,6 +9,7 @@ from migrations.run import upgrade_to_head
 from tests.services import create_database, drop_database, fresh_redis
 
 READ_SIDE_AND_LOG = ("order_events", "orders", "projection_checkpoints")
+MARKET = ("market_pools", "market_transactions")
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +24,7 @@ def postgres_database() -> Iterator[str]:
 def postgres_url(postgres_database: str) -> str:
     """The session's PostgreSQL database, emptied for this test."""
     with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(READ_SIDE_AND_LOG)} RESTART IDENTITY")
+        conn.execute(f"TRUNCATE {', '.join(READ_SIDE_AND_LOG + MARKET)} RESTART IDENTITY")
     return postgres_database
 
 

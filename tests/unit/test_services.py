@@ -8,7 +8,9 @@ from domain.order import Order
 from engine.services import Services
 from engine.settings import load_settings
 from eventstore.memory import InMemoryEventStore
+from market.in_process import InProcessChain
 from tests.fakes import FakeClock, FakeVenue, venue_error
+from venues.market_http import MarketHttpChain
 
 
 async def test_services_execute_with_the_injected_store_venues_and_clock(tmp_path):
@@ -34,3 +36,18 @@ def test_services_default_to_the_real_clock_and_the_simulated_venues(tmp_path):
     execution = services.make_executor().execution
     assert isinstance(execution.clock, SystemClock)
     assert [venue.name for venue in execution.venues] == ["raydium", "meteora"]
+
+
+async def test_the_chain_is_the_market_in_process_unless_market_url_names_one(tmp_path):
+    embedded = Services(
+        load_settings({}, database_url=f"sqlite:///{tmp_path / 'e.db'}", mock_quote_delay_ms=7)
+    )
+    assert isinstance(embedded.chain, InProcessChain)
+    assert (embedded.chain.market, embedded.chain.quote_delay_ms) == (embedded.market, 7)
+    apart = Services(
+        load_settings({}, database_url=f"sqlite:///{tmp_path / 'a.db'}", market_url="http://127.0.0.1:3001")
+    )
+    assert isinstance(apart.chain, MarketHttpChain)
+    assert "market" not in apart.__dict__  # no market of its own is built
+    await embedded.stop()
+    await apart.stop()

@@ -1,0 +1,41 @@
+"""The engine's `venues.chain.Chain` port over the market in this process (`serve`, embedded).
+
+It lives here rather than in venues/ because the layers put the market above the venues (the market uses
+the port's types; the port knows no market). Pool reads take MOCK_QUOTE_DELAY_MS, as an RPC node's answer
+would; the errors are the port's: VenueError for a transaction the chain refuses outright or a market whose
+database is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from domain.pools import PoolState
+from eventstore.base import StoreUnavailable
+from market.ledger import InvalidTransaction
+from market.market import Market
+from venues.base import VenueError
+from venues.chain import Dropped, Landed, SwapTransaction, TransactionStatus
+
+
+class InProcessChain:
+    def __init__(self, market: Market, quote_delay_ms: int) -> None:
+        self.market = market
+        self.venues = market.venues
+        self.quote_delay_ms = quote_delay_ms
+
+    async def pools(self, venue: str, token_in: str, token_out: str) -> list[PoolState]:
+        if self.quote_delay_ms > 0:
+            await asyncio.sleep(self.quote_delay_ms / 1000)
+        return self.market.ledger.pools_for(venue, token_in, token_out)
+
+    async def send_transaction(self, tx: SwapTransaction) -> Landed | Dropped:
+        try:
+            return await self.market.ledger.send(tx)
+        except InvalidTransaction as error:
+            raise VenueError(f"transaction refused: {error}") from None
+        except StoreUnavailable:
+            raise VenueError("the chain is unavailable (its database cannot be reached)") from None
+
+    async def transaction_status(self, client_tx_id: str) -> TransactionStatus | None:
+        return self.market.ledger.status(client_tx_id)

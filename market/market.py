@@ -1,0 +1,61 @@
+"""The market as one object: its ledger (pools and transactions) and the flow that moves it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from market.flow import MarketFlow
+from market.ledger import Ledger, LedgerConfig, MarketStore
+from market.seed import seed_pools
+
+VENUES = ("raydium", "meteora")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    execution_delay_ms_min: int = 2000
+    execution_delay_ms_max: int = 3000
+    failure_rate: float = 0.0
+    seed: int | None = None
+    flow_interval_ms: int = 1000  # 0: no flow (tests move prices themselves)
+
+
+class Market:
+    """`start` loads (or seeds) the state and starts the flow; `stop` stops both, pending transactions
+    staying pending in the store until the next start."""
+
+    venues = VENUES
+
+    def __init__(
+        self, store: MarketStore, config: MarketConfig, now: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.ledger = Ledger(
+            store,
+            LedgerConfig(
+                execution_delay_ms_min=config.execution_delay_ms_min,
+                execution_delay_ms_max=config.execution_delay_ms_max,
+                failure_rate=config.failure_rate,
+                seed=config.seed,
+            ),
+            now,
+        )
+        self.flow = MarketFlow(self.ledger, config.flow_interval_ms, config.seed)
+        self._flowing: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.ledger.start(lambda: seed_pools(self.config.seed))
+        if self.config.flow_interval_ms > 0:
+            self._flowing = asyncio.create_task(self.flow.run())
+
+    async def stop(self) -> None:
+        if self._flowing is not None:
+            self._flowing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flowing
+            self._flowing = None
+        await self.ledger.stop()

@@ -1,0 +1,38 @@
+"""The market's state in memory, for unit tests: the same promises as the database's, nothing kept."""
+
+from __future__ import annotations
+
+import copy
+
+from domain.pools import PoolState
+from market.ledger import TransactionRecord
+
+
+class InMemoryMarketStore:
+    def __init__(self) -> None:
+        self.pools: dict[str, PoolState] = {}
+        self.transactions: dict[str, TransactionRecord] = {}
+        self.writes = 0  # how many writes reached the store (a refused transaction makes one, of itself)
+
+    async def load(self) -> tuple[list[PoolState], list[TransactionRecord]]:
+        records = [
+            record
+            for record in self.transactions.values()
+            if record.transaction.order_id or record.outcome is None
+        ]
+        return [copy.deepcopy(pool) for pool in self.pools.values()], records
+
+    async def save_pools(self, pools: list[PoolState]) -> None:
+        self.pools.update((pool.pool_id, copy.deepcopy(pool)) for pool in pools)
+
+    async def record_sent(self, record: TransactionRecord) -> None:
+        self.transactions[record.transaction.client_tx_id] = record
+        self.writes += 1
+
+    async def record_outcome(self, record: TransactionRecord, pools: list[PoolState]) -> None:
+        self.transactions[record.transaction.client_tx_id] = record
+        await self.save_pools(pools)
+        self.writes += 1
+
+    async def ping(self) -> None:
+        return None

@@ -1,0 +1,105 @@
+"""The market's HTTP wire format, both ways: the API (api/market.py) writes it, the HTTP adapter
+(venues/market_http.py) reads it.
+
+camelCase keys. Amounts in base units are strings of digits (JavaScript's numbers lose digits above 2^53,
+and a BONK pool's reserves are above it): the transactions' `*Raw` fields, a CPMM pool's `reserveXRaw` /
+`reserveYRaw`, a DLMM pool's bins (`{"<binId>": ["<amountXRaw>", "<amountYRaw>"]}`). Rates, decimals, bin ids
+and times stay numbers. A pool also carries `spotPrice`, whole `tokenY` per whole `tokenX`, as an exact
+decimal string (ignored when read back: the pool's maths give it). A transaction's outcome carries `status`:
+"pending", "landed" or "dropped".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+import msgspec
+
+from domain.pools import PoolState
+from venues.chain import Dropped, Landed, Pending, TransactionStatus
+
+# Pool fields that are amounts in base units (strings on the wire).
+POOL_AMOUNTS = frozenset({"reserve_x", "reserve_y", "bins"})
+STATUS_TYPES: dict[str, type[Landed | Dropped | Pending]] = {
+    "landed": Landed,
+    "dropped": Dropped,
+    "pending": Pending,
+}
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_(\w)", lambda m: m.group(1).upper(), name)
+
+
+def _wire_name(field: str) -> str:
+    return _camel(field) + ("Raw" if field in POOL_AMOUNTS and field != "bins" else "")
+
+
+# Wire name -> field name, for every kind of pool (and the tag telling them apart).
+_POOL_FIELDS = {"kind": "kind"} | {
+    _wire_name(field.encode_name): field.encode_name
+    for kind in get_args(PoolState)
+    for field in msgspec.structs.fields(kind)
+}
+
+
+def _amounts_as_text(value: Any) -> Any:
+    """`value` (builtins) with every integer in it as a string of digits."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _amounts_as_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_amounts_as_text(item) for item in value]
+    return value
+
+
+def pool_to_wire(pool: PoolState) -> dict[str, Any]:
+    fields = msgspec.to_builtins(pool, str_keys=True)
+    wire = {
+        _wire_name(name): _amounts_as_text(value) if name in POOL_AMOUNTS else value
+        for name, value in fields.items()
+    }
+    wire["spotPrice"] = f"{pool.spot_price(pool.token_x):f}"
+    return wire
+
+
+def pool_from_wire(wire: dict[str, Any]) -> PoolState:
+    """Raises msgspec.ValidationError for what is not a pool."""
+    fields = {_POOL_FIELDS[key]: value for key, value in wire.items() if key in _POOL_FIELDS}
+    pool: PoolState = msgspec.convert(fields, PoolState, strict=False, str_keys=True)
+    return pool
+
+
+def to_wire(value: msgspec.Struct) -> dict[str, Any]:
+    """A transaction, a fill or an outcome: its `*Raw` fields as strings; an outcome with its `status`."""
+    wire: dict[str, Any] = _raw_as_text(msgspec.to_builtins(value))
+    for status, kind in STATUS_TYPES.items():
+        if isinstance(value, kind):
+            wire = {"status": status, **wire}
+    return wire
+
+
+def _raw_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: str(item) if key.endswith("Raw") and isinstance(item, int) else _raw_as_text(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_raw_as_text(item) for item in value]
+    return value
+
+
+def status_from_wire(wire: dict[str, Any]) -> TransactionStatus:
+    """An outcome or status as `to_wire` wrote it; msgspec.ValidationError for anything else."""
+    kind = STATUS_TYPES.get(wire.get("status", ""))
+    if kind is None:
+        raise msgspec.ValidationError(f"unknown transaction status {wire.get('status')!r}")
+    status: TransactionStatus = msgspec.convert(
+        {k: v for k, v in wire.items() if k != "status"}, kind, strict=False
+    )
+    return status
