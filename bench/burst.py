@@ -40,7 +40,6 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         "mock_execution_delay_ms_max": round(DEFAULTS.mock_execution_delay_ms_max * venue_time),
         "retry_base_ms": round(DEFAULTS.retry_base_ms * venue_time),
         "mock_failure_rate": DEFAULTS.mock_failure_rate,
-        "mock_volatility_bps": DEFAULTS.mock_volatility_bps,
         "rate_limit_max": limit,
         "rate_limit_window_s": window_s,
     }

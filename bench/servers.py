@@ -17,7 +17,6 @@ ENGINE_ONLY = {
     "mock_execution_delay_ms_min": 0,
     "mock_execution_delay_ms_max": 0,
     "mock_failure_rate": 0.0,
-    "mock_volatility_bps": 0,
     "rate_limit_max": 1_000_000_000,
     "rate_limit_window_s": 1,
     "submit_rate_limit_per_minute": 0,

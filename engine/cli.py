@@ -70,6 +70,7 @@ Port = Annotated[str | None, _flag("port", "The API's port.")]
 WorkerConcurrency = Annotated[str | None, _flag("worker_concurrency", "Orders executing at once.")]
 LogLevel = Annotated[str | None, _flag("log_level", "DEBUG, INFO, WARNING or ERROR.")]
 MarketPort = Annotated[str | None, _flag("market_port", "The market's port.")]
+MarketUrl = Annotated[str | None, _flag("market_url", "Where the market (`order-engine market`) answers.")]
 
 
 def _settings(**flags: str | None) -> Settings:
@@ -116,6 +117,16 @@ def _require_shared_backends(settings: Settings, role: str) -> None:
         _fail(
             f"`order-engine {role}` runs beside other processes: set DATABASE_URL=postgresql://... and "
             "REDIS_URL=redis://... (or use `order-engine serve` for everything in one process)",
+            code=2,
+        )
+
+
+def _require_market_url(settings: Settings) -> None:
+    """A separate worker swaps on the one market every process shares, not a market of its own."""
+    if settings.market_url is None:
+        _fail(
+            "`order-engine worker` swaps on the shared market: start `order-engine market` and set "
+            "MARKET_URL to its address (http://127.0.0.1:3001 by default)",
             code=2,
         )
 
@@ -305,12 +316,15 @@ async def _run_roles(settings: Settings, *, worker: bool = False, projector: boo
 def worker(
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
+    market_url: MarketUrl = None,
     worker_concurrency: WorkerConcurrency = None,
     log_level: LogLevel = None,
 ) -> None:
-    """Executes queued orders (WORKER_CONCURRENCY at once) and re-enqueues orders nobody holds."""
+    """Executes queued orders (WORKER_CONCURRENCY at once) on the market at MARKET_URL, and re-enqueues
+    orders nobody holds."""
     settings = _settings(**locals())
     _require_shared_backends(settings, "worker")
+    _require_market_url(settings)
     with _explained(settings):
         _check_backends(settings)
         asyncio.run(_run_roles(settings, worker=True))

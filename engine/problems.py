@@ -28,7 +28,8 @@ class Unusable(Exception):
 
 
 def check_urls(settings: Settings) -> None:
-    """DATABASE_URL and REDIS_URL name something the engine can talk to (checked before connecting)."""
+    """DATABASE_URL, REDIS_URL and MARKET_URL name something the engine can talk to (checked before
+    connecting)."""
     from eventstore.backend import backend_for
 
     try:
@@ -42,6 +43,11 @@ def check_urls(settings: Settings) -> None:
         raise ConfigurationError(
             f"REDIS_URL must start with redis://, rediss:// or unix://, not {hidden(settings.redis_url)!r} "
             "(unset it to run `order-engine serve` without Redis)"
+        )
+    if settings.market_url is not None and urlsplit(settings.market_url).scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"MARKET_URL must start with http:// or https://, not {settings.market_url!r} "
+            "(unset it to run the market inside `order-engine serve`)"
         )
 
 

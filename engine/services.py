@@ -26,9 +26,7 @@ from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
 from projections.projector import Projector
 from projections.queries import OrderQueries
-from venues.base import Venue
 from venues.chain import Chain
-from venues.simulated import SimulationConfig
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 
 # taskiq and the execution path are imported when a role needs them: `order-engine projections status`
@@ -50,17 +48,16 @@ class Services:
     def __init__(
         self,
         settings: Settings,
-        simulation: SimulationConfig | None = None,
         *,
         store: EventStore | None = None,
-        venues: list[Venue] | None = None,
+        chain: Chain | None = None,
         clock: Clock | None = None,
     ) -> None:
-        """`store`, `venues` and `clock` replace the ones the settings would build (tests inject them)."""
+        """`store`, `chain` and `clock` replace the ones the settings would build (tests inject them)."""
         self.settings = settings
-        self.simulation = simulation or simulation_config(settings)
         self.clock = clock or SystemClock()
-        self.venues = venues
+        if chain is not None:
+            self.chain = chain
         self.backend = backend_for(settings.database_url)  # the one place the database's kind is chosen
         self.db = self.backend.open(settings.database_url)
         self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -218,7 +215,6 @@ class Services:
 
         from commands.execute_order import Execution, StartLimiter
         from domain.retry import RetryPolicy
-        from venues.simulated import simulated_venues
         from workers.executor import OrderExecutor
         from workers.limits import InMemoryStartLimiter, RedisStartLimiter
 
@@ -230,7 +226,7 @@ class Services:
         )
         execution = Execution(
             store=self.store,
-            venues=self.venues if self.venues is not None else list(simulated_venues(self.simulation)),
+            chain=self.chain,
             policy=RetryPolicy(
                 max_attempts=s.max_attempts, base_ms=s.retry_base_ms, max_crashed_runs=s.max_crashed_runs
             ),
@@ -258,15 +254,4 @@ def make_market(settings: Settings, store: SqlMarketStore) -> Market:
             seed=settings.mock_seed,
             flow_interval_ms=settings.market_flow_interval_ms,
         ),
-    )
-
-
-def simulation_config(settings: Settings) -> SimulationConfig:
-    return SimulationConfig(
-        quote_delay_ms=settings.mock_quote_delay_ms,
-        execution_delay_ms_min=settings.mock_execution_delay_ms_min,
-        execution_delay_ms_max=settings.mock_execution_delay_ms_max,
-        failure_rate=settings.mock_failure_rate,
-        seed=settings.mock_seed,
-        volatility_bps=settings.mock_volatility_bps,
     )

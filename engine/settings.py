@@ -26,7 +26,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     mock_execution_delay_ms_min: NonNegative = 2000
     mock_execution_delay_ms_max: NonNegative = 3000
     mock_failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
-    mock_volatility_bps: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     mock_seed: int | None = None
     # The market (the one simulated chain): unset MARKET_URL runs it inside `serve`, mounted at /market;
     # set, the engine's processes reach `order-engine market` there (it listens on MARKET_PORT).

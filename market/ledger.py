@@ -29,7 +29,7 @@ from domain.pools import PoolState
 from domain.pools.base import InsufficientLiquidity
 from eventstore.base import StoreUnavailable
 from venues.chain import Dropped, Landed, LegFill, Pending, SwapLeg, SwapTransaction, TransactionStatus
-from venues.simulated import base58
+from market.signatures import base58
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +18,7 @@ from engine.cli import WS_MAX_FRAME_BYTES, build_app
 from engine.services import Services
 from engine.settings import Settings, load_settings
 from tests.settings import FAST, MARKET_ORDER
-from venues.base import Venue
-from venues.simulated import SimulationConfig
+from venues.chain import Chain
 
 
 def engine_settings(backend: dict[str, str | None], **overrides: Any) -> Settings:
@@ -81,14 +80,17 @@ async def serve_http(app: Any) -> AsyncIterator[str]:
 @asynccontextmanager
 async def running_engine(
     settings: Settings,
-    simulation: SimulationConfig | None = None,
     *,
     worker: bool = True,
     projector: bool = True,
-    venues: list[Venue] | None = None,
+    chain: Callable[[Services], Chain] | None = None,
 ) -> AsyncIterator[Engine]:
-    services = Services(settings, simulation, venues=venues)
-    app = build_app(services, worker=worker, projector=projector)
+    """The engine as `serve` runs it (the market inside, at `/market`); `chain` makes the chain its workers
+    swap on instead (from the services, whose `market` it may wrap)."""
+    services = Services(settings)
+    if chain is not None:
+        services.chain = chain(services)
+    app = build_app(services, worker=worker, projector=projector, market=True)
     async with serve_http(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         yield Engine(services, http, base_url.replace("http://", "ws://"))
 

@@ -9,7 +9,6 @@ FAST = {
     "mock_execution_delay_ms_min": 30,
     "mock_execution_delay_ms_max": 60,
     "mock_failure_rate": 0.0,
-    "mock_volatility_bps": 0,  # no slippage failures unless a test asks for them
     "market_flow_interval_ms": 0,  # the market's prices move only when a test moves them
     "retry_base_ms": 50,
     "recovery_interval_s": 0.2,

@@ -14,9 +14,10 @@ from domain.events import (
     TransactionSubmitted,
 )
 from eventstore.base import RecordedEvent
-from tests.fakes import FakeVenue, raises
+from market.in_process import InProcessChain
+from tests.fakes import FakeChain, raises
 from tests.harness import engine_settings, project_everything, running_engine
-from venues.simulated import SimulationConfig
+from venues.chain import Dropped, Landed, SwapTransaction
 from workers.recovery import sweep_once
 
 TERMINAL = (OrderConfirmed, OrderFailed)
@@ -83,23 +84,34 @@ async def test_failing_venue_gives_three_attempts_with_growing_backoff_then_orde
     assert view["attempts"] == 3
 
 
+class AdverseTrader(InProcessChain):
+    """The market in this process, where another trader sells 2,000 SOL into each pool of a transaction just
+    before it lands: the price moves against the order by about a percent or more."""
+
+    async def send_transaction(self, tx: SwapTransaction) -> Landed | Dropped:
+        for leg in tx.legs:
+            await self.market.ledger.swap_now(leg.pool, tx.token_in, 2_000 * 10**9)
+        return await super().send_transaction(tx)
+
+
 async def test_price_moving_past_the_slippage_limit_fails_the_attempt(sqlite_url):
     settings = engine_settings({"database_url": sqlite_url, "redis_url": None}, max_attempts=2)
-    adverse = SimulationConfig(
-        quote_delay_ms=0,
-        execution_delay_ms_min=10,
-        execution_delay_ms_max=10,
-        volatility_bps=0,
-        adverse_drift_bps=80,
-    )
-    async with running_engine(settings, adverse) as engine:
-        tolerant = await engine.submit(slippageBps=200)
-        strict = await engine.submit(slippageBps=50)
+    adverse = lambda services: AdverseTrader(services.market, 0)  # noqa: E731
+    async with running_engine(settings, chain=adverse) as engine:
+        tolerant = await engine.submit(slippageBps=2000)
+        strict = await engine.submit(slippageBps=10)
         (tolerant_messages, _), (strict_messages, _) = await asyncio.gather(
             engine.stream(tolerant), engine.stream(strict)
         )
 
     assert tolerant_messages[-1]["type"] == "OrderConfirmed"
+    confirmed = tolerant_messages[-1]
+    floor = next(m for m in tolerant_messages if m["type"] == "TransactionBuilt")["minAmountOutRaw"]
+    assert (
+        int(floor)
+        <= int(confirmed["amountOutRaw"])
+        < int(next(m for m in tolerant_messages if m["type"] == "VenueSelected")["amountOutRaw"])
+    )
     reasons = [m["reason"] for m in strict_messages if m["type"] in ("ExecutionAttemptFailed", "OrderFailed")]
     assert len(reasons) == 2
     assert all(reason.startswith("slippage exceeded") for reason in reasons)
@@ -136,9 +148,10 @@ async def test_two_runners_racing_on_one_order_write_one_terminal_event(backend)
 async def test_an_order_whose_run_keeps_crashing_fails_and_the_sweep_leaves_it_alone(backend):
     """A poison order (a venue adapter raising KeyError every time) ends after MAX_CRASHED_RUNS crashed
     runs, instead of being enqueued again by the recovery sweep forever."""
-    crashing = FakeVenue("meteora", quote_outcomes=[raises(KeyError("price"))] * 100)
+    crash = [raises(KeyError("price"))] * 100
+    crashing = lambda _: FakeChain(pools_outcomes={"raydium": crash, "meteora": list(crash)})  # noqa: E731
     settings = engine_settings(backend, max_crashed_runs=2, retry_base_ms=10)
-    async with running_engine(settings, venues=[crashing]) as engine:
+    async with running_engine(settings, chain=crashing) as engine:
         order_id = await engine.submit()
         messages, close_code = await engine.stream(order_id)
         await project_everything(engine.services)

@@ -1,4 +1,4 @@
-"""The composition root takes the event store, venues and clock a test injects, and wires them in."""
+"""The composition root takes the event store, chain and clock a test injects, and wires them in."""
 
 from __future__ import annotations
 
@@ -9,33 +9,34 @@ from engine.services import Services
 from engine.settings import load_settings
 from eventstore.memory import InMemoryEventStore
 from market.in_process import InProcessChain
-from tests.fakes import FakeClock, FakeVenue, venue_error
+from tests.fakes import FakeChain, FakeClock, drops
 from venues.market_http import MarketHttpChain
 
 
-async def test_services_execute_with_the_injected_store_venues_and_clock(tmp_path):
+async def test_services_execute_with_the_injected_store_chain_and_clock(tmp_path):
     clock = FakeClock()
     store = InMemoryEventStore(clock=clock.now)
-    venue = FakeVenue("meteora", execute_outcomes=[venue_error()])
+    chain = FakeChain(send_outcomes=[drops()])
     settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'unused.db'}", max_crashed_runs=5)
-    services = Services(settings, store=store, venues=[venue], clock=clock)
+    services = Services(settings, store=store, chain=chain, clock=clock)
     execution = services.make_executor().execution
-    await store.append("o-1", [Order.submit("market", "SOL", "USDC", 0.5, 50)], expected_version=0)
+    order = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
+    await store.append("o-1", [order], expected_version=0)
     await execution.run("o-1")
 
     assert services.store is store
-    assert (execution.store, execution.venues, execution.clock) == (store, [venue], clock)
+    assert (execution.store, execution.chain, execution.clock) == (store, chain, clock)
     assert execution.policy.max_crashed_runs == 5
     assert isinstance((await store.read_stream("o-1"))[-1].event, OrderConfirmed)
     assert len(clock.sleeps) == 1  # the retry's backoff, waited on the injected clock
     await services.db.dispose()
 
 
-def test_services_default_to_the_real_clock_and_the_simulated_venues(tmp_path):
+def test_services_default_to_the_real_clock_and_the_market(tmp_path):
     services = Services(load_settings({}, database_url=f"sqlite:///{tmp_path / 'e.db'}"))
     execution = services.make_executor().execution
     assert isinstance(execution.clock, SystemClock)
-    assert [venue.name for venue in execution.venues] == ["raydium", "meteora"]
+    assert execution.chain.venues == ("raydium", "meteora")
 
 
 async def test_the_chain_is_the_market_in_process_unless_market_url_names_one(tmp_path):

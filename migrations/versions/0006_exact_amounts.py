@@ -4,16 +4,16 @@ The float columns go. The `orders` table is a projection: this migration empties
 checkpoint, so the projector replays the whole log into the new columns when it next starts (old events
 are upcast as they are read), as `order-engine projections rebuild orders` would.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
