@@ -33,8 +33,8 @@ from domain.tokens import TOKENS, reference_price
 from engine.services import Services
 from engine.settings import load_settings
 from eventstore.base import LOG_START
-from projections.rebuild import BATCH_SIZE, OrdersRebuild
 from market.signatures import base58
+from projections.rebuild import BATCH_SIZE, OrdersRebuild
 
 EVENTS = {Size.SMOKE: 5_000, Size.FULL: 1_000_000}
 LOAD_TRANSACTIONS = {Size.SMOKE: 5, Size.FULL: 20}  # the log is loaded in this many COPY transactions

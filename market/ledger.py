@@ -28,8 +28,8 @@ import msgspec
 from domain.pools import PoolState
 from domain.pools.base import InsufficientLiquidity
 from eventstore.base import StoreUnavailable
-from venues.chain import Dropped, Landed, LegFill, Pending, SwapLeg, SwapTransaction, TransactionStatus
 from market.signatures import base58
+from venues.chain import Dropped, Landed, LegFill, Pending, SwapLeg, SwapTransaction, TransactionStatus
 
 log = logging.getLogger(__name__)
 
