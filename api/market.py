@@ -108,7 +108,7 @@ async def list_pools(
     token_out: Annotated[str | None, QueryParameter(name="tokenOut", max_length=16)] = None,
     venue: Annotated[str | None, QueryParameter(max_length=16)] = None,
 ) -> list[Wire]:
-    return [pool_to_wire(pool) for pool in market.ledger.pools_for(venue, token_in, token_out)]
+    return [pool_to_wire(pool) for pool in await market.read_pools(venue, token_in, token_out)]
 
 
 @get("/pools/{poolId:str}", summary="One pool", responses=error_responses(described=NO_POOL))
