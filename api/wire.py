@@ -47,7 +47,7 @@ def builtins(struct: msgspec.Struct) -> dict[str, Any]:
 def _raw_as_text(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         return {name: _raw_as_text(item, name) for name, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_raw_as_text(item, key) for item in value]
     if isinstance(value, int) and not isinstance(value, bool) and key.endswith("Raw"):
         return str(value)
