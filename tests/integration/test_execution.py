@@ -97,7 +97,7 @@ class AdverseTrader(InProcessChain):
 
 async def test_price_moving_past_the_slippage_limit_fails_the_attempt(sqlite_url):
     settings = engine_settings({"database_url": sqlite_url, "redis_url": None}, max_attempts=2)
-    adverse = lambda services: AdverseTrader(services.market, 0)  # noqa: E731
+    adverse = lambda services: AdverseTrader(services.market)  # noqa: E731
     async with running_engine(settings, chain=adverse) as engine:
         tolerant = await engine.submit(slippageBps=2000)
         strict = await engine.submit(slippageBps=10)
