@@ -1,6 +1,6 @@
-"""The chaos run: orders through 2 API processes and 2 workers (plus a projector) on PostgreSQL + Redis
-while a driver kills workers, kills and restarts API processes and flushes Redis at random moments. At
-the end it checks and prints the invariants.
+"""The chaos run: orders through 2 API processes and 2 workers (plus a projector and the market) on
+PostgreSQL + Redis while a driver kills workers, kills and restarts API processes and the market, and flushes
+Redis at random moments. At the end it checks and prints the invariants, the chain's record included.
 
     uv run python -m tests.chaos --orders 300
 
@@ -111,24 +111,27 @@ async def chaos_run(
     rng = random.Random(seed)
     summary = Summary()
     started = time.monotonic()
-    ports = [free_port(), free_port()]
-    base = {**os.environ, **environment(database_url, redis_url, **CHAOS_SETTINGS)}
+    ports, market_port = [free_port(), free_port()], free_port()
+    market_url = f"http://127.0.0.1:{market_port}"
+    settings = {**CHAOS_SETTINGS, "market_port": market_port, "market_url": market_url}
+    base = {**os.environ, **environment(database_url, redis_url, **settings)}
     apis = [Role(f"api-{n}", {**base, "PORT": str(port)}, log_dir) for n, port in enumerate(ports)]
     workers = [Role(f"worker-{n}", base, log_dir) for n in range(2)]
-    roles = [*apis, *workers, Role("projector-0", base, log_dir)]
+    market = Role("market-0", base, log_dir)
+    roles = [market, *apis, *workers, Role("projector-0", base, log_dir)]
     for role in roles:
         role.start()
     accepted: list[str] = []
     submitting = True
     try:
-        for port in ports:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        for url in (market_url, *(f"http://127.0.0.1:{port}" for port in ports)):
+            async with httpx.AsyncClient(base_url=url) as http:
                 await wait_until_healthy(http)
         await wait_for_workers(redis_url, 2)
 
         async def submit(n: int) -> None:
             key = str(uuid.uuid4())  # a retry after an ambiguous failure must not make a second order
-            body = {**MARKET_ORDER, "amountIn": round(rng.uniform(0.1, 3), 3)}
+            body = {**MARKET_ORDER, "amountIn": f"{rng.uniform(0.1, 3):.3f}"}
             for attempt in range(60):
                 port = ports[(n + attempt) % 2]
                 try:
@@ -151,7 +154,7 @@ async def chaos_run(
             try:
                 while submitting:
                     await asyncio.sleep(rng.uniform(0.3, 1.2))
-                    fault = rng.choice(["kill worker", "restart api", "flush redis"])
+                    fault = rng.choice(["kill worker", "restart api", "flush redis", "kill market"])
                     summary.faults[fault] += 1
                     if fault == "kill worker":
                         role = rng.choice(workers)
@@ -161,6 +164,9 @@ async def chaos_run(
                         role = rng.choice(apis)
                         role.kill()
                         role.start()
+                    elif fault == "kill market":  # transactions in flight land, or expire, at its restart
+                        market.kill()
+                        market.start()
                     else:
                         await redis.flushdb()
             finally:
@@ -177,7 +183,13 @@ async def chaos_run(
         summary.orders_accepted = len(accepted)
         await _wait_until_all_ended(database_url, accepted, timeout_s=120)
         await _wait_until_projected(database_url, redis_url, timeout_s=60)
-        await _check(database_url, redis_url, accepted, summary)
+        async with httpx.AsyncClient(base_url=market_url, timeout=30) as http:
+            await wait_until_healthy(http)
+            landed = {
+                order_id: (await http.get("/transactions", params={"order": order_id})).json()
+                for order_id in accepted
+            }
+        await _check(database_url, redis_url, accepted, landed, summary)
     finally:
         for role in roles:
             role.stop()
@@ -218,7 +230,13 @@ async def _wait_until_projected(database_url: str, redis_url: str, timeout_s: fl
         await redis.aclose()
 
 
-async def _check(database_url: str, redis_url: str, accepted: list[str], summary: Summary) -> None:
+async def _check(
+    database_url: str,
+    redis_url: str,
+    accepted: list[str],
+    landed: dict[str, list[dict[str, object]]],
+    summary: Summary,
+) -> None:
     store = _store(database_url)
     redis = aioredis.Redis.from_url(redis_url)
     try:
@@ -251,6 +269,11 @@ async def _check(database_url: str, redis_url: str, accepted: list[str], summary
         ),
         "the cache holds exactly the orders that have not ended": set(cache) == non_terminal,
         "no txHash appears twice": len(hashes) == len(set(hashes)),
+        "the chain landed one swap for each confirmed order, the one it names, and none for the rest": all(
+            [tx["txHash"] for tx in landed[o]] == ([v.tx_hash] if v.status == "confirmed" else [])
+            for o, v in views.items()
+            if v
+        ),
     }
 
 
