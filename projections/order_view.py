@@ -31,6 +31,31 @@ EXECUTION_PRICE = (
 )
 
 
+class RouteLegView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One leg of the route as readers see it: the event's `RouteLeg` with its base units as strings of
+    digits, as every `...Raw` amount of the read model."""
+
+    venue: str
+    pool: str
+    percent: int
+    amount_in: Decimal
+    amount_in_raw: str
+    amount_out: Decimal
+    amount_out_raw: str
+
+    @classmethod
+    def of(cls, leg: RouteLeg) -> RouteLegView:
+        return cls(
+            venue=leg.venue,
+            pool=leg.pool,
+            percent=leg.percent,
+            amount_in=leg.amount_in,
+            amount_in_raw=str(leg.amount_in_raw),
+            amount_out=leg.amount_out,
+            amount_out_raw=str(leg.amount_out_raw),
+        )
+
+
 class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
     """An order as readers see it. Amounts twice: exact decimal values of whole tokens (JSON numbers) and
     base units (`...Raw`, strings of digits)."""
@@ -44,7 +69,7 @@ class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
     amount_in_raw: str
     slippage_bps: int
     selected_venue: str | None = None  # the venue of the route's largest leg
-    route_plan: tuple[RouteLeg, ...] | None = None
+    route_plan: tuple[RouteLegView, ...] | None = None
     min_amount_out: Decimal | None = None
     min_amount_out_raw: str | None = None
     execution_price: Annotated[Decimal | None, msgspec.Meta(description=EXECUTION_PRICE)] = None
@@ -82,7 +107,8 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
         case RoutingStarted():
             view.attempts = event.attempt
         case VenueSelected():
-            view.selected_venue, view.route_plan = event.selected_venue, event.route_plan
+            view.selected_venue = event.selected_venue
+            view.route_plan = tuple(RouteLegView.of(leg) for leg in event.route_plan)
             view.price_improvement_bps = price_improvement_bps(event)
         case TransactionBuilt():
             view.min_amount_out = event.min_amount_out

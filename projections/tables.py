@@ -9,8 +9,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-from domain.events import RouteLeg
 from eventstore.tables import UtcDateTime
+from projections.order_view import RouteLegView
 
 metadata = sa.MetaData()
 
@@ -42,17 +42,17 @@ class BaseUnits(TypeDecorator[str]):
         return None if value is None else str(int(value))
 
 
-class RoutePlan(TypeDecorator[tuple[RouteLeg, ...]]):
+class RoutePlan(TypeDecorator[tuple[RouteLegView, ...]]):
     """The route's legs as JSON."""
 
     impl = sa.Text
     cache_ok = True
 
-    def process_bind_param(self, value: tuple[RouteLeg, ...] | None, dialect: sa.Dialect) -> str | None:
+    def process_bind_param(self, value: tuple[RouteLegView, ...] | None, dialect: sa.Dialect) -> str | None:
         return None if value is None else msgspec.json.encode(value).decode()
 
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> tuple[RouteLeg, ...] | None:
-        return None if value is None else msgspec.json.decode(value, type=tuple[RouteLeg, ...])
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> tuple[RouteLegView, ...] | None:
+        return None if value is None else msgspec.json.decode(value, type=tuple[RouteLegView, ...])
 
 
 orders = sa.Table(
