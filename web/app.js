@@ -208,7 +208,9 @@ function amountValue(raw, value, token) {
   const decimals = TOKENS[token]?.decimals;
   if (typeof raw === "string" && /^\d+$/.test(raw) && decimals !== undefined) return decimalOf(raw, decimals);
   if (typeof value !== "number" || !Number.isFinite(value)) return null;
-  return decimals === undefined ? String(value) : value.toFixed(decimals).replace(/\.?0+$/, "");
+  if (decimals === undefined) return String(value);
+  const text = value.toFixed(decimals);
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
 }
 
 /** `1,234.5 USDC`, every digit of the amount kept; `—` when there is none. */
@@ -364,7 +366,9 @@ function drawRow(row, order) {
       "td",
       { "data-testid": "venue" },
       venueName(order.venue),
-      legs > 1 ? h("small", { class: "split", "data-testid": "route-split" }, `split · ${legs} pools`) : "",
+      legs > 1
+        ? h("small", { class: "split", "data-testid": "route-split", title: "the route is split" }, `${legs} pools`)
+        : "",
     ),
     h(
       "td",
@@ -607,14 +611,7 @@ function quotesTable(routing, order) {
     );
   });
   const unit = priceUnit(order) ? ` (${priceUnit(order)})` : "";
-  const head = [
-    `Price${unit}`,
-    "Fee (bps)",
-    "Impact (bps)",
-    `Effective price${unit}`,
-    `Out, whole order (${order.tokenOut ?? ""})`,
-    "In route",
-  ];
+  const head = [`Price${unit}`, "Fee bps", "Impact bps", `Effective price${unit}`, `Out (${order.tokenOut ?? ""})`, "Route"];
   return h(
     "div",
     { class: "table-scroll" },
