@@ -109,7 +109,7 @@ async def list_pools(
     token_out: Annotated[Token | None, QueryParameter(name="tokenOut")] = None,  # type: ignore[valid-type]
     venue: Annotated[Venue | None, QueryParameter()] = None,  # type: ignore[valid-type]
 ) -> list[Wire]:
-    pools = market.ledger.pools_for(
+    pools = await market.read_pools(
         venue and venue.value, token_in and token_in.value, token_out and token_out.value
     )
     return [pool_to_wire(pool) for pool in pools]

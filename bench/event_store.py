@@ -46,7 +46,7 @@ SECONDS_PER_ROUND = {Size.SMOKE: 0.5, Size.FULL: 2.0}
 # writers).
 WRITERS_PER_PROCESS = 8
 EVENTS_PER_ORDER = 10
-EVENT: OrderSubmitted = Order.submit("market", "SOL", "USDC", 0.5, 50)
+EVENT: OrderSubmitted = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
 PAYLOAD = msgspec.json.encode(EVENT)
 TOPIC = "domain.events:OrderSubmitted"
 PGBENCH = "pgbench"

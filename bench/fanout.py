@@ -41,14 +41,17 @@ from domain.events import (
     ExecutionAttemptFailed,
     OrderConfirmed,
     OrderSubmitted,
-    Quote,
     RoutingStarted,
     TransactionBuilt,
     TransactionSubmitted,
     VenueSelected,
 )
+from domain.order import Order
+from domain.route_plan import plan_route
+from domain.routing import route_records
 from eventstore.postgres import POSTGRES, PostgresEventStore
 from eventstore.signal import RedisSignal
+from market.seed import seed_pools
 from tests.processes import wait_until_healthy
 
 GOAL_MS = 100.0
@@ -57,13 +60,26 @@ CLIENT_PROCESSES = 2  # the clients' own CPU is real on 2 cores; two processes k
 CONNECTING_AT_ONCE = 50  # per client process: each connect costs the API a query; don't flood its pool
 REFERENCE_ORDERS = 10  # one client each, one after another
 ROUND_TIMEOUT_S = 300  # connecting 1,000 clients and 50 s of appends, on a busy machine
-SUBMITTED = OrderSubmitted(
-    order_type="market", token_in="SOL", token_out="USDC", amount_in=0.5, slippage_bps=50
-)
-QUOTES = (
-    Quote(venue="raydium", price=150.0, fee_bps=25, effective_price=149.55, amount_out=74.77),
-    Quote(venue="meteora", price=150.2, fee_bps=20, effective_price=149.82, amount_out=74.91),
-)
+
+
+def _decided_events() -> tuple[OrderSubmitted, VenueSelected, TransactionBuilt, OrderConfirmed]:
+    """An order's events as the engine decides them (0.5 SOL routed on the market's seeded pools), so the
+    messages are the size they are in production."""
+    order = Order("bench")
+    submitted = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
+    order.apply(submitted)
+    order.apply(order.start_attempt())
+    pools = [p for p in seed_pools(1) if {p.token_x, p.token_y} == {"SOL", "USDC"}]
+    plan = plan_route(pools, "SOL", order.amount_in_raw, 0)
+    quotes, route, _ = route_records(plan, pools, order.input_token, order.output_token)
+    selected = order.select_route(quotes, route, ())
+    order.apply(selected)
+    built = order.build_transaction()
+    fills = tuple((leg.venue, leg.pool, leg.amount_in_raw, leg.amount_out_raw) for leg in route)
+    return submitted, selected, built, order.confirm("bench", fills)
+
+
+SUBMITTED, SELECTED, BUILT, CONFIRMED = _decided_events()
 
 
 @dataclass(frozen=True)
@@ -224,13 +240,13 @@ def _live_events(order_id: str, attempts: int) -> list[Event]:
     for attempt in range(1, attempts + 1):
         events += [
             RoutingStarted(attempt=attempt),
-            VenueSelected(quotes=QUOTES, selected_venue="meteora"),
-            TransactionBuilt(venue="meteora", instructions=("swap",), min_amount_out=74.5),
-            TransactionSubmitted(venue="meteora", client_tx_id=f"{order_id}:{attempt}"),
+            SELECTED,
+            BUILT,
+            TransactionSubmitted(venue=SELECTED.selected_venue, client_tx_id=f"{order_id}:{attempt}"),
         ]
         if attempt < attempts:
             events.append(ExecutionAttemptFailed(attempt=attempt, reason="venue error", retry_in_ms=50))
-    events.append(OrderConfirmed(venue="meteora", tx_hash="bench", execution_price=149.8, amount_out=74.9))
+    events.append(CONFIRMED)
     return events
 
 

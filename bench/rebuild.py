@@ -27,12 +27,15 @@ from bench.results import Figure, Measured, Size
 from bench.servers import Backends
 from domain.events import Event, OrderSubmitted, RoutingStarted
 from domain.order import Order
+from domain.pools import PoolState
 from domain.retry import RetryPolicy
-from domain.routing import quote_for
-from domain.tokens import TOKENS, reference_price
+from domain.route_plan import PoolQuote, RouteLeg, RoutePlan
+from domain.routing import route_records
+from domain.tokens import TOKENS
 from engine.services import Services
 from engine.settings import load_settings
 from eventstore.base import LOG_START
+from market.seed import seed_pools
 from market.signatures import base58
 from projections.rebuild import BATCH_SIZE, OrdersRebuild
 
@@ -45,8 +48,20 @@ SEED = 20_260_101
 # How an order ends: confirmed at once, confirmed after one failed attempt, or failed after every attempt.
 OUTCOMES = (("confirmed at once", 0.88), ("retried then confirmed", 0.08), ("failed", 0.04))
 POLICY = RetryPolicy(max_attempts=3, base_ms=500)
-VENUES = (("raydium", 25), ("meteora", 20))
 PAIRS = [(a, b) for a in TOKENS for b in TOKENS if a != b]
+
+
+def _first_pool_of_each_venue() -> dict[frozenset[str], list[PoolState]]:
+    """The market's seeded pools by pair, the first of each venue (they quote every attempt, unmoved)."""
+    pools: dict[frozenset[str], list[PoolState]] = {}
+    for pool in seed_pools(SEED):
+        of_pair = pools.setdefault(frozenset((pool.token_x, pool.token_y)), [])
+        if pool.venue not in {other.venue for other in of_pair}:
+            of_pair.append(pool)
+    return pools
+
+
+POOLS = _first_pool_of_each_venue()
 WORKER = "bench-worker:4242"
 COPY_SQL = (
     "COPY order_events (order_id, version, type, data, metadata, recorded_at, schema_version) FROM STDIN"
@@ -152,7 +167,8 @@ def _order(rng: random.Random) -> Iterator[tuple[str, int, Event, dict[str, Any]
     outcome = rng.choices([name for name, _ in OUTCOMES], [share for _, share in OUTCOMES])[0]
     attempts = {"confirmed at once": 1, "retried then confirmed": 2, "failed": POLICY.max_attempts}[outcome]
     token_in, token_out = rng.choice(PAIRS)
-    amount_in = round(rng.uniform(0.01, 0.05) * TOKENS[token_in].max_amount_in, 4)
+    amount_in_raw = int(rng.uniform(0.0001, 0.001) * TOKENS[token_in].max_amount_in_raw)
+    pools = POOLS[frozenset((token_in, token_out))]
 
     def step(event: Event) -> tuple[str, int, Event, dict[str, Any]]:
         order.apply(event)
@@ -162,19 +178,53 @@ def _order(rng: random.Random) -> Iterator[tuple[str, int, Event, dict[str, Any]
             metadata |= {"attempt": attempt, "worker": WORKER}
         return order.order_id, order.version, event, metadata
 
-    yield step(Order.submit("market", token_in, token_out, amount_in, rng.choice((30, 50, 100))))
+    slippage_bps = rng.choice((30, 50, 100))
+    yield step(Order.submit("market", token_in, token_out, slippage_bps, amount_in_raw=str(amount_in_raw)))
     for attempt in range(1, attempts + 1):
         yield step(order.start_attempt())
-        spot = reference_price(token_in, token_out) * (1 + rng.gauss(0, 0.002))
-        quotes = [quote_for(v, spot, fee, rng.uniform(0, 0.004), amount_in) for v, fee in VENUES]
-        yield step(order.select_venue(quotes))
+        quotes, route, _ = route_records(
+            single_pool_plan(pools, token_in, amount_in_raw), pools, TOKENS[token_in], TOKENS[token_out]
+        )
+        yield step(order.select_route(quotes, route, ()))
         yield step(order.build_transaction())
         yield step(order.submit_transaction())
         if attempt < attempts or outcome == "failed":  # the last failed attempt fails the order
             yield step(order.fail_attempt("slippage exceeded at execution", POLICY, rng.random()))
         else:
-            price = spot * (1 + rng.gauss(0, 0.001))
-            yield step(order.confirm(base58(rng.randbytes(64)), price, amount_in * price))
+            (leg,) = route
+            paid = leg.amount_out_raw * (10_000 - rng.randrange(20)) // 10_000  # the price moved a little
+            yield step(
+                order.confirm(base58(rng.randbytes(64)), ((leg.venue, leg.pool, amount_in_raw, paid),))
+            )
+
+
+def single_pool_plan(pools: list[PoolState], token_in: str, amount_in_raw: int) -> RoutePlan:
+    """Every pool's quote and the best one's route (the router's split search is not what this measures)."""
+    results = [(pool, pool.quote(token_in, amount_in_raw, 0)) for pool in pools]
+    best, result = max(results, key=lambda pair: pair[1].amount_out_raw)
+    quotes = tuple(
+        PoolQuote(
+            venue=pool.venue,
+            pool=pool.pool_id,
+            amount_out_raw=r.amount_out_raw,
+            fee_raw=r.fee_raw,
+            price_impact_bps=r.price_impact_bps,
+        )
+        for pool, r in results
+    )
+    leg = RouteLeg(
+        venue=best.venue,
+        pool=best.pool_id,
+        percent=100,
+        amount_in_raw=amount_in_raw,
+        amount_out_raw=result.amount_out_raw,
+    )
+    return RoutePlan(
+        quotes=quotes,
+        legs=(leg,),
+        amount_out_raw=leg.amount_out_raw,
+        best_single_amount_out_raw=leg.amount_out_raw,
+    )
 
 
 def read_log(database_url: str) -> float:

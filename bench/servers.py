@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from migrations.run import upgrade_to_head
-from tests.processes import environment, free_port, role_processes
+from tests.processes import environment, free_port, role_processes, wait_until_healthy
 from tests.services import create_database, drop_database, fresh_redis
 
-# The engine's own cost: no venue delays, failures or price moves, no rate limits, quiet logs.
+# The engine's own cost: no chain delays, failures or price moves, no rate limits, quiet logs.
 ENGINE_ONLY = {
     "mock_quote_delay_ms": 0,
     "mock_execution_delay_ms_min": 0,
     "mock_execution_delay_ms_max": 0,
     "mock_failure_rate": 0.0,
+    "market_flow_interval_ms": 0,
     "rate_limit_max": 1_000_000_000,
     "rate_limit_window_s": 1,
     "submit_rate_limit_per_minute": 0,
@@ -49,18 +53,28 @@ def fresh_backends() -> Iterator[Backends]:
 @dataclass(frozen=True)
 class EngineProcesses:
     urls: list[str]  # each API process's base URL
-    pids: dict[str, list[int]]  # by role: "api", "worker", "projector"
+    pids: dict[str, list[int]]  # by role: "market", "api", "worker", "projector"
 
 
 @contextmanager
 def engine_processes(
     backends: Backends, log_dir: Path, *, apis: int, workers: int, projectors: int = 1, **settings: object
 ) -> Iterator[EngineProcesses]:
-    """`order-engine api|worker|projector` processes, each API on a port of its own."""
+    """`order-engine api|worker|projector` processes, each API on a port of its own, and the market as its
+    own process (`order-engine market`) when there are workers to swap on it."""
     settings = {**ENGINE_ONLY, **settings}  # over the engine's defaults, not the tests' fast settings
     urls: list[str] = []
-    pids: dict[str, list[int]] = {"api": [], "worker": [], "projector": []}
+    pids: dict[str, list[int]] = {"market": [], "api": [], "worker": [], "projector": []}
     with ExitStack() as stack:
+        if workers:
+            market_port = free_port()
+            env = environment(
+                backends.database_url, backends.redis_url, {}, market_port=market_port, **settings
+            )
+            (market,) = stack.enter_context(role_processes(["market"], env, log_dir / "market"))
+            settings["market_url"] = f"http://127.0.0.1:{market_port}"
+            pids["market"].append(market.pid)
+            asyncio.run(_until_healthy(str(settings["market_url"])))
         for n in range(apis):
             port = free_port()
             env = environment(backends.database_url, backends.redis_url, {}, port=port, **settings)
@@ -75,3 +89,8 @@ def engine_processes(
             ):
                 pids[role].append(process.pid)
         yield EngineProcesses(urls, pids)
+
+
+async def _until_healthy(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+        await wait_until_healthy(http, STARTUP_TIMEOUT_S)

@@ -26,6 +26,7 @@ PAIRS = [
     ("USDC", "BONK", 5, 100),
     ("JUP", "USDT", 1, 50),
 ]
+EXACT = msgspec.json.Decoder(float_hook=Decimal)  # amounts and prices read as the exact decimals sent
 STATUS_STYLE = {
     "pending": "white",
     "routing": "cyan",
@@ -109,7 +110,7 @@ async def run_demo(base_url: str, count: int, console: Console) -> list[Watched]
     async def follow(order: Watched) -> None:
         async with websockets.connect(f"{ws_base}/api/orders/execute?orderId={order.order_id}") as socket:
             async for raw in socket:
-                order.apply(msgspec.json.decode(raw, float_hook=Decimal))  # amounts and prices exact
+                order.apply(EXACT.decode(raw))
 
     followers = asyncio.gather(*(follow(order) for order in orders))
     if console.is_terminal:

@@ -104,7 +104,7 @@ class Services:
             return MarketHttpChain(self.settings.market_url)
         from market.in_process import InProcessChain
 
-        return InProcessChain(self.market, self.settings.mock_quote_delay_ms)
+        return InProcessChain(self.market)
 
     async def start(
         self, *, api: bool = False, worker: bool = False, projector: bool = False, market: bool = False
@@ -253,5 +253,6 @@ def make_market(settings: Settings, store: SqlMarketStore) -> Market:
             failure_rate=settings.mock_failure_rate,
             seed=settings.mock_seed,
             flow_interval_ms=settings.market_flow_interval_ms,
+            quote_delay_ms=settings.mock_quote_delay_ms,
         ),
     )

@@ -1,14 +1,12 @@
 """The engine's `venues.chain.Chain` port over the market in this process (`serve`, embedded).
 
 It lives here rather than in venues/ because the layers put the market above the venues (the market uses
-the port's types; the port knows no market). Pool reads take MOCK_QUOTE_DELAY_MS, as an RPC node's answer
-would; the errors are the port's: VenueError for a transaction the chain refuses outright or a market whose
-database is away.
+the port's types; the port knows no market). Pool reads take MOCK_QUOTE_DELAY_MS (the market's own
+delay, the same over HTTP); the errors are the port's: VenueError for a transaction the chain refuses
+outright or a market whose database is away.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from domain.pools import PoolState
 from eventstore.base import StoreUnavailable
@@ -19,15 +17,12 @@ from venues.chain import Dropped, Landed, SwapTransaction, TransactionStatus
 
 
 class InProcessChain:
-    def __init__(self, market: Market, quote_delay_ms: int) -> None:
+    def __init__(self, market: Market) -> None:
         self.market = market
         self.venues = market.venues
-        self.quote_delay_ms = quote_delay_ms
 
     async def pools(self, venue: str, token_in: str, token_out: str) -> list[PoolState]:
-        if self.quote_delay_ms > 0:
-            await asyncio.sleep(self.quote_delay_ms / 1000)
-        return self.market.ledger.pools_for(venue, token_in, token_out)
+        return await self.market.read_pools(venue, token_in, token_out)
 
     async def send_transaction(self, tx: SwapTransaction) -> Landed | Dropped:
         try:

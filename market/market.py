@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from domain.pools import PoolState
 from market.flow import MarketFlow
 from market.ledger import Ledger, LedgerConfig, MarketStore
 from market.seed import seed_pools
@@ -22,6 +23,7 @@ class MarketConfig:
     failure_rate: float = 0.0
     seed: int | None = None
     flow_interval_ms: int = 1000  # 0: no flow (tests move prices themselves)
+    quote_delay_ms: int = 0  # how long a read of pools takes, as an RPC node's answer does
 
 
 class Market:
@@ -51,6 +53,14 @@ class Market:
         await self.ledger.start(lambda: seed_pools(self.config.seed))
         if self.config.flow_interval_ms > 0:
             self._flowing = asyncio.create_task(self.flow.run())
+
+    async def read_pools(
+        self, venue: str | None, token_in: str | None, token_out: str | None
+    ) -> list[PoolState]:
+        """Copies of the pools (of `venue`, trading the pair, when given), after the quote delay."""
+        if self.config.quote_delay_ms > 0:
+            await asyncio.sleep(self.config.quote_delay_ms / 1000)
+        return self.ledger.pools_for(venue, token_in, token_out)
 
     async def stop(self) -> None:
         if self._flowing is not None:

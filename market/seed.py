@@ -39,7 +39,7 @@ SECOND_POOL_CHANCE = 0.5
 
 def usd_price(token: str) -> Decimal:
     """The token's reference price in USD, exactly as written in domain/tokens.py."""
-    return Decimal(str(TOKENS[token].reference_usd))
+    return TOKENS[token].reference_usd
 
 
 def seed_pools(seed: int | None) -> list[PoolState]:

@@ -31,6 +31,11 @@ class Engine:
     http: httpx.AsyncClient
     ws_base: str
 
+    @property
+    def market_url(self) -> str:
+        """Where the market inside this engine answers: MARKET_URL for worker processes beside it."""
+        return f"{str(self.http.base_url).rstrip('/')}/market"
+
     async def submit(self, headers: dict[str, str] | None = None, **changes: Any) -> str:
         response = await self.http.post(
             "/api/orders/execute", json={**MARKET_ORDER, **changes}, headers=headers

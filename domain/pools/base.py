@@ -67,6 +67,14 @@ class Pool(Protocol):
         ...
 
 
-# Pools travel as msgspec Structs (the market persists them and serves them at GET /pools; the engine decodes
-# them and routes on its own copy): each pool class is a `msgspec.Struct` tagged by `kind` ("cpmm", "dlmm"),
-# and `PoolState` in `domain/pools/__init__.py` is their union.
+class PoolFields(msgspec.Struct, kw_only=True, tag_field="kind"):
+    """What every pool's state starts with. Pools travel as msgspec Structs (the market persists them and
+    serves them at GET /pools; the engine decodes them and routes on its own copy), each class tagged by
+    `kind` ("cpmm", "dlmm"); `PoolState` in `domain/pools/__init__.py` is their union."""
+
+    pool_id: str  # unique on the chain, e.g. "raydium-cpmm-SOL-USDC-1"
+    venue: str
+    token_x: str
+    token_y: str
+    decimals_x: int
+    decimals_y: int

@@ -22,9 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
-import msgspec
-
-from domain.pools.base import InsufficientLiquidity, SwapResult, price_impact_bps
+from domain.pools.base import InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
 
 FEE_RATE_DENOMINATOR = 1_000_000  # `FEE_RATE_DENOMINATOR_VALUE` in curve/fees.rs
 
@@ -33,19 +31,13 @@ def _ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
-class CpmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="cpmm"):
+class CpmmPool(PoolFields, kw_only=True, tag="cpmm"):
     """One Raydium CPMM pool; `reserve_*` in base units, fee rates in millionths of the input.
 
     The default rates are Raydium's standard AMM config (0.25 % trade fee, of which 12 % to the protocol
     and 4 % to the fund).
     """
 
-    pool_id: str
-    venue: str
-    token_x: str
-    token_y: str
-    decimals_x: int
-    decimals_y: int
     reserve_x: int
     reserve_y: int
     trade_fee_rate: int = 2_500

@@ -45,7 +45,7 @@ from functools import lru_cache
 
 import msgspec
 
-from domain.pools.base import InsufficientLiquidity, SwapResult, price_impact_bps
+from domain.pools.base import InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
 
 SCALE_OFFSET = 64  # Q64.64: a price p is the integer p * 2^64
 ONE = 1 << SCALE_OFFSET
@@ -127,7 +127,7 @@ def _ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
-class DlmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="dlmm"):
+class DlmmPool(PoolFields, kw_only=True, tag="dlmm"):
     """One Meteora DLMM pool.
 
     `bins`: bin id -> (amount_x, amount_y) in base units; `active_id`: the bin the price is in.
@@ -137,12 +137,6 @@ class DlmmPool(msgspec.Struct, kw_only=True, tag_field="kind", tag="dlmm"):
     in its `VariableParameters` (`last_update_timestamp` in unix seconds).
     """
 
-    pool_id: str
-    venue: str
-    token_x: str
-    token_y: str
-    decimals_x: int
-    decimals_y: int
     bin_step: int  # basis points between two bins' prices
     active_id: int
     bins: dict[int, tuple[int, int]]

@@ -23,7 +23,7 @@ from eventstore.signal import InProcessSignal
 from eventstore.sql import SqlEventStore
 from eventstore.tables import order_events
 
-SUBMITTED = Order.submit("market", "SOL", "USDC", 0.5, 50)
+SUBMITTED = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
 
 
 def open_store(database_url: str) -> SqlEventStore:
@@ -255,7 +255,7 @@ async def test_an_event_stored_in_an_old_shape_reads_back_in_the_current_one(sql
             )
         )
     (recorded,) = await store.read_stream(order_id)
-    assert recorded.event == Order.submit("market", "SOL", "USDC", 2.0, 30)
+    assert recorded.event == Order.submit("market", "SOL", "USDC", 30, amount_in="2.0")
 
     await store.append(order_id, [RoutingStarted(attempt=1)], expected_version=1)
     async with store.engine.connect() as conn:

@@ -33,20 +33,34 @@ async def test_order_streams_every_step_until_confirmed(backend):
 
         routing = messages[2]
         assert {q["venue"] for q in routing["quotes"]} == {"raydium", "meteora"}
-        assert set(routing["quotes"][0]) == {"venue", "price", "feeBps", "effectivePrice", "amountOut"}
-        best = max(routing["quotes"], key=lambda q: q["amountOut"])
+        assert set(routing["quotes"][0]) == {
+            "venue",
+            "pool",
+            "price",
+            "feeBps",
+            "effectivePrice",
+            "amountOut",
+            "amountOutRaw",
+            "priceImpactBps",
+        }
+        # 0.5 SOL is too small to be worth splitting: the best pool takes it all.
+        best = max(routing["quotes"], key=lambda q: int(q["amountOutRaw"]))
+        (leg,) = routing["routePlan"]
+        assert (leg["pool"], leg["percent"], leg["amountInRaw"]) == (best["pool"], 100, "500000000")
         assert routing["selectedVenue"] == best["venue"]
         assert messages[3]["instructions"] == [
-            "createWrappedSolAccount",
-            "wrapSol",
-            "swap",
-            "closeWrappedSolAccount",
+            "createAssociatedTokenAccountIdempotent:wSOL",
+            "transfer:wSOL",
+            "syncNative:wSOL",
+            f"swap:{best['pool']}",
+            "closeAccount:wSOL",
         ]
 
         confirmed = messages[-1]
         assert SIGNATURE.match(confirmed["txHash"])
         assert confirmed["venue"] == routing["selectedVenue"]
-        assert confirmed["amountOut"] >= messages[3]["minAmountOut"]
+        assert int(confirmed["amountOutRaw"]) >= int(messages[3]["minAmountOutRaw"])
+        assert [fill["pool"] for fill in confirmed["fills"]] == [best["pool"]]
         assert confirmed["executionPrice"] > 0
 
         events = (await engine.http.get(f"/api/orders/{order_id}/events")).json()
@@ -69,7 +83,12 @@ async def test_read_model_answers_right_after_the_post_and_ends_confirmed(backen
         assert view["txHash"] == messages[-1]["txHash"]
         assert view["selectedVenue"] == messages[-1]["venue"]
         assert view["attempts"] == 1
-        assert messages[3]["instructions"] == ["createWrappedSolAccount", "swap", "closeWrappedSolAccount"]
+        pool = messages[2]["routePlan"][0]["pool"]
+        assert messages[3]["instructions"] == [
+            "createAssociatedTokenAccountIdempotent:wSOL",
+            f"swap:{pool}",
+            "closeAccount:wSOL",
+        ]
 
         page = (await engine.http.get("/api/orders", params={"status": "confirmed"})).json()
         assert [o["orderId"] for o in page["orders"]] == [order_id]

@@ -87,7 +87,9 @@ async def test_resume_tokens_strictly_increase_under_concurrent_writers_and_resu
 
         async def write_one_order() -> None:
             order_id = str(uuid.uuid4())
-            await store.append(order_id, [Order.submit("market", "SOL", "USDC", 0.5, 50)], expected_version=0)
+            await store.append(
+                order_id, [Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")], expected_version=0
+            )
             for version in range(1, appends_per_order):
                 await store.append(order_id, [RoutingStarted(attempt=version)], expected_version=version)
 

@@ -94,7 +94,7 @@ async def test_our_own_open_append_holds_followers_back_and_says_so(postgres_url
                 (str(uuid.uuid4()),),
             )
             order_id = str(uuid.uuid4())
-            submitted = Order.submit("market", "SOL", "USDC", 0.5, 50)
+            submitted = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
             await store.append(order_id, [submitted, RoutingStarted(attempt=1)], expected_version=0)
             await store.append(order_id, [RoutingStarted(attempt=2)], expected_version=2)
 

@@ -28,11 +28,16 @@ from tests.processes import (
 
 async def test_rate_limit_holds_across_two_worker_processes(postgres_url, redis_url, tmp_path):
     limit, window_s, orders = 5, 2.0, 15
-    env = environment(
-        postgres_url, redis_url, rate_limit_max=limit, rate_limit_window_s=window_s, worker_concurrency=3
-    )
     backend = {"database_url": postgres_url, "redis_url": redis_url}
     async with running_engine(engine_settings(backend), worker=False) as engine:
+        env = environment(
+            postgres_url,
+            redis_url,
+            rate_limit_max=limit,
+            rate_limit_window_s=window_s,
+            worker_concurrency=3,
+            market_url=engine.market_url,
+        )
         with role_processes(["worker", "worker"], env, tmp_path):
             await wait_for_workers(redis_url, 2)
             order_ids = await asyncio.gather(*(engine.submit() for _ in range(orders)))
@@ -60,11 +65,16 @@ async def test_rate_limit_holds_across_two_worker_processes(postgres_url, redis_
 async def test_an_order_runs_through_separate_api_worker_and_projector_processes(
     postgres_url, redis_url, tmp_path
 ):
-    port = free_port()
-    env = environment(postgres_url, redis_url, port=port)
+    port, market_port = free_port(), free_port()
+    market_url = f"http://127.0.0.1:{market_port}"
+    env = environment(postgres_url, redis_url, port=port, market_port=market_port, market_url=market_url)
     base_url = f"http://127.0.0.1:{port}"
-    with role_processes(["api", "worker", "projector"], env, tmp_path):
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    with role_processes(["market", "api", "worker", "projector"], env, tmp_path):
+        async with (
+            httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+            httpx.AsyncClient(base_url=market_url) as market,
+        ):
+            await wait_until_healthy(market)
             await wait_until_healthy(http)
             response = await http.post("/api/orders/execute", json=MARKET_ORDER)
             assert response.status_code == 201
@@ -100,9 +110,12 @@ async def test_a_worker_killed_mid_order_is_replaced_and_the_order_ends_exactly_
         "mock_execution_delay_ms_min": 1500,
         "mock_execution_delay_ms_max": 1500,
     }
-    env = environment(postgres_url, redis_url, worker_lease_s=1, mock_seed=3, **slow)
     backend = {"database_url": postgres_url, "redis_url": redis_url}
-    async with running_engine(engine_settings(backend), worker=False) as engine:
+    # The market, inside this test's engine, is slow to answer and to land: the order is caught at either.
+    async with running_engine(engine_settings(backend, **slow), worker=False) as engine:
+        env = environment(
+            postgres_url, redis_url, worker_lease_s=1, mock_seed=3, market_url=engine.market_url
+        )
         with role_processes(["worker"], env, tmp_path / "first") as (first,):
             await wait_for_workers(redis_url, 1)
             order_id = await engine.submit()
@@ -115,6 +128,7 @@ async def test_a_worker_killed_mid_order_is_replaced_and_the_order_ends_exactly_
         with role_processes(["worker"], env, tmp_path / "second"):
             messages, close_code = await engine.stream(order_id)
         stream = await engine.services.store.read_stream(order_id)
+        landed = (await engine.http.get(f"/market/transactions?order={order_id}")).json()
 
     assert close_code == 1000
     assert [r.version for r in stream] == list(range(1, len(stream) + 1))
@@ -124,6 +138,8 @@ async def test_a_worker_killed_mid_order_is_replaced_and_the_order_ends_exactly_
     assert len(workers) == 2, "the second worker should have finished what the first began"
     submissions = [r.event for r in stream if isinstance(r.event, TransactionSubmitted)]
     assert len({s.client_tx_id for s in submissions}) == len(submissions)
+    # On the chain: exactly one swap landed for the order, the one it was confirmed by.
+    assert [tx["txHash"] for tx in landed] == [messages[-1]["txHash"]]
 
 
 async def test_a_client_whose_api_process_is_killed_resumes_on_another_without_gap_or_duplicate(

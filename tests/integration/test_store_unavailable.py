@@ -23,7 +23,7 @@ from projections.queries import OrderFilters, OrderQueries
 from projections.rebuild import OrdersRebuild
 
 NOTHING_LISTENS = "postgresql://postgres@127.0.0.1:1/postgres"
-SUBMITTED = Order.submit("market", "SOL", "USDC", 0.5, 50)
+SUBMITTED = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
 
 Call = Callable[[], Awaitable[object]]
 

@@ -23,10 +23,10 @@ from tests.processes import environment, role_processes, wait_for_workers
 from workers.broker import CONSUMER_GROUP, QUEUE
 
 # The recovery sweep and the claim's lease at their defaults, so that only a hand-back can make an order
-# move on quickly. The first worker's venues take far longer than the test, the second's a moment.
+# move on quickly. The market's transactions take a few seconds to land: the orders are in flight when the
+# first worker goes, and the second finishes them well before the lease would have run out.
 DEFAULT_RECOVERY = {"recovery_interval_s": 10, "recovery_grace_s": 30, "worker_lease_s": 30}
-HOLDING = {"mock_execution_delay_ms_min": 60_000, "mock_execution_delay_ms_max": 60_000, **DEFAULT_RECOVERY}
-QUICK = {"mock_execution_delay_ms_min": 500, "mock_execution_delay_ms_max": 500, **DEFAULT_RECOVERY}
+LANDING = {"mock_execution_delay_ms_min": 3000, "mock_execution_delay_ms_max": 3000}
 
 
 def worker_id(process) -> str:
@@ -66,22 +66,22 @@ def error_lines(log: Path) -> list[str]:
 @dataclass
 class TwoWorkers:
     engine: Engine
-    first: subprocess.Popen  # holds the orders (its venues take a minute)
-    second: subprocess.Popen  # quick venues
+    first: subprocess.Popen  # holds the orders
+    second: subprocess.Popen
     order_ids: list[str]
 
 
 @contextlib.asynccontextmanager
 async def orders_in_the_first_of_two_workers(postgres_url, redis_url, tmp_path) -> AsyncIterator[TwoWorkers]:
     """Three orders in the middle of their execution by a first worker process, and a second one idle."""
-    holding, quick = (environment(postgres_url, redis_url, **venues) for venues in (HOLDING, QUICK))
     backend = {"database_url": postgres_url, "redis_url": redis_url}
-    async with running_engine(engine_settings(backend), worker=False) as engine:
-        with role_processes(["worker"], holding, tmp_path / "first") as (first,):
+    async with running_engine(engine_settings(backend, **LANDING), worker=False) as engine:
+        env = environment(postgres_url, redis_url, market_url=engine.market_url, **DEFAULT_RECOVERY)
+        with role_processes(["worker"], env, tmp_path / "first") as (first,):
             await wait_for_workers(redis_url, 1)
             order_ids = await asyncio.gather(*(engine.submit() for _ in range(3)))
             await asyncio.gather(*(wait_until_in_flight(engine, order_id) for order_id in order_ids))
-            with role_processes(["worker"], quick, tmp_path / "second") as (second,):
+            with role_processes(["worker"], env, tmp_path / "second") as (second,):
                 await wait_for_workers(redis_url, 2)
                 yield TwoWorkers(engine, first, second, order_ids)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import time
 
 import pytest
@@ -29,9 +30,9 @@ class UnreachableStore(InMemoryMarketStore):
 
 
 async def chain_on(store: InMemoryMarketStore, quote_delay_ms: int = 0) -> InProcessChain:
-    market = Market(store, INSTANT)
+    market = Market(store, dataclasses.replace(INSTANT, quote_delay_ms=quote_delay_ms))
     await market.start()
-    return InProcessChain(market, quote_delay_ms)
+    return InProcessChain(market)
 
 
 async def test_pools_are_the_venues_copies_for_the_pair_after_the_quote_delay():

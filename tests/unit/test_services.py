@@ -44,7 +44,7 @@ async def test_the_chain_is_the_market_in_process_unless_market_url_names_one(tm
         load_settings({}, database_url=f"sqlite:///{tmp_path / 'e.db'}", mock_quote_delay_ms=7)
     )
     assert isinstance(embedded.chain, InProcessChain)
-    assert (embedded.chain.market, embedded.chain.quote_delay_ms) == (embedded.market, 7)
+    assert (embedded.chain.market, embedded.market.config.quote_delay_ms) == (embedded.market, 7)
     apart = Services(
         load_settings({}, database_url=f"sqlite:///{tmp_path / 'a.db'}", market_url="http://127.0.0.1:3001")
     )
