@@ -24,7 +24,7 @@ from api.market import market_router
 from api.orders import OrderController, order_stats
 from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
-from api.wire import ExactJsonResponse
+from api.wire import DecimalsAsNumbers, ExactJsonResponse
 from commands.submit_order import Enqueue
 from eventstore.base import EventStore
 from market.market import Market
@@ -96,6 +96,7 @@ def create_app(
         request_max_body_size=max_body_bytes,
         logging_config=None,  # the process configures logging once (engine/logs.py)
         openapi_config=openapi_config(),
+        plugins=[DecimalsAsNumbers()],
     )
     # Outside the router, so that HEAD finds the GET route, and before CORS reads the Origin header.
     app.asgi_handler = head_as_get(at_the_door(app.asgi_handler))

@@ -1,6 +1,7 @@
 """The two WebSockets as an AsyncAPI 3.0 document, served at `/schema/asyncapi.json`.
 
-The message schemas come from the event types themselves (domain/events.py, through msgspec): a message is
+The message schemas come from the event types themselves (domain/events.py, through msgspec, written as the
+wire writes them: decimals as numbers, `...Raw` amounts as strings of digits): a message is
 the envelope every event carries (api/messages.py) plus the event's own fields, so a new event or field
 shows here without an edit. A field added to the messages of one stream goes into its envelope below.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from api.wire import wire_schema
 from domain.events import EVENT_TYPES
 from domain.status import OrderStatus
 from eventstore.base import MAX_POSITION, MAX_VERSION, RESUME_TOKEN_PATTERN
@@ -153,6 +155,10 @@ def asyncapi_document(*, version: str) -> dict[str, Any]:
                 "OrderEvent": {"contentType": "application/json", "payload": order_message},
                 "LogEvent": {"contentType": "application/json", "payload": log_message},
             },
-            "schemas": {"OrderEnvelope": ORDER_ENVELOPE, "LogEnvelope": LOG_ENVELOPE, **event_schemas},
+            "schemas": {
+                "OrderEnvelope": ORDER_ENVELOPE,
+                "LogEnvelope": LOG_ENVELOPE,
+                **wire_schema(event_schemas),
+            },
         },
     }

@@ -33,11 +33,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api.errors import EXCEPTION_HANDLERS, ErrorBody, error_response, error_responses
 from api.health import Health, probe
-from api.orders import INTEGER
+from api.orders import INTEGER, PRINTABLE_ASCII
 from api.requests import CheckedJsonRequest, strictly_typed
 from domain.tokens import TOKENS
 from market.ledger import InvalidTransaction, UnknownPool
-from market.market import Market
+from market.market import VENUES, Market
 from venues.chain import SwapLeg, SwapTransaction
 from venues.chain_wire import pool_to_wire, to_wire
 
@@ -50,6 +50,7 @@ POSITIVE_RAW = r"^[1-9][0-9]{0,18}$"
 RAW = r"^(0|[1-9][0-9]{0,18})$"
 MAX_LEGS = 16
 Token = enum.Enum("Token", {symbol: symbol for symbol in TOKENS}, type=str)  # type: ignore[misc]
+Venue = enum.Enum("Venue", {venue: venue for venue in VENUES}, type=str)  # type: ignore[misc]
 NO_POOL = {404: "No such pool"}
 NOT_FOR_THIS_POOL = {409: "A pool that does not trade this pair, or not on this venue"}
 
@@ -104,11 +105,14 @@ class OutsideSwap(msgspec.Struct, rename="camel"):
 @get("/pools", summary="The pools, filtered by pair and venue", responses=error_responses(400))
 async def list_pools(
     market: NamedDependency[Market],
-    token_in: Annotated[str | None, QueryParameter(name="tokenIn", max_length=16)] = None,
-    token_out: Annotated[str | None, QueryParameter(name="tokenOut", max_length=16)] = None,
-    venue: Annotated[str | None, QueryParameter(max_length=16)] = None,
+    token_in: Annotated[Token | None, QueryParameter(name="tokenIn")] = None,  # type: ignore[valid-type]
+    token_out: Annotated[Token | None, QueryParameter(name="tokenOut")] = None,  # type: ignore[valid-type]
+    venue: Annotated[Venue | None, QueryParameter()] = None,  # type: ignore[valid-type]
 ) -> list[Wire]:
-    return [pool_to_wire(pool) for pool in await market.read_pools(venue, token_in, token_out)]
+    pools = await market.read_pools(
+        venue and venue.value, token_in and token_in.value, token_out and token_out.value
+    )
+    return [pool_to_wire(pool) for pool in pools]
 
 
 @get("/pools/{poolId:str}", summary="One pool", responses=error_responses(described=NO_POOL))
@@ -134,7 +138,7 @@ class TransactionController(Controller):
         "/",
         status_code=HTTP_200_OK,
         summary="Send a transaction and wait for its outcome",
-        responses=error_responses(400, 503, described=NO_POOL | NOT_FOR_THIS_POOL),
+        responses=error_responses(400, 415, 503, described=NO_POOL | NOT_FOR_THIS_POOL),
     )
     async def send(
         self,
@@ -147,7 +151,9 @@ class TransactionController(Controller):
 
     @get("/", summary="The landed swaps of an order", responses=error_responses(400))
     async def of_order(
-        self, market: NamedDependency[Market], order: Annotated[str, QueryParameter(max_length=64)]
+        self,
+        market: NamedDependency[Market],
+        order: Annotated[str, QueryParameter(max_length=64, pattern=PRINTABLE_ASCII)],
     ) -> list[Wire]:
         return [to_wire(landed) for landed in market.ledger.landed_of_order(order)]
 
@@ -171,7 +177,7 @@ class TransactionController(Controller):
     "/swaps",
     status_code=HTTP_200_OK,
     summary="Swap into one pool now (an outside trader)",
-    responses=error_responses(400, 503, described=NO_POOL | NOT_FOR_THIS_POOL),
+    responses=error_responses(400, 415, 503, described=NO_POOL | NOT_FOR_THIS_POOL),
 )
 async def outside_swap(
     market: NamedDependency[Market],

@@ -26,7 +26,7 @@ from domain.amounts import RAW_PATTERN
 from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
 from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
 from domain.status import OrderStatus
-from domain.tokens import TOKENS
+from domain.tokens import TOKENS, Token
 from eventstore.base import EventStore
 from projections.order_view import OrderView
 from projections.queries import (
@@ -79,6 +79,8 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
                 "decimal string with at most the token's decimals (SOL 9, USDC/USDT 6, BONK 5, JUP 6), at "
                 "most the token's maximum (per token below). Give this or amountInRaw.",
                 "examples": [0.5, "0.5"],
+                # Decimal's default schema is a number (api/wire.py); a decimal string is as good.
+                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
             },
         ),
     ] = None
@@ -102,13 +104,42 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
     ] = DEFAULT_SLIPPAGE_BPS
 
 
-def decimal_pattern(decimals: int) -> str:
-    """A decimal string with at most `decimals` digits after the point."""
-    return rf"^[0-9]+(\.[0-9]{{1,{decimals}}})?$" if decimals else r"^[0-9]+$"
+def up_to(limit: int) -> str:
+    """A regular expression (unanchored) of the whole numbers 1..`limit`, written without leading zeros:
+    fewer digits than `limit`, or as many and smaller at the first digit that differs, or `limit` itself."""
+    digits = str(limit)
+    size = len(digits)
+    shorter = [f"[1-9][0-9]{{0,{size - 2}}}"] if size > 1 else []
+    smaller = [
+        digits[:i] + f"[{low}-{int(digit) - 1}]" + (f"[0-9]{{{size - i - 1}}}" if i < size - 1 else "")
+        for i, digit in enumerate(digits)
+        if int(digit) > (low := 1 if i == 0 else 0)
+    ]
+    return f"({'|'.join([*shorter, *smaller, digits])})"
+
+
+def raw_pattern(token: Token) -> str:
+    """`amountInRaw` of `token`: base units 1..the token's maximum, as digits."""
+    return f"^{up_to(token.max_amount_in_raw)}$"
+
+
+def decimal_pattern(token: Token) -> str:
+    """`amountIn` of `token` as a decimal string: above 0, at most the token's maximum, at most its decimals
+    after the point (`0.5`, `10000`, `10000.000`; not `0`, `0.0000000001`, `10000.5` for SOL)."""
+    decimals = token.decimals
+    most = token.max_amount_in_raw // 10**decimals  # the maximum is a whole number of tokens
+    below_one = "|".join(f"0{{{zeros}}}[1-9][0-9]{{0,{decimals - zeros - 1}}}" for zeros in range(decimals))
+    return rf"^(0\.({below_one})|{up_to(most - 1)}(\.[0-9]{{1,{decimals}}})?|{most}(\.0{{1,{decimals}}})?)$"
+
+
+def given(field: str) -> Schema:
+    """`field` is there and not null."""
+    return Schema(required=[field], properties={field: Schema(schema_not=Schema(type=OpenAPIType.NULL))})
 
 
 # The rules that tie fields together, from the token table the domain checks against: one branch per
-# tokenIn, with its amount range and the tokens it can be swapped for. Unknown fields are refused.
+# tokenIn, with its amount range and the tokens it can be swapped for, and exactly one of amountIn and
+# amountInRaw. Unknown fields are refused.
 ORDER_SUBMISSION_SCHEMA = {
     "additional_properties": False,
     "one_of": [
@@ -124,10 +155,18 @@ ORDER_SUBMISSION_SCHEMA = {
                             minimum=float(token.value(1)),
                             maximum=float(token.value(token.max_amount_in_raw)),
                         ),
-                        Schema(type=OpenAPIType.STRING, pattern=decimal_pattern(token.decimals)),
+                        Schema(type=OpenAPIType.STRING, pattern=decimal_pattern(token)),
+                        Schema(type=OpenAPIType.NULL),
+                    ]
+                ),
+                "amountInRaw": Schema(
+                    one_of=[
+                        Schema(type=OpenAPIType.STRING, pattern=raw_pattern(token)),
+                        Schema(type=OpenAPIType.NULL),
                     ]
                 ),
             },
+            one_of=[given("amountIn"), given("amountInRaw")],
         )
         for symbol, token in TOKENS.items()
     ],

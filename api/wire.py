@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Response
 from litestar.enums import MediaType
+from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.serialization import default_serializer
 from litestar.types import Serializer
+from litestar.typing import FieldDefinition
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
 
 ENCODER = msgspec.json.Encoder(decimal_format="number")
 
@@ -33,9 +39,20 @@ class ExactJsonResponse(Response[Any]):
     """Litestar's response, writing JSON bodies with decimals as numbers."""
 
     def render(self, content: Any, media_type: str, enc_hook: Serializer = default_serializer) -> bytes:
-        if media_type == MediaType.JSON or media_type.endswith("+json"):
+        # bytes are already rendered (the OpenAPI document): as is, not as a JSON string
+        if not isinstance(content, bytes) and (media_type == MediaType.JSON or media_type.endswith("+json")):
             return _encoder(enc_hook).encode(content)
         return super().render(content, media_type, enc_hook)
+
+
+class DecimalsAsNumbers(OpenAPISchemaPlugin):
+    """The OpenAPI schema of a `Decimal` as the API writes it: a number (Litestar's default says string)."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return field_definition.annotation is Decimal
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        return Schema(type=OpenAPIType.NUMBER)
 
 
 def builtins(struct: msgspec.Struct) -> dict[str, Any]:
@@ -47,8 +64,32 @@ def builtins(struct: msgspec.Struct) -> dict[str, Any]:
 def _raw_as_text(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         return {name: _raw_as_text(item, name) for name, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple):  # to_builtins keeps a struct's tuples
         return [_raw_as_text(item, key) for item in value]
     if isinstance(value, int) and not isinstance(value, bool) and key.endswith("Raw"):
         return str(value)
     return value
+
+
+RAW_DIGITS = r"^(0|[1-9][0-9]*)$"
+
+
+def wire_schema(schema: Any, key: str = "") -> Any:
+    """A JSON schema msgspec generated for records, made to describe them as `builtins` writes them:
+    decimals (`{"type": "string", "format": "decimal"}`) as numbers, `...Raw` integers as strings of
+    digits."""
+    if isinstance(schema, list):
+        return [wire_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "string" and schema.get("format") == "decimal":
+        return {**{name: value for name, value in schema.items() if name != "format"}, "type": "number"}
+    if schema.get("type") == "integer" and key.endswith("Raw"):
+        return {"type": "string", "pattern": RAW_DIGITS}
+    properties = schema.get("properties")
+    return {
+        name: {prop: wire_schema(value, prop) for prop, value in properties.items()}
+        if name == "properties" and isinstance(properties, dict)
+        else wire_schema(value)
+        for name, value in schema.items()
+    }

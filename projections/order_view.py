@@ -32,7 +32,8 @@ EXECUTION_PRICE = (
 
 
 class RouteLegView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """One leg of the order's route as readers see it: base units as strings of digits."""
+    """One leg of the route as readers see it: the event's `RouteLeg` with its base units as strings of
+    digits, as every `...Raw` amount of the read model."""
 
     venue: str
     pool: str

@@ -1,12 +1,13 @@
 // The monitoring page: a form to submit orders, and a live table of every order fed by the whole-log
 // WebSocket (/api/orders/stream). Plain ES module, no framework, no build step.
 
+// The tokens as domain/tokens.py lists them: base units per token (10^decimals) and the largest amountIn.
 const TOKENS = {
-  SOL: { max: 10_000 },
-  USDC: { max: 1_000_000 },
-  USDT: { max: 1_000_000 },
-  BONK: { max: 50_000_000_000 },
-  JUP: { max: 1_000_000 },
+  SOL: { decimals: 9, max: "10000" },
+  USDC: { decimals: 6, max: "1000000" },
+  USDT: { decimals: 6, max: "1000000" },
+  BONK: { decimals: 5, max: "50000000000" },
+  JUP: { decimals: 6, max: "1000000" },
 };
 const STATUSES = ["pending", "routing", "building", "submitted", "confirmed", "failed"];
 const TERMINAL = new Set(["confirmed", "failed"]);
@@ -88,6 +89,7 @@ class Order {
             tokenIn: e.tokenIn,
             tokenOut: e.tokenOut,
             amountIn: e.amountIn,
+            amountInRaw: e.amountInRaw,
             slippageBps: e.slippageBps,
             pair: e.pair,
             createdAt: e.timestamp,
@@ -188,6 +190,43 @@ function fmt(value) {
   return numberFormats.small.format(value);
 }
 
+// Amounts are exact: shown from their base units (the messages' `...Raw` strings of digits) and the token's
+// decimals, as decimal strings, which Intl formats digit for digit. The JSON numbers next to them
+// (`amountIn`, ...) become doubles once parsed, so they are only a fallback for a message without its raw.
+const exactFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 20 });
+
+/** `raw` base units (a string of digits) as the exact decimal string of whole tokens: "1", 9 → "0.000000001". */
+function decimalOf(raw, decimals) {
+  const digits = String(raw).replace(/^0+(?=\d)/, "").padStart(decimals + 1, "0");
+  const cut = digits.length - decimals;
+  const fraction = digits.slice(cut).replace(/0+$/, "");
+  return fraction ? `${digits.slice(0, cut)}.${fraction}` : digits.slice(0, cut);
+}
+
+/** The exact decimal string of an amount of `token`, from `raw` (else the message's number); null if neither. */
+function amountValue(raw, value, token) {
+  const decimals = TOKENS[token]?.decimals;
+  if (typeof raw === "string" && /^\d+$/.test(raw) && decimals !== undefined) return decimalOf(raw, decimals);
+  if (typeof value !== "number" || !Number.isFinite(value)) return null;
+  if (decimals === undefined) return String(value);
+  const text = value.toFixed(decimals);
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+}
+
+/** `1,234.5 USDC`, every digit of the amount kept; `—` when there is none. */
+function amount(raw, value, token) {
+  const exact = amountValue(raw, value, token);
+  return exact === null ? "—" : `${exactFormat.format(exact)} ${token ?? ""}`.trim();
+}
+
+/** Like `amount`, but millions and more as 26.48M: for the table's narrow columns. */
+function amountCompact(raw, value, token) {
+  const exact = amountValue(raw, value, token);
+  if (exact === null) return "—";
+  const big = exact.split(".")[0].length > 6;
+  return `${(big ? numberFormats.compact : exactFormat).format(exact)} ${token ?? ""}`.trim();
+}
+
 /**
  * A price of the order as its pair reads it: events give prices as tokenOut per tokenIn (the swap's
  * direction); the OrderSubmitted message's `pair` says which token is the base, so that SOL → USDC and
@@ -200,8 +239,6 @@ function pairPrice(order, outPerIn) {
 const priceUnit = (order) => order.pair?.unit ?? "";
 const showPrice = (order, outPerIn) => `${fmt(pairPrice(order, outPerIn))} ${priceUnit(order)}`.trim();
 
-/** Like `fmt`, but millions and more as 26.48M: for the table's narrow columns. */
-const fmtCompact = (value) => (Math.abs(value) >= 1e6 ? numberFormats.compact.format(value) : fmt(value));
 const time = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
 const preciseTime = (iso) => (iso ? preciseTimeFormat.format(new Date(iso)) : "—");
 const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
@@ -311,6 +348,7 @@ function drawRow(row, order) {
     retries ? h("small", { class: "retried" }, retries === 1 ? " (1 retry)" : ` (${retries} retries)`) : "",
   ];
   const txHash = order.confirmed?.txHash ?? "";
+  const legs = order.routings.at(-1)?.routePlan?.length ?? 0;
   const cells = [
     h("td", { class: "status-cell" }, badge(order.status)),
     h(
@@ -321,10 +359,17 @@ function drawRow(row, order) {
     ),
     h(
       "td",
-      { class: "num", title: order.amountIn === undefined ? null : `${order.amountIn} ${order.tokenIn}` },
-      order.amountIn === undefined ? "—" : `${fmtCompact(order.amountIn)} ${order.tokenIn}`,
+      { class: "num", "data-testid": "order-amount", title: order.tokenIn ? amount(order.amountInRaw, order.amountIn, order.tokenIn) : null },
+      order.tokenIn ? amountCompact(order.amountInRaw, order.amountIn, order.tokenIn) : "—",
     ),
-    h("td", { "data-testid": "venue" }, venueName(order.venue)),
+    h(
+      "td",
+      { "data-testid": "venue" },
+      venueName(order.venue),
+      legs > 1
+        ? h("small", { class: "split", "data-testid": "route-split", title: "the route is split" }, `${legs} pools`)
+        : "",
+    ),
     h(
       "td",
       { class: "num", "data-testid": "execution-price" },
@@ -384,7 +429,7 @@ function drawDetail(order) {
     h(
       "div",
       {},
-      h("h3", {}, order.tokenIn ? `${fmt(order.amountIn)} ${order.tokenIn} → ${order.tokenOut}` : "Order"),
+      h("h3", {}, order.tokenIn ? `${amount(order.amountInRaw, order.amountIn, order.tokenIn)} → ${order.tokenOut}` : "Order"),
       h(
         "p",
         { class: "muted" },
@@ -426,19 +471,21 @@ function describe(event, order) {
   const tokenOut = order.tokenOut ?? "";
   switch (event.type) {
     case "OrderSubmitted":
-      return `${capitalize(event.orderType ?? "")} order: ${fmt(event.amountIn)} ${event.tokenIn} for ${event.tokenOut}, slippage ${event.slippageBps} bps`;
+      return `${capitalize(event.orderType ?? "")} order: ${amount(event.amountInRaw, event.amountIn, event.tokenIn)} for ${event.tokenOut}, slippage ${event.slippageBps} bps`;
     case "RoutingStarted":
-      return `Attempt ${event.attempt}: quoting Raydium and Meteora`;
+      return `Attempt ${event.attempt}: quoting every pool`;
     case "VenueSelected": {
-      const verdict = routingVerdict(event);
-      return `${venueName(event.selectedVenue)} selected${verdict ? ` (${verdict.short})` : ""}`;
+      const verdict = routingVerdict(event, order);
+      return `${routeText(event)}${verdict ? ` (${verdict.short})` : ""}`;
     }
-    case "TransactionBuilt":
-      return `Built for ${venueName(event.venue)}: ${plural(event.instructions?.length ?? 0, "instruction")}, minimum out ${fmt(event.minAmountOut)} ${tokenOut}`;
+    case "TransactionBuilt": {
+      const swaps = (event.instructions ?? []).filter((i) => i.startsWith("swap:")).length;
+      return `Built: ${plural(event.instructions?.length ?? 0, "instruction")} (${plural(swaps, "swap")}), minimum out ${amount(event.minAmountOutRaw, event.minAmountOut, tokenOut)}`;
+    }
     case "TransactionSubmitted":
-      return `Sent to ${venueName(event.venue)}`;
+      return `Sent to the chain as ${event.clientTxId}`;
     case "OrderConfirmed":
-      return `Executed at ${showPrice(order, event.executionPrice)}, received ${fmt(event.amountOut)} ${tokenOut}`;
+      return `Executed at ${showPrice(order, event.executionPrice)}, received ${amount(event.amountOutRaw, event.amountOut, tokenOut)}`;
     case "ExecutionAttemptFailed":
       return `Attempt ${event.attempt} failed: ${event.reason}; retry in ${event.retryInMs} ms`;
     case "ExecutionCrashed":
@@ -448,6 +495,14 @@ function describe(event, order) {
     default:
       return event.type;
   }
+}
+
+/** `Meteora 71% + Raydium 29%`, or `One pool: meteora-dlmm-SOL-USDC-1`. */
+function routeText(routing) {
+  const legs = routing.routePlan ?? [];
+  if (legs.length === 1) return `One pool: ${venueName(legs[0].venue)} ${legs[0].pool}`;
+  if (!legs.length) return `${venueName(routing.selectedVenue)} selected`;
+  return `Split over ${legs.length} pools: ${legs.map((leg) => `${venueName(leg.venue)} ${leg.percent}%`).join(" + ")}`;
 }
 
 function timelineCard(order) {
@@ -478,65 +533,152 @@ function timelineCard(order) {
   return card("Timeline", "timeline-panel", h("ol", { class: "timeline" }, items));
 }
 
-/** Which venue won the routing and by how much, in % of the runner-up's amountOut. */
-function routingVerdict(routing) {
-  const quotes = routing.quotes ?? [];
-  const winner = quotes.find((q) => q.venue === routing.selectedVenue);
-  const others = quotes.filter((q) => q !== winner);
-  if (!winner || !others.length) return null;
-  const runnerUp = others.reduce((a, b) => (b.amountOut > a.amountOut ? b : a));
-  const diff = winner.amountOut - runnerUp.amountOut;
-  const pct = runnerUp.amountOut ? (diff / runnerUp.amountOut) * 100 : 0;
-  const pctText = `${Math.abs(pct) < 0.001 ? pct.toFixed(4) : pct.toFixed(3)}%`;
-  return {
-    winner,
-    runnerUp,
-    diff,
-    pct,
-    short: `${pct >= 0 ? "+" : ""}${pctText} vs ${venueName(runnerUp.venue)}`,
-    long:
-      diff >= 0
-        ? `${venueName(winner.venue)} won by ${pctText} of amountOut (+${fmt(diff)}) over ${venueName(runnerUp.venue)}`
-        : `${venueName(winner.venue)} was selected although ${venueName(runnerUp.venue)} offered ${(-pct).toFixed(3)}% more`,
-  };
+// Amounts out are compared as integers of base units (BigInt), never as the messages' doubles.
+const bigRaw = (raw) => (typeof raw === "string" && /^\d+$/.test(raw) ? BigInt(raw) : null);
+
+/** `part / whole` in percent, to 3 decimals, truncated towards zero: exact, from integers. */
+function percentOf(part, whole) {
+  const thousandths = (part * 100_000n) / whole;
+  const sign = thousandths < 0n ? "-" : "";
+  const digits = String(thousandths < 0n ? -thousandths : thousandths).padStart(4, "0");
+  return `${sign}${digits.slice(0, -3)}.${digits.slice(-3)}%`;
 }
 
+/** The pool of the route's largest leg (its venue is `selectedVenue`). */
+function largestLeg(routing) {
+  const legs = routing.routePlan ?? [];
+  return legs.reduce((a, b) => ((bigRaw(b.amountInRaw) ?? 0n) > (bigRaw(a.amountInRaw) ?? 0n) ? b : a), legs[0]);
+}
+
+/**
+ * What the route won, in % of the runner-up's amountOut: the route (all its legs) against the best quote of
+ * another venue for the whole order, as the read model's priceImprovementBps; and, for a split, against
+ * the best single pool.
+ */
+function routingVerdict(routing, order) {
+  const quotes = (routing.quotes ?? []).filter((q) => bigRaw(q.amountOutRaw) !== null);
+  const routeOut = bigRaw(routing.amountOutRaw);
+  const best = (candidates) =>
+    candidates.reduce((a, b) => (a && bigRaw(a.amountOutRaw) >= bigRaw(b.amountOutRaw) ? a : b), null);
+  const runnerUp = best(quotes.filter((q) => q.venue !== routing.selectedVenue));
+  if (routeOut === null || !runnerUp || bigRaw(runnerUp.amountOutRaw) === 0n) return null;
+  const tokenOut = order.tokenOut;
+  const diff = routeOut - bigRaw(runnerUp.amountOutRaw);
+  const pct = percentOf(diff, bigRaw(runnerUp.amountOutRaw));
+  const won = venueName(routing.selectedVenue);
+  const other = `${venueName(runnerUp.venue)} (${runnerUp.pool})`;
+  const size = amount(String(diff < 0n ? -diff : diff), undefined, tokenOut);
+  let long =
+    diff >= 0n
+      ? `${won} won by ${pct} of amountOut (+${size}) over ${other}`
+      : `${won} was selected although ${other} offered ${pct.slice(1)} more (${size})`;
+  const single = best(quotes);
+  if ((routing.routePlan?.length ?? 0) > 1 && single && bigRaw(single.amountOutRaw) > 0n) {
+    const gain = routeOut - bigRaw(single.amountOutRaw);
+    long += `; the split pays ${percentOf(gain, bigRaw(single.amountOutRaw))} more than the best single pool (${single.pool})`;
+  }
+  return { short: `${diff >= 0n ? "+" : ""}${pct} vs ${venueName(runnerUp.venue)}`, long };
+}
+
+const impact = (bps) => (typeof bps === "number" ? fmt(bps) : "—");
+
 function quotesTable(routing, order) {
+  const shares = new Map((routing.routePlan ?? []).map((leg) => [leg.pool, leg.percent]));
+  const largest = largestLeg(routing);
   const rows = (routing.quotes ?? []).map((q) => {
-    const won = q.venue === routing.selectedVenue;
+    const share = shares.get(q.pool);
+    const classes = [q.pool === largest?.pool ? "winner" : "", share ? "in-route" : ""].filter(Boolean);
     return h(
       "tr",
-      { class: won ? "winner" : null, "data-testid": "quote-row", "data-venue": q.venue },
+      {
+        class: classes.join(" ") || null,
+        "data-testid": "quote-row",
+        "data-venue": q.venue,
+        "data-pool": q.pool,
+      },
       h(
         "th",
         { scope: "row" },
         venueName(q.venue),
-        won ? h("span", { class: "won", title: "selected" }, "✓ selected") : "",
+        h("small", { class: "pool-id" }, q.pool),
       ),
       h("td", { class: "num" }, fmt(pairPrice(order, q.price))),
-      h("td", { class: "num" }, q.feeBps),
+      h("td", { class: "num" }, fmt(q.feeBps)),
+      h("td", { class: "num", "data-testid": "price-impact" }, impact(q.priceImpactBps)),
       h("td", { class: "num" }, fmt(pairPrice(order, q.effectivePrice))),
-      h("td", { class: "num" }, fmt(q.amountOut)),
+      h("td", { class: "num" }, amount(q.amountOutRaw, q.amountOut, order.tokenOut)),
+      h("td", { class: "num share", "data-testid": "route-share" }, share ? `${share}%` : "—"),
     );
   });
   const unit = priceUnit(order) ? ` (${priceUnit(order)})` : "";
-  const head = [`Price${unit}`, "Fee (bps)", `Effective price${unit}`, `Out (${order.tokenOut ?? ""})`];
-  const verdict = routingVerdict(routing);
-  return [
+  const head = [`Price${unit}`, "Fee bps", "Impact bps", `Effective price${unit}`, `Out (${order.tokenOut ?? ""})`, "Route"];
+  return h(
+    "div",
+    { class: "table-scroll" },
     h(
-      "div",
-      { class: "table-scroll" },
+      "table",
+      { class: "quotes" },
       h(
-        "table",
-        { class: "quotes" },
-        h(
-          "thead",
-          {},
-          h("tr", {}, h("th", { scope: "col" }, "Venue"), head.map((t) => h("th", { scope: "col", class: "num" }, t))),
-        ),
-        h("tbody", {}, rows),
+        "thead",
+        {},
+        h("tr", {}, h("th", { scope: "col" }, "Pool"), head.map((t) => h("th", { scope: "col", class: "num" }, t))),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+/** The route taken: a bar of the legs' percents, then each leg with its pool and amounts in and out. */
+function routeView(routing, order) {
+  const legs = routing.routePlan ?? [];
+  if (!legs.length) return "";
+  const bar = h(
+    "div",
+    { class: "route-bar", "aria-hidden": "true" },
+    legs.map((leg) =>
+      h("span", { class: `seg seg-${leg.venue}`, style: `flex-grow: ${leg.percent}`, title: `${leg.pool} ${leg.percent}%` }),
+    ),
+  );
+  const items = legs.map((leg) =>
+    h(
+      "li",
+      { "data-testid": "route-leg", "data-venue": leg.venue, "data-pool": leg.pool, "data-percent": leg.percent },
+      h("b", { class: "percent" }, `${leg.percent}%`),
+      h("span", {}, venueName(leg.venue), " ", h("code", {}, leg.pool)),
+      h(
+        "span",
+        { class: "num" },
+        `${amount(leg.amountInRaw, leg.amountIn, order.tokenIn)} → ${amount(leg.amountOutRaw, leg.amountOut, order.tokenOut)}`,
       ),
     ),
+  );
+  const title = legs.length === 1 ? "Route: one pool" : `Route: split over ${legs.length} pools`;
+  return h(
+    "div",
+    { class: "route", "data-testid": "route", "data-legs": legs.length },
+    h("h5", {}, title, h("span", { class: "muted" }, ` · out ${amount(routing.amountOutRaw, routing.amountOut, order.tokenOut)}`)),
+    bar,
+    h("ol", { class: "route-legs" }, items),
+  );
+}
+
+function leftOutView(routing) {
+  const left = routing.leftOut ?? [];
+  if (!left.length) return "";
+  return h(
+    "p",
+    { class: "left-out", "data-testid": "left-out" },
+    "Left out: ",
+    left.map((l) => `${venueName(l.venue)} (${l.reason})`).join(", "),
+  );
+}
+
+function routingView(routing, order) {
+  const verdict = routingVerdict(routing, order);
+  return [
+    routeView(routing, order),
+    quotesTable(routing, order),
+    leftOutView(routing),
     verdict ? h("p", { class: "verdict", "data-testid": "routing-verdict" }, verdict.long) : "",
   ];
 }
@@ -549,14 +691,14 @@ function routingCard(order) {
   }
   const [latest, ...earlier] = [...order.routings].reverse();
   const title = order.routings.length > 1 ? `Routing · attempt ${latest.attempt}` : "Routing";
-  const parts = [h("div", { class: "routing", "data-testid": "routing-latest" }, quotesTable(latest, order))];
+  const parts = [h("div", { class: "routing", "data-testid": "routing-latest" }, routingView(latest, order))];
   if (earlier.length) {
     const folded = h(
       "details",
       { class: "earlier", open: earlierAttemptsOpen.has(order.id) },
       h("summary", {}, `Earlier ${earlier.length === 1 ? "attempt" : `attempts (${earlier.length})`}`),
       earlier.map((routing) =>
-        h("div", { class: "routing" }, h("h5", {}, `Attempt ${routing.attempt}`), quotesTable(routing, order)),
+        h("div", { class: "routing" }, h("h5", {}, `Attempt ${routing.attempt}`), routingView(routing, order)),
       ),
     );
     folded.addEventListener("toggle", () => {
@@ -575,7 +717,9 @@ function resultCard(order) {
   const fields = [field("Status", badge(order.status)), field("Venue", venueName(order.venue))];
   if (order.built) {
     fields.push(
-      field("Minimum out", `${fmt(order.built.minAmountOut)} ${order.tokenOut ?? ""}`),
+      field("Minimum out", amount(order.built.minAmountOutRaw, order.built.minAmountOut, order.tokenOut), {
+        "data-testid": "detail-min-amount-out",
+      }),
       field(
         "Instructions",
         h("ol", { class: "instructions" }, (order.built.instructions ?? []).map((i) => h("li", {}, i))),
@@ -585,9 +729,20 @@ function resultCard(order) {
   if (c) {
     fields.push(
       field("Execution price", showPrice(order, c.executionPrice), { "data-testid": "detail-execution-price" }),
-      field("Received", `${fmt(c.amountOut)} ${order.tokenOut ?? ""}`),
+      field("Received", amount(c.amountOutRaw, c.amountOut, order.tokenOut), { "data-testid": "detail-amount-out" }),
       field("Tx hash", c.txHash, { class: "hash-full", "data-testid": "detail-tx-hash" }),
     );
+    if (c.fills?.length) {
+      const fills = c.fills.map((fill) =>
+        h(
+          "li",
+          { "data-testid": "fill", "data-pool": fill.pool },
+          h("code", {}, fill.pool),
+          `: ${amount(fill.amountInRaw, fill.amountIn, order.tokenIn)} → ${amount(fill.amountOutRaw, fill.amountOut, order.tokenOut)}`,
+        ),
+      );
+      fields.push(field("Fills", h("ul", { class: "fills" }, fills)));
+    }
   } else if (order.submitted && !order.failed) {
     fields.push(field("Client tx id", order.submitted.clientTxId ?? "—", { class: "hash-full" }));
   }
@@ -744,7 +899,7 @@ function formBody() {
     orderType: f.orderType.value,
     tokenIn: f.tokenIn.value,
     tokenOut: f.tokenOut.value,
-    amountIn: number(f.amountIn.value),
+    amountIn: f.amountIn.value.trim() || null, // a decimal string, sent as typed: the API reads it exactly
     slippageBps: number(f.slippageBps.value),
   };
 }
@@ -764,9 +919,11 @@ async function onSubmit(event) {
   }
 }
 
-function roundAmount(value) {
+/** A random amount between `lo` and `hi`, to about 4 significant digits, as a decimal string of `token`. */
+function randomAmount(lo, hi, token) {
+  const value = lo + Math.random() * (hi - lo);
   const digits = Math.max(0, 3 - Math.floor(Math.log10(value)));
-  return Number(value.toFixed(Math.min(digits, 6)));
+  return value.toFixed(Math.min(digits, TOKENS[token].decimals));
 }
 
 async function fireFive() {
@@ -775,7 +932,7 @@ async function fireFive() {
   const bodies = FIVE_ORDERS.map(({ range: [lo, hi], ...pair }) => ({
     orderType: "market",
     ...pair,
-    amountIn: roundAmount(lo + Math.random() * (hi - lo)),
+    amountIn: randomAmount(lo, hi, pair.tokenIn),
   }));
   const results = await Promise.all(bodies.map(postOrder));
   ui.fire.disabled = false;
@@ -792,7 +949,8 @@ async function fireFive() {
 
 function updateAmountHint() {
   const token = ui.form.elements.tokenIn.value;
-  ui.amountHint.textContent = `${token}, max ${fmt(TOKENS[token].max)}`;
+  const { decimals, max } = TOKENS[token];
+  ui.amountHint.textContent = `${token}, up to ${decimals} decimals, max ${exactFormat.format(max)}`;
 }
 
 function setUpForm() {

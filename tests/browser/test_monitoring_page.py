@@ -23,6 +23,7 @@ import pytest
 from playwright.async_api import Browser, Page, WebSocket, expect
 
 from domain.pairs import pair_of
+from domain.tokens import TOKENS
 from tests.harness import engine_settings, running_engine
 from tests.proxy import DroppableProxy
 
@@ -132,7 +133,7 @@ async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(brow
         await expect(order_row).to_contain_text("SOL → USDC")
         await expect(order_row).to_contain_text("0.25 SOL")
 
-        # The detail: every status with its time, both quotes with the winner, the transaction.
+        # The detail: every status with its time, every pool's quote, the route, the transaction.
         await order_row.click()
         detail = page.get_by_test_id("order-detail")
         await expect(detail).to_have_attribute("data-order-id", order_id)
@@ -140,16 +141,101 @@ async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(brow
         entries = detail.get_by_test_id("timeline-entry")
         await expect(entries).to_have_count(len(events))
         await expect(entries.get_by_test_id("status-badge")).to_have_text([e["status"] for e in events])
-        await expect(detail.get_by_test_id("quote-row")).to_have_count(2)
-        await expect(detail.locator('[data-testid="quote-row"].winner')).to_have_attribute(
-            "data-venue", stored["selectedVenue"]
-        )
+        (decision,) = (e for e in events if e["type"] == "VenueSelected")
+        await expect_route_and_quotes(detail, stored, decision)
+        assert len(stored["routePlan"]) == 1  # a small order takes one pool
+        await expect(detail.get_by_test_id("route")).to_contain_text("Route: one pool")
         await expect(detail.get_by_test_id("routing-verdict")).to_contain_text(
             re.compile(r"won by \d+\.\d+% of amountOut")
         )
         await expect(detail.get_by_test_id("detail-tx-hash")).to_have_text(stored["txHash"])
+        await expect(detail.get_by_test_id("detail-amount-out")).to_have_text(
+            f"{exact(stored['amountOutRaw'], 'USDC')} USDC"
+        )
         await order_row.click()
         await expect(detail).to_have_count(0)
+
+
+async def test_a_large_order_shows_its_route_split_across_pools_with_exact_amounts(browser, sqlite_url):
+    # A seeded market whose pools make 5,000 SOL pay more split (how deep each pool is varies by seed).
+    backend = {"database_url": sqlite_url, "redis_url": None}
+    async with (
+        running_engine(engine_settings(backend, mock_seed=11)) as engine,
+        monitoring_page(browser, http_base(engine)) as (page, sockets),
+    ):
+        order_id = await submit_through_form(page, "SOL", "USDC", "5000")
+        order_row = row(page, order_id)
+        await expect(order_row).to_have_attribute("data-status", "confirmed", timeout=LONG)
+        stored = (await engine.http.get(f"/api/orders/{order_id}")).json()
+        events = (await engine.http.get(f"/api/orders/{order_id}/events")).json()
+        landed = (await engine.http.get(f"/market/transactions?order={order_id}")).json()
+
+        # The form sent the amount as the decimal string typed, and the order is exactly that.
+        (submitted,) = [
+            m for s in sockets for m in s.messages if m.get("orderId") == order_id and m["version"] == 1
+        ]
+        assert (stored["amountInRaw"], submitted["amountInRaw"]) == ("5000000000000", "5000000000000")
+        legs = stored["routePlan"]
+        assert len(legs) > 1, legs  # $750k of SOL pays more spread over pools than in the best one
+        assert sum(leg["percent"] for leg in legs) == 100
+        assert [f["pool"] for f in landed[0]["fills"]] == [leg["pool"] for leg in legs]
+
+        await expect(order_row.get_by_test_id("order-amount")).to_have_text("5,000 SOL")
+        await expect(order_row.get_by_test_id("route-split")).to_have_text(f"{len(legs)} pools")
+        await order_row.click()
+        detail = page.get_by_test_id("order-detail")
+        await expect(detail).to_have_attribute("data-order-id", order_id)
+        (decision,) = (e for e in events if e["type"] == "VenueSelected")
+        await expect_route_and_quotes(detail, stored, decision)
+        await expect(detail.get_by_test_id("route")).to_contain_text(f"Route: split over {len(legs)} pools")
+        await expect(detail.get_by_test_id("routing-verdict")).to_contain_text(
+            "more than the best single pool"
+        )
+        await expect(detail.get_by_test_id("fill")).to_have_count(len(legs))
+        await expect(detail.get_by_test_id("detail-amount-out")).to_have_text(
+            f"{exact(stored['amountOutRaw'], 'USDC')} USDC"
+        )
+        await expect(detail.get_by_test_id("detail-min-amount-out")).to_have_text(
+            f"{exact(stored['minAmountOutRaw'], 'USDC')} USDC"
+        )
+
+
+async def expect_route_and_quotes(detail: Any, stored: dict[str, Any], decision: dict[str, Any]) -> None:
+    """The routing panel shows the route of the read model, leg by leg with its exact amounts, and one quote
+    row per pool of the decision, with its price impact; the rows of the route's pools are marked."""
+    legs = stored["routePlan"]
+    shown_legs = detail.get_by_test_id("route-leg")
+    await expect(shown_legs).to_have_count(len(legs))
+    for shown, leg in zip(await shown_legs.all(), legs, strict=True):
+        await expect(shown).to_have_attribute("data-pool", leg["pool"])
+        await expect(shown).to_have_attribute("data-venue", leg["venue"])
+        await expect(shown).to_have_attribute("data-percent", str(leg["percent"]))
+        await expect(shown).to_contain_text(f"{leg['percent']}%")
+        amounts = f"{exact(leg['amountInRaw'], stored['tokenIn'])} {stored['tokenIn']} → "
+        amounts += f"{exact(leg['amountOutRaw'], stored['tokenOut'])} {stored['tokenOut']}"
+        await expect(shown).to_contain_text(amounts)
+    quotes = decision["quotes"]
+    rows = detail.get_by_test_id("quote-row")
+    await expect(rows).to_have_count(len(quotes))
+    for shown, quote in zip(await rows.all(), quotes, strict=True):
+        await expect(shown).to_have_attribute("data-pool", quote["pool"])
+        impact = number_in(await shown.get_by_test_id("price-impact").inner_text())
+        assert math.isclose(impact, quote["priceImpactBps"], abs_tol=0.01), (impact, quote)
+        await expect(shown.locator("td").nth(4)).to_have_text(
+            f"{exact(quote['amountOutRaw'], stored['tokenOut'])} {stored['tokenOut']}"
+        )
+    in_route = detail.locator('[data-testid="quote-row"].in-route')
+    await expect(in_route).to_have_count(len(legs))
+    largest = max(legs, key=lambda leg: int(leg["amountInRaw"]))
+    winner = detail.locator('[data-testid="quote-row"].winner')
+    await expect(winner).to_have_attribute("data-pool", largest["pool"])
+    await expect(winner).to_have_attribute("data-venue", stored["selectedVenue"])
+
+
+def exact(raw: str, token: str) -> str:
+    """`raw` base units of `token` as the page shows them: every digit, grouped by thousands."""
+    text = f"{Decimal(int(raw)).scaleb(-TOKENS[token].decimals):,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 async def test_fire_five_shows_five_concurrent_orders_each_reaching_a_terminal_status(browser, sqlite_url):
@@ -303,19 +389,17 @@ async def test_screenshot_of_the_page_with_orders_and_one_detail(browser, sqlite
     )
     async with (
         running_engine(settings) as engine,
-        monitoring_page(browser, http_base(engine), width=1280, height=900) as (page, _),
+        monitoring_page(browser, http_base(engine), width=1280, height=1400) as (page, _),
     ):
-        await submit_through_form(page, "SOL", "USDC", "0.5")
+        large = await submit_through_form(page, "SOL", "USDC", "5000")
         await page.get_by_test_id("fire-five").click()
         rows = page.get_by_test_id("order-row")
         await expect(rows).to_have_count(6)
         for index in range(6):
             await expect(rows.nth(index)).to_have_attribute("data-status", TERMINAL, timeout=LONG)
 
-        # Open the most telling order: one that was retried once, else the newest.
-        retried = rows.filter(has=page.get_by_test_id("attempts").get_by_text("(1 retry)"))
-        chosen = retried.first if await retried.count() else rows.first
-        await chosen.click()
+        # Open the most telling order: the large one, its route split across pools.
+        await row(page, large).click()
         await expect(page.get_by_test_id("order-detail")).to_be_visible()
         await page.evaluate("window.scrollTo(0, 0)")
         image = await page.screenshot(full_page=True, animations="disabled")

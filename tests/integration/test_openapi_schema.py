@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from domain.tokens import TOKENS
 from tests.harness import MARKET_ORDER, engine_settings, project_everything, running_engine
 
 EXECUTE = "/api/orders/execute"
@@ -30,12 +31,31 @@ async def test_orders_the_schema_calls_valid_are_accepted_at_every_stated_bounda
         valid = []
         for branch in body["oneOf"]:  # one per tokenIn: its amount range and the tokens it can buy
             token_in = branch["properties"]["tokenIn"]["const"]
-            amounts = branch["properties"]["amountIn"]
+            number, text, _ = branch["properties"]["amountIn"]["oneOf"]
+            raw, _ = branch["properties"]["amountInRaw"]["oneOf"]
+            token = TOKENS[token_in]
             for token_out in branch["properties"]["tokenOut"]["enum"]:
-                for amount in (amounts["minimum"], amounts["maximum"]):
+                for amount in (number["minimum"], number["maximum"]):
                     valid.append(
                         {**MARKET_ORDER, "tokenIn": token_in, "tokenOut": token_out, "amountIn": amount}
                     )
+            # The same bounds as a decimal string and in base units, each matching its pattern.
+            least, most = token.value(1), token.value(token.max_amount_in_raw)
+            other = branch["properties"]["tokenOut"]["enum"][0]
+            for field, amount, rule in (
+                ("amountIn", f"{least:f}", text),
+                ("amountIn", f"{most:f}", text),
+                ("amountInRaw", "1", raw),
+                ("amountInRaw", str(token.max_amount_in_raw), raw),
+            ):
+                assert re.fullmatch(rule["pattern"], amount), (rule, amount)
+                order = {k: v for k, v in MARKET_ORDER.items() if k != "amountIn"}
+                valid.append({**order, "tokenIn": token_in, "tokenOut": other, field: amount})
+            # Just past them, the patterns say no.
+            assert not re.fullmatch(text["pattern"], f"{token.value(token.max_amount_in_raw + 1):f}")
+            assert not re.fullmatch(text["pattern"], f"{token.value(1) / 10:f}")
+            assert not re.fullmatch(raw["pattern"], str(token.max_amount_in_raw + 1))
+            assert not re.fullmatch(raw["pattern"], "0")
         valid.append({**MARKET_ORDER, "slippageBps": 50.0})  # a JSON integer may be written with ".0"
         answers = [await engine.http.post(EXECUTE, json=order) for order in valid]
         limit = await engine.http.post(EXECUTE, json={**MARKET_ORDER, "orderType": "limit"})
@@ -47,13 +67,18 @@ async def test_orders_the_schema_calls_valid_are_accepted_at_every_stated_bounda
     assert {branch["properties"]["tokenIn"]["const"] for branch in body["oneOf"]} == set(
         body["properties"]["tokenIn"]["enum"]
     )
+    # Exactly one of amountIn and amountInRaw, not null.
+    assert all(
+        [rule["required"] for rule in branch["oneOf"]] == [["amountIn"], ["amountInRaw"]]
+        for branch in body["oneOf"]
+    )
     refused = [
         (order, a.status_code, a.text)
         for order, a in zip(valid, answers, strict=True)
         if a.status_code != 201
     ]
     assert not refused
-    assert len(valid) == 5 * 4 * 2 + 1
+    assert len(valid) == 5 * 4 * 2 + 5 * 4 + 1
     # What the schema leaves out is refused: limit orders (not yet), SOL above its own maximum.
     assert (limit.status_code, limit.json()["error"]) == (422, "not_supported")
     assert (over.status_code, over.json()["field"]) == (400, "amountIn")
