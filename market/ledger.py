@@ -84,8 +84,8 @@ class MarketStore(Protocol):
         """A pending transaction."""
         ...
 
-    async def record_outcome(self, record: TransactionRecord, pools: list[PoolState]) -> None:
-        """A decided transaction and the pools its landing changed, in one database transaction."""
+    async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
+        """Decided transactions and the pools their landings left, in one database transaction."""
         ...
 
     async def ping(self) -> None:
@@ -128,7 +128,9 @@ class Ledger:
         self._records: dict[str, TransactionRecord] = {}
         self._outcomes: dict[str, asyncio.Future[Landed | Dropped]] = {}
         self._landings: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()  # one landing at a time: each sees the pools the previous one left
+        # Landings decided but not yet written, in the order they were decided, and the task writing them.
+        self._unwritten: list[tuple[TransactionRecord, list[PoolState], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def start(self, seed_pools: Callable[[], list[PoolState]]) -> None:
         """Load the state; with no pools stored yet, write `seed_pools()` first. A transaction that was
@@ -269,29 +271,52 @@ class Ledger:
         if wait_s > 0:
             await asyncio.sleep(wait_s)
         outcome = self._outcomes[record.transaction.client_tx_id]
-        while True:
-            try:
-                outcome.set_result(await self._land(record))
-                return
-            except StoreUnavailable as error:  # the chain halts until its database is back
-                log.warning("could not record transaction %s: %s", record.transaction.client_tx_id, error)
-                await asyncio.sleep(STORE_RETRY_S)
-            except Exception as error:  # a bug of ours: told to whoever waits, not retried forever
-                log.exception("transaction %s could not land", record.transaction.client_tx_id)
-                outcome.set_exception(error)
-                return
+        try:
+            outcome.set_result(await self._land(record))
+        except Exception as error:  # a bug of ours: told to whoever waits
+            log.exception("transaction %s could not land", record.transaction.client_tx_id)
+            outcome.set_exception(error)
 
     async def _land(self, record: TransactionRecord) -> Landed | Dropped:
-        async with self._lock:
-            now = self.now()
-            outcome, changed = self.decide(record.transaction, record.failure, now)
-            decided = msgspec.structs.replace(record, outcome=outcome)
-            await self.store.record_outcome(decided, changed)
-            for pool in changed:
-                self.pools[pool.pool_id] = pool
-            if record.transaction.client_tx_id in self._records:  # (an outside swap is not kept)
-                self._records[record.transaction.client_tx_id] = decided
-            return outcome
+        """Land `record` now: decided at once on the pools as the landings before it left them (so one
+        landing at a time, with no wait in between), and told once written, with the landings decided
+        meanwhile, in one database transaction. A landing is never told before it is written: a restart
+        then decides again, by the same rules, only what nobody was told."""
+        outcome, changed = self.decide(record.transaction, record.failure, self.now())
+        for pool in changed:
+            self.pools[pool.pool_id] = pool
+        decided = msgspec.structs.replace(record, outcome=outcome)
+        written = asyncio.get_running_loop().create_future()
+        self._unwritten.append((decided, changed, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_decided())
+        await asyncio.shield(written)
+        if record.transaction.client_tx_id in self._records:  # (an outside swap is not kept)
+            self._records[record.transaction.client_tx_id] = decided
+        return outcome
+
+    async def _write_decided(self) -> None:
+        """Write what has been decided, all of it at once, until nothing is left; while the database is
+        away the chain halts (its landings wait), and resumes where it stopped."""
+        while self._unwritten:
+            batch, self._unwritten = self._unwritten, []
+            last_state = {pool.pool_id: pool for _, changed, _ in batch for pool in changed}
+            while True:
+                try:
+                    await self.store.record_outcomes(
+                        [record for record, _, _ in batch], list(last_state.values())
+                    )
+                    break
+                except StoreUnavailable as error:
+                    log.warning("could not record %d landings: %s", len(batch), error)
+                    await asyncio.sleep(STORE_RETRY_S)
+                except Exception as error:  # a bug of ours: told to whoever waits, not retried forever
+                    for _, _, written in batch:
+                        written.set_exception(error)
+                    break
+            for _, _, written in batch:
+                if not written.done():
+                    written.set_result(None)
 
     def decide(
         self, tx: SwapTransaction, failure: str | None, now: float

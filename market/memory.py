@@ -29,8 +29,9 @@ class InMemoryMarketStore:
         self.transactions[record.transaction.client_tx_id] = record
         self.writes += 1
 
-    async def record_outcome(self, record: TransactionRecord, pools: list[PoolState]) -> None:
-        self.transactions[record.transaction.client_tx_id] = record
+    async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
+        for record in records:
+            self.transactions[record.transaction.client_tx_id] = record
         await self.save_pools(pools)
         self.writes += 1
 

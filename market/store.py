@@ -62,10 +62,11 @@ class SqlMarketStore:
             await conn.execute(sa.insert(market_transactions).values(_transaction_row(record)))
 
     @unavailable_as_store_error
-    async def record_outcome(self, record: TransactionRecord, pools: list[PoolState]) -> None:
+    async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
         async with self.engine.begin() as conn:
-            await self.backend.upsert(conn, market_transactions, [_transaction_row(record)])
-            await self.backend.upsert(conn, market_pools, [_pool_row(pool) for pool in pools])
+            await self.backend.upsert(conn, market_transactions, [_transaction_row(r) for r in records])
+            if pools:
+                await self.backend.upsert(conn, market_pools, [_pool_row(pool) for pool in pools])
 
     @unavailable_as_store_error
     async def ping(self) -> None:

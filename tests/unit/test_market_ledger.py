@@ -213,17 +213,17 @@ async def test_an_outside_swap_lands_at_once_and_is_no_orders():
 
 
 class FlakyStore(InMemoryMarketStore):
-    """A database that is away for the first `failures` landings."""
+    """A database that is away for the first `failures` writes of landings."""
 
     def __init__(self, failures: int) -> None:
         super().__init__()
         self.failures = failures
 
-    async def record_outcome(self, record: TransactionRecord, pools: list[PoolState]) -> None:
+    async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
         if self.failures:
             self.failures -= 1
             raise StoreUnavailable("the database cannot be reached (OperationalError)")
-        await super().record_outcome(record, pools)
+        await super().record_outcomes(records, pools)
 
 
 async def test_a_landing_waits_for_the_database_and_changes_nothing_until_written(monkeypatch):
