@@ -35,7 +35,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from commands.clock import Clock, SystemClock
-from domain.events import Event, ExecutionAttemptFailed, LeftOut, OrderConfirmed, OrderFailed, VenueSelected
+from domain.events import (
+    Event,
+    ExecutionAttemptFailed,
+    LeftOut,
+    OrderConfirmed,
+    OrderFailed,
+    TransactionSubmitted,
+    VenueSelected,
+)
 from domain.order import InvariantViolated, Order
 from domain.order_type import OrderType
 from domain.pools import PoolState
@@ -103,6 +111,9 @@ class _Runner:
         self.execution = execution
         self.order_id = history[0].order_id
         self.correlation_id = history[0].metadata.get("correlationId", self.order_id)
+        # The transaction this run recorded as submitted and has not sent yet: the chain cannot know it,
+        # so it is sent without asking first (any other is asked about: a run before may have sent it).
+        self.unsent: str | None = None
         self.resume(history)
 
     def resume(self, history: list[RecordedEvent]) -> None:
@@ -233,10 +244,14 @@ class _Runner:
             await self.fail(outcome.reason)
 
     async def outcome(self, tx: SwapTransaction) -> Landed | Dropped:
-        """What became of the transaction: asked first (a run that died before recording the answer may
-        have sent it), and sent only when the chain has not settled it (sending again is harmless). Past its
-        expiry, a chain that never saw it, or sees it still pending, will never land it: it is dropped."""
+        """What became of the transaction. One this run has just recorded is sent; any other is asked about
+        first (a run that died before recording the answer may have sent it), and sent only when the chain
+        has not settled it (sending again is harmless). Past its expiry, a chain that never saw it, or sees
+        it still pending, will never land it: it is dropped."""
         chain = self.execution.chain
+        if self.unsent == tx.client_tx_id:
+            self.unsent = None
+            return await chain.send_transaction(tx)
         status = await chain.transaction_status(tx.client_tx_id)
         if isinstance(status, Landed | Dropped):
             return status
@@ -319,6 +334,8 @@ class _Runner:
         )
         self.last = recorded[-1]
         for event in events:
+            if isinstance(event, TransactionSubmitted):
+                self.unsent = event.client_tx_id
             _log_step(event, self.ids)
 
 
