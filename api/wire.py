@@ -36,11 +36,12 @@ def _encoder(enc_hook: Serializer) -> msgspec.json.Encoder:
 
 
 class ExactJsonResponse(Response[Any]):
-    """Litestar's response, writing JSON bodies with decimals as numbers."""
+    """Litestar's response, writing JSON bodies with decimals as numbers (content already rendered, such as
+    the OpenAPI document's bytes, goes out as it is, as Litestar's does)."""
 
     def render(self, content: Any, media_type: str, enc_hook: Serializer = default_serializer) -> bytes:
-        # bytes are already rendered (the OpenAPI document): as is, not as a JSON string
-        if not isinstance(content, bytes) and (media_type == MediaType.JSON or media_type.endswith("+json")):
+        rendered = isinstance(content, bytes | str)
+        if not rendered and (media_type == MediaType.JSON or media_type.endswith("+json")):
             return _encoder(enc_hook).encode(content)
         return super().render(content, media_type, enc_hook)
 

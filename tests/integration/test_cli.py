@@ -23,7 +23,8 @@ def order_engine(
     *arguments: str, cwd: Path, timeout: float = 60, **settings: str
 ) -> subprocess.CompletedProcess:
     """Runs `order-engine` with only `settings` of the engine's variables set."""
-    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
+    unset = ("DATABASE_URL", "REDIS_URL", "MARKET_URL")
+    env = {name: value for name, value in os.environ.items() if name not in unset}
     return subprocess.run(
         [ORDER_ENGINE, *arguments],
         env=env | settings,
@@ -143,17 +144,30 @@ def test_migrating_a_database_that_does_not_exist(tmp_path):
     assert "createdb no_such_database" in message and "order-engine migrate" in message
 
 
+def required_settings(command: list[str]) -> dict[str, str]:
+    """What a command needs besides the database and Redis: a worker swaps on the market at MARKET_URL
+    (here nothing answers there; the database and Redis are checked first, and these tests are about them)."""
+    return {"MARKET_URL": f"http://127.0.0.1:{_closed_port()}"} if command == ["worker"] else {}
+
+
 @pytest.mark.parametrize("command", [["projections", "status"], ["migrate"], ["worker"], ["serve"]])
 def test_postgres_down(command, tmp_path):
     url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/order_engine"
-    message = one_line_error(order_engine(*command, cwd=tmp_path, DATABASE_URL=url, REDIS_URL=TEST_REDIS_URL))
+    completed = order_engine(
+        *command, cwd=tmp_path, DATABASE_URL=url, REDIS_URL=TEST_REDIS_URL, **required_settings(command)
+    )
+    message = one_line_error(completed)
     assert "cannot reach PostgreSQL" in message and "DATABASE_URL" in message
 
 
 @pytest.mark.parametrize("command", [["projections", "status"], ["api"], ["worker"], ["projector"]])
 def test_a_database_that_was_never_migrated(command, unmigrated_postgres, tmp_path):
     completed = order_engine(
-        *command, cwd=tmp_path, DATABASE_URL=unmigrated_postgres, REDIS_URL=TEST_REDIS_URL
+        *command,
+        cwd=tmp_path,
+        DATABASE_URL=unmigrated_postgres,
+        REDIS_URL=TEST_REDIS_URL,
+        **required_settings(command),
     )
     message = one_line_error(completed)
     assert "run `order-engine migrate`" in message
@@ -162,9 +176,27 @@ def test_a_database_that_was_never_migrated(command, unmigrated_postgres, tmp_pa
 @pytest.mark.parametrize("role", ["serve", "api", "worker", "projector"])
 def test_redis_down(role, postgres_url, tmp_path):
     redis_url = f"redis://127.0.0.1:{_closed_port()}/0"
-    completed = order_engine(role, cwd=tmp_path, DATABASE_URL=postgres_url, REDIS_URL=redis_url)
+    completed = order_engine(
+        role, cwd=tmp_path, DATABASE_URL=postgres_url, REDIS_URL=redis_url, **required_settings([role])
+    )
     message = one_line_error(completed)
     assert "cannot reach Redis" in message and "REDIS_URL" in message
+
+
+@pytest.mark.parametrize("market_url", [None, "127.0.0.1:3001", "localhost:3001", "redis://127.0.0.1:3001"])
+def test_a_worker_needs_the_market_s_http_address(market_url, postgres_url, tmp_path):
+    """A separate worker swaps on the one shared market, never on one of its own: without MARKET_URL, or
+    with one that is not http(s), it refuses to start, before connecting to anything."""
+    market = {} if market_url is None else {"MARKET_URL": market_url}
+    completed = order_engine(
+        "worker", cwd=tmp_path, DATABASE_URL=postgres_url, REDIS_URL=TEST_REDIS_URL, **market
+    )
+    message = one_line_error(completed)
+    assert "MARKET_URL" in message
+    if market_url is None:
+        assert "order-engine market" in message
+    else:
+        assert "http://" in message and repr(market_url) in message
 
 
 @pytest.mark.parametrize(
@@ -173,6 +205,7 @@ def test_redis_down(role, postgres_url, tmp_path):
         ({"DATABASE_URL": "mysql://root@127.0.0.1/orders"}, "DATABASE_URL"),
         ({"DATABASE_URL": "order-engine.db"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
+        ({"MARKET_URL": "127.0.0.1:3001"}, "MARKET_URL"),
         ({"PORT": "three thousand"}, "PORT"),
         ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY"),
     ],

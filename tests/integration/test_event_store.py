@@ -149,14 +149,16 @@ async def _slow_writer(database_url: str, writer: int, rng: random.Random) -> No
                 event = SUBMITTED if version == 1 else RoutingStarted(attempt=version - 1)
                 async with conn.transaction():
                     await conn.execute(
-                        "INSERT INTO order_events (order_id, version, type, data, metadata, recorded_at)"
-                        " VALUES (%s, %s, %s, %s, '{}', %s)",
+                        "INSERT INTO order_events"
+                        " (order_id, version, type, data, metadata, recorded_at, schema_version)"
+                        " VALUES (%s, %s, %s, %s, '{}', %s, %s)",
                         (
                             order_id,
                             version,
                             type(event).__name__,
                             msgspec.json.encode(event).decode(),
                             datetime.now(UTC),
+                            event.SCHEMA_VERSION,
                         ),
                     )
                     await asyncio.sleep(rng.uniform(0, 0.02))

@@ -7,6 +7,7 @@ import base64
 import json
 from typing import Any
 
+from domain.tokens import TOKENS
 from tests.harness import MARKET_ORDER, Engine, engine_settings, project_everything, running_engine
 
 EXECUTE = "/api/orders/execute"
@@ -24,6 +25,11 @@ def without(field: str) -> dict[str, Any]:
 
 def order(**changes: Any) -> dict[str, Any]:
     return {**MARKET_ORDER, **changes}
+
+
+def in_base_units(amount_in_raw: Any) -> dict[str, Any]:
+    """The order with its amount given as `amountInRaw` instead of `amountIn`."""
+    return {**without("amountIn"), "amountInRaw": amount_in_raw}
 
 
 def raw(text: str | bytes) -> dict[str, Any]:
@@ -45,42 +51,8 @@ BAD_BODIES: list[tuple[str, dict[str, Any], int, str | None, str | None]] = [
         for f in MARKET_ORDER
         if f != "slippageBps"
     ],
-    (
-        "amountIn a string but no decimal",
-        {"json": order(amountIn="half")},
-        400,
-        "invalid_request",
-        "amountIn",
-    ),
-    (
-        "amountIn finer than a lamport",
-        {"json": order(amountIn="0.0000000015")},
-        400,
-        "invalid_request",
-        "amountIn",
-    ),
-    (
-        "amountIn and amountInRaw",
-        {"json": order(amountInRaw="500000000")},
-        400,
-        "invalid_request",
-        "amountInRaw",
-    ),
-    (
-        "amountInRaw not digits",
-        {"json": {**without("amountIn"), "amountInRaw": "5e8"}},
-        400,
-        "invalid_request",
-        "amountInRaw",
-    ),
-    (
-        "amountInRaw a number",
-        {"json": {**without("amountIn"), "amountInRaw": 500000000}},
-        400,
-        "invalid_request",
-        "amountInRaw",
-    ),
     ("amountIn as a boolean", {"json": order(amountIn=True)}, 400, "invalid_request", "amountIn"),
+    ("amountIn not a decimal", {"json": order(amountIn="half")}, 400, "invalid_request", "amountIn"),
     ("amountIn null", {"json": order(amountIn=None)}, 400, "invalid_request", "amountIn"),
     ("slippageBps fractional", {"json": order(slippageBps=1.5)}, 400, "invalid_request", "slippageBps"),
     ("tokenIn a number", {"json": order(tokenIn=5)}, 400, "invalid_request", "tokenIn"),
@@ -95,6 +67,64 @@ BAD_BODIES: list[tuple[str, dict[str, Any], int, str | None, str | None]] = [
     ),
     ("amountIn above SOL max", {"json": order(amountIn=10_001)}, 400, "invalid_request", "amountIn"),
     ("amountIn below SOL unit", {"json": order(amountIn=1e-10)}, 400, "invalid_request", "amountIn"),
+    ("amountIn 1e-10 as a string", {"json": order(amountIn="1e-10")}, 400, "invalid_request", "amountIn"),
+    (
+        "amountIn 10 decimals of SOL",
+        {"json": order(amountIn=0.1234567891)},
+        400,
+        "invalid_request",
+        "amountIn",
+    ),
+    (
+        "amountIn 10 decimals of SOL as a string",
+        {"json": order(amountIn="0.1234567891")},
+        400,
+        "invalid_request",
+        "amountIn",
+    ),
+    (
+        "amountIn 7 decimals of USDC",
+        {"json": order(tokenIn="USDC", tokenOut="SOL", amountIn=1.1234567)},
+        400,
+        "invalid_request",
+        "amountIn",
+    ),
+    ('amountIn "0"', {"json": order(amountIn="0")}, 400, "invalid_request", "amountIn"),
+    (
+        "amountIn of 5,000 digits",
+        raw(json.dumps(without("amountIn"))[:-1] + ', "amountIn": ' + "9" * 5_000 + "}"),
+        400,
+        "invalid_request",
+        None,  # refused by the JSON decoder before any field is known, as 1e400
+    ),
+    (
+        "both amountIn and amountInRaw",
+        {"json": order(amountInRaw="500000000")},
+        400,
+        "invalid_request",
+        "amountInRaw",
+    ),
+    ("amountInRaw 0", {"json": in_base_units("0")}, 400, "invalid_request", "amountInRaw"),
+    ("amountInRaw 00012", {"json": in_base_units("00012")}, 400, "invalid_request", "amountInRaw"),
+    ("amountInRaw 1.5", {"json": in_base_units("1.5")}, 400, "invalid_request", "amountInRaw"),
+    ("amountInRaw -3", {"json": in_base_units("-3")}, 400, "invalid_request", "amountInRaw"),
+    ("amountInRaw empty", {"json": in_base_units("")}, 400, "invalid_request", "amountInRaw"),
+    ("amountInRaw a number", {"json": in_base_units(500)}, 400, "invalid_request", "amountInRaw"),
+    ("amountInRaw null", {"json": in_base_units(None)}, 400, "invalid_request", "amountIn"),
+    (
+        "amountInRaw above SOL max",
+        {"json": in_base_units(str(TOKENS["SOL"].max_amount_in_raw + 1))},
+        400,
+        "invalid_request",
+        "amountInRaw",
+    ),
+    (
+        "amountInRaw of 5,000 digits (more than Python's int() reads)",
+        {"json": in_base_units("9" * 5_000)},
+        400,
+        "invalid_request",
+        "amountInRaw",
+    ),
     ("slippageBps 0", {"json": order(slippageBps=0)}, 400, "invalid_request", "slippageBps"),
     ("slippageBps 5001", {"json": order(slippageBps=5001)}, 400, "invalid_request", "slippageBps"),
     ("unknown tokenIn", {"json": order(tokenIn="DOGE")}, 400, "invalid_request", "tokenIn"),
@@ -157,14 +187,39 @@ async def test_bad_bodies_answer_a_json_4xx_naming_the_field_and_create_nothing(
     assert not problems, "\n".join(problems)
 
 
-async def test_numbers_sent_as_strings_are_refused_and_create_nothing(sqlite_url):
-    """slippageBps as a string is refused (amountIn may be one: a decimal string, read exactly)."""
-    async with running_engine(engine_settings(embedded(sqlite_url))) as engine:
-        response = await engine.http.post(EXECUTE, json=order(slippageBps="50"))
+async def test_a_raw_amount_of_100_000_digits_is_refused_naming_it(sqlite_url):
+    """Read as text and refused by its length: never handed to int() (which takes seconds, or refuses
+    strings over 4,300 digits)."""
+    body = json.dumps(in_base_units("7" * 100_000))
+    settings = embedded(sqlite_url) | {"request_max_body_bytes": 2 * len(body)}
+    async with running_engine(engine_settings(settings)) as engine:
+        response = await engine.http.post(EXECUTE, content=body, headers=JSON)
         created = await list_all_orders(engine)
 
-    assert (response.status_code, response.json()["field"]) == (400, "slippageBps"), response.text
+    assert problem_with(response, 400, "invalid_request", "amountInRaw") is None, response.text
     assert created == []
+
+
+async def test_only_amount_in_may_be_a_decimal_string(sqlite_url):
+    """`amountIn` is a decimal value, exact as a JSON number or a string; other numbers sent as strings are
+    refused, and `amountInRaw` is a string of digits only."""
+    async with running_engine(engine_settings(embedded(sqlite_url))) as engine:
+        answers = {}
+        for field, value in (("amountIn", "0.5"), ("slippageBps", "50")):
+            response = await engine.http.post(EXECUTE, json=order(**{field: value}))
+            answers[field] = (response.status_code, response.json())
+        response = await engine.http.post(EXECUTE, json=in_base_units(500_000_000))
+        answers["amountInRaw"] = (response.status_code, response.json())
+        created = await list_all_orders(engine)
+
+    assert {field: status for field, (status, _) in answers.items()} == {
+        "amountIn": 201,
+        "slippageBps": 400,
+        "amountInRaw": 400,
+    }, answers
+    assert [(o["orderId"], o["amountIn"], o["amountInRaw"]) for o in created] == [
+        (answers["amountIn"][1]["orderId"], 0.5, "500000000")
+    ]
 
 
 async def test_amount_in_beyond_float_range_is_refused_as_out_of_range(sqlite_url):
