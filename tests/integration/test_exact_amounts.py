@@ -76,8 +76,7 @@ def test_any_amount_survives_the_api_the_log_and_the_read_model_exactly(examples
             assert shown["amountIn"] == value  # the JSON number is the exact decimal
 
 
-def test_the_smallest_and_a_finely_given_amount_survive(tmp_path):
-    sqlite_url = f"sqlite:///{tmp_path / 'engine.db'}"
+def test_the_smallest_and_a_finely_given_amount_survive(sqlite_url):
     examples = [
         ("SOL", 1, "number"),
         ("USDC", 999_999_123_456, "string"),
