@@ -173,6 +173,14 @@ ORDER_SUBMISSION_SCHEMA = {
 }
 
 
+def amount_as_written(body: bytes, amount_in: Decimal | None) -> Decimal | str | None:
+    """`amountIn` as the client wrote it: a decimal string goes to the domain as that string, whose rules
+    for it are stricter than Python's (no spaces, underscores, signs or non-ASCII digits); a JSON number is
+    the exact Decimal msgspec read."""
+    written = msgspec.json.decode(body)
+    return written["amountIn"] if isinstance(written.get("amountIn"), str) else amount_in
+
+
 OrderIdPath = Annotated[uuid.UUID, PathParameter(name="orderId")]
 
 
@@ -222,14 +230,15 @@ class OrderController(Controller):
         ] = None,
     ) -> Response[OrderAccepted]:
         """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
-        strictly_typed(await request.body(), OrderSubmission)
+        body = await request.body()
+        data = strictly_typed(body, OrderSubmission)
         try:
             submitted = await submit_order(
                 SubmitOrder(
                     order_type=data.order_type,
                     token_in=data.token_in,
                     token_out=data.token_out,
-                    amount_in=data.amount_in,
+                    amount_in=amount_as_written(body, data.amount_in),
                     amount_in_raw=data.amount_in_raw,
                     slippage_bps=int(data.slippage_bps),
                     idempotency_key=idempotency_key,
@@ -245,8 +254,8 @@ class OrderController(Controller):
                 "Idempotency-Key: already used for a different order",
                 "Idempotency-Key",
             )
-        body = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
-        return Response(body, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
+        accepted = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
+        return Response(accepted, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
 
     # Read as a string, then converted to the argument's type: a malformed id answers 400, not 404.
     @get("/{orderId:str}", summary="One order's read model", responses=error_responses(400, 404, 503))

@@ -3,11 +3,13 @@ the strict reading of a body."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
+
+T = TypeVar("T")
 
 
 class CheckedJsonRequest(Request[Any, Any, Any]):
@@ -23,11 +25,12 @@ class CheckedJsonRequest(Request[Any, Any, Any]):
             raise ValidationException(extra=[{"message": "body: JSON nested too deeply"}]) from None
 
 
-def strictly_typed(body: bytes, shape: type) -> None:
-    """Refuse what Litestar's lenient conversion of a body into `shape` lets through, such as
-    `"amountIn": "0.5"` for a number or `"expiresAt": "5"` for an integer."""
+def strictly_typed(body: bytes, shape: type[T]) -> T:
+    """The body read into `shape` strictly, from its own text: what Litestar's lenient conversion lets
+    through (`"slippageBps": "50"` for a number) is refused, and a JSON number read as a Decimal keeps every
+    digit written (Litestar reads numbers as floats first: `1.00000000000000000001` would become 1)."""
     try:
-        msgspec.json.decode(body, type=shape)
+        return msgspec.json.decode(body, type=shape)
     except msgspec.ValidationError as error:
         # No key: the error handler names the field msgspec's message points at ("- at `$.amountIn`").
         raise ValidationException(extra=[{"message": str(error)}]) from None

@@ -58,6 +58,9 @@ from venues.chain import TRANSACTION_LIFETIME_S, Chain, Dropped, Landed, SwapLeg
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A transaction is taken as expired only this long after its expiry by our clock: the chain decides by its
+# own, which may be behind ours.
+EXPIRY_GRACE_S = 30
 
 
 class StartLimiter(Protocol):
@@ -193,8 +196,9 @@ class _Runner:
             plan = plan_route(
                 pools, order.token_in, order.amount_in_raw, now, min_split_gain_bps=MIN_SPLIT_GAIN_BPS
             )
-        except InsufficientLiquidity:
-            await self.fail(f"the pools cannot pay out for {order.input_token.show(order.amount_in_raw)}")
+        except InsufficientLiquidity:  # too small to buy anything, or more than the pools hold: not retried
+            reason = f"the pools cannot pay out for {order.input_token.show(order.amount_in_raw)}"
+            await self.record(lambda: order.abandon(reason))
             return
         quotes, legs, short = route_records(plan, pools, order.input_token, order.output_token)
         await self.record(
@@ -238,10 +242,12 @@ class _Runner:
     async def execute(self) -> None:
         tx = self.transaction()
         outcome = await self.until_answered(lambda: self.outcome(tx), tx.client_tx_id)
-        if isinstance(outcome, Landed):
-            await self.confirm(outcome)
-        else:
+        if isinstance(outcome, Dropped):
             await self.fail(outcome.reason)
+        elif not self.order.landed_as_sent(_fills(outcome)):
+            await self.fail(f"the chain's transaction {tx.client_tx_id} is not the one sent")
+        else:
+            await self.confirm(outcome)
 
     async def outcome(self, tx: SwapTransaction) -> Landed | Dropped:
         """What became of the transaction. One this run has just recorded is sent; any other is asked about
@@ -255,7 +261,7 @@ class _Runner:
         status = await chain.transaction_status(tx.client_tx_id)
         if isinstance(status, Landed | Dropped):
             return status
-        if self.execution.clock.now().timestamp() > tx.expires_at:
+        if self.execution.clock.now().timestamp() > tx.expires_at + EXPIRY_GRACE_S:
             return Dropped(client_tx_id=tx.client_tx_id, reason="transaction expired before it landed")
         return await chain.send_transaction(tx)
 
@@ -268,6 +274,11 @@ class _Runner:
         chain = self.execution.chain
         status = await self.until_answered(lambda: chain.transaction_status(client_tx_id), client_tx_id)
         if not isinstance(status, Landed):
+            return False
+        if not self.order.landed_as_sent(_fills(status)):
+            log.error(
+                "the chain's transaction is not the one sent", extra=self.ids | {"client_tx_id": client_tx_id}
+            )
             return False
         await self.confirm(status)
         return True
@@ -288,8 +299,7 @@ class _Runner:
             await self.execution.clock.sleep(self.execution.status_poll_s)
 
     async def confirm(self, landed: Landed) -> None:
-        fills = tuple((f.venue, f.pool, f.amount_in_raw, f.amount_out_raw) for f in landed.fills)
-        await self.record(lambda: self.order.confirm(landed.tx_hash, fills))
+        await self.record(lambda: self.order.confirm(landed.tx_hash, _fills(landed)))
 
     async def fail(self, reason: str) -> None:
         policy, jitter = self.execution.policy, self.execution.jitter
@@ -337,6 +347,10 @@ class _Runner:
             if isinstance(event, TransactionSubmitted):
                 self.unsent = event.client_tx_id
             _log_step(event, self.ids)
+
+
+def _fills(landed: Landed) -> tuple[tuple[str, str, int, int], ...]:
+    return tuple((f.venue, f.pool, f.amount_in_raw, f.amount_out_raw) for f in landed.fills)
 
 
 def _log_step(event: Event, ids: dict[str, str]) -> None:

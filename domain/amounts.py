@@ -7,9 +7,11 @@ every amount the engine records and shows is both: the integer, and the decimal 
 
 from __future__ import annotations
 
+import re
 from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
 
 RAW_PATTERN = r"^[1-9][0-9]{0,37}$"  # a positive integer in base units, as a string of digits
+DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")  # a decimal as text: ASCII digits, one point, nothing else
 MAX_DIGITS = 38  # no amount of any token comes near 10**38 base units; refused before any arithmetic
 
 
@@ -21,8 +23,12 @@ def to_base_units(value: Decimal | str, decimals: int) -> int:
     """`value` whole tokens as base units: `to_base_units(Decimal("0.5"), 9) == 500_000_000`.
 
     Raises `AmountError` for a value that is not a finite decimal, or that has more decimals than the token
-    (after removing trailing zeros, so `1.50` and `15E-1` are fine for a token with one decimal).
+    (after removing trailing zeros, so `1.50` and `15E-1` are fine for a token with one decimal). Text is
+    plain ASCII digits with at most one point (`0.5`): not the spaces, underscores, signs, exponents or other
+    scripts' digits that Python's `Decimal` would also read.
     """
+    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value) is None:
+        raise AmountError("must be a decimal number of plain digits, such as 0.5")
     try:
         number = Decimal(value)
     except (InvalidOperation, ValueError):

@@ -215,6 +215,19 @@ class Order:
             raise InvariantViolated(f"order {self.order_id}: no route to submit")
         return TransactionSubmitted(venue=self.selected_venue, client_tx_id=f"{self.order_id}:{self.attempt}")
 
+    def landed_as_sent(self, fills: tuple[tuple[str, str, int, int], ...]) -> bool:
+        """Whether a landed transaction's `fills` ((venue, pool, amount_in_raw, amount_out_raw) per leg) are
+        this order's route as built: the same legs, paying at least the transaction's minimum. A chain that
+        answers with another transaction under this one's id is not believed."""
+        sent = sorted((leg.venue, leg.pool, leg.amount_in_raw) for leg in self.route_plan)
+        landed = sorted((venue, pool, amount_in) for venue, pool, amount_in, _ in fills)
+        paid = sum(amount_out for *_, amount_out in fills)
+        return sent == landed and self.min_amount_out_raw is not None and paid >= self.min_amount_out_raw
+
+    def abandon(self, reason: str) -> OrderFailed:
+        """Fail the order now, without another attempt: `reason` will not change by trying again."""
+        return OrderFailed(reason=reason, attempts=self.attempt)
+
     def confirm(self, tx_hash: str, fills: tuple[tuple[str, str, int, int], ...]) -> OrderConfirmed:
         """The landed transaction: `fills` are (venue, pool, amount_in_raw, amount_out_raw) per leg."""
         if self.selected_venue is None:

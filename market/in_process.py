@@ -2,8 +2,8 @@
 
 It lives here rather than in venues/ because the layers put the market above the venues (the market uses
 the port's types; the port knows no market). Pool reads take MOCK_QUOTE_DELAY_MS (the market's own
-delay, the same over HTTP); the errors are the port's: VenueError for a transaction the chain refuses
-outright or a market whose database is away.
+delay, the same over HTTP). A transaction the chain refuses outright is dropped (it never lands); a market
+whose database is away is a VenueError (its outcome is unknown: ask again).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class InProcessChain:
     async def send_transaction(self, tx: SwapTransaction) -> Landed | Dropped:
         try:
             return await self.market.ledger.send(tx)
-        except InvalidTransaction as error:
-            raise VenueError(f"transaction refused: {error}") from None
+        except InvalidTransaction as error:  # refused outright: it never lands
+            return Dropped(client_tx_id=tx.client_tx_id, reason=f"transaction refused: {error}")
         except StoreUnavailable:
             raise VenueError("the chain is unavailable (its database cannot be reached)") from None
 

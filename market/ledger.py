@@ -186,7 +186,11 @@ class Ledger:
         Raises InvalidTransaction for a transaction the chain cannot consider, and what the store raises
         when the pending transaction cannot be recorded (then nothing was sent)."""
         client_tx_id = tx.client_tx_id
-        if client_tx_id not in self._records:
+        known = self._records.get(client_tx_id)
+        if known is not None and known.transaction != tx:
+            # A signature is the transaction's: the same id with other legs or minimum is another one.
+            raise InvalidTransaction(f"transaction {client_tx_id} was sent before with other content")
+        if known is None:
             self._check(tx)
             now_ms = int(self.now() * 1000)
             cfg = self.config

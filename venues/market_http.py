@@ -22,6 +22,12 @@ from venues.chain import Dropped, Landed, Pending, SwapTransaction, TransactionS
 from venues.chain_wire import pool_from_wire, status_from_wire, to_wire
 
 VENUES = ("raydium", "meteora")
+
+
+class ChainRefused(VenueError):
+    """The chain answered the request with a refusal of it (a 4xx): asking again gets the same answer."""
+
+
 T = TypeVar("T")
 
 
@@ -51,7 +57,10 @@ class MarketHttpChain:
         return _decoded(answer, lambda wire: [pool_from_wire(pool) for pool in wire])
 
     async def send_transaction(self, tx: SwapTransaction) -> Landed | Dropped:
-        answer = await self._call("POST", "/transactions", json=to_wire(tx), timeout=self.send_timeout)
+        try:
+            answer = await self._call("POST", "/transactions", json=to_wire(tx), timeout=self.send_timeout)
+        except ChainRefused as refusal:  # refused outright (a 4xx): it never lands
+            return Dropped(client_tx_id=tx.client_tx_id, reason=f"transaction refused: {refusal.reason}")
         outcome = _decoded(answer, status_from_wire)
         if isinstance(outcome, Pending):
             raise VenueError("the chain answered a sent transaction as still pending")
@@ -89,7 +98,8 @@ class MarketHttpChain:
             raise VenueError(f"the chain answered {method} {path} with something that is not JSON") from None
         if status != 200:
             message = answer.get("message") if isinstance(answer, dict) else None
-            raise VenueError(f"the chain refused {method} {path}: {message or f'HTTP {status}'}")
+            refused = ChainRefused if 400 <= status < 500 else VenueError
+            raise refused(f"the chain refused {method} {path}: {message or f'HTTP {status}'}")
         return answer
 
 

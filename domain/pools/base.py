@@ -42,6 +42,9 @@ def price_impact_bps(spot_out_per_in: Fraction, amount_in_raw: int, amount_out_r
     return Decimal(hundredths).scaleb(-2)
 
 
+U64_MAX = 2**64 - 1  # what a token account (a vault, a bin's amounts) can hold; the programs check it
+
+
 class InsufficientLiquidity(Exception):
     """The pool cannot pay out for this input (it would run out of the output token)."""
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
-from domain.pools.base import InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
+from domain.pools.base import U64_MAX, InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
 
 FEE_RATE_DENOMINATOR = 1_000_000  # `FEE_RATE_DENOMINATOR_VALUE` in curve/fees.rs
 
@@ -80,6 +80,8 @@ class CpmmPool(PoolFields, kw_only=True, tag="cpmm"):
         reserve_in, reserve_out = self._reserves(token_in)
         if amount_in_raw <= 0:
             raise ValueError(f"an amount to swap is positive, not {amount_in_raw}")
+        if reserve_in + amount_in_raw > U64_MAX:  # the vault's token account would overflow
+            raise InsufficientLiquidity(f"pool {self.pool_id}'s {token_in} vault cannot hold that much (u64)")
         trade_fee = _ceil_div(amount_in_raw * self.trade_fee_rate, FEE_RATE_DENOMINATOR)
         protocol_fee = trade_fee * self.protocol_fee_rate // FEE_RATE_DENOMINATOR
         fund_fee = trade_fee * self.fund_fee_rate // FEE_RATE_DENOMINATOR

@@ -33,7 +33,8 @@ program's swap handler's, which is not published (in `programs/lb_clmm/src/state
 SDK's first commit the line in `update_references` is commented out); it is done once per swap here, as
 Trader Joe's Liquidity Book, which DLMM follows, does.
 
-Amounts are Python integers: the program's u64 overflow checks are not repeated.
+Amounts are Python integers; a swap that would leave a bin holding more than a u64 is refused, as the
+program's checked arithmetic refuses it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from functools import lru_cache
 
 import msgspec
 
-from domain.pools.base import InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
+from domain.pools.base import U64_MAX, InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
 
 SCALE_OFFSET = 64  # Q64.64: a price p is the integer p * 2^64
 ONE = 1 << SCALE_OFFSET
@@ -266,9 +267,10 @@ class DlmmPool(PoolFields, kw_only=True, tag="dlmm"):
                 fee = _ceil_div(max_in * rate, FEE_PRECISION - rate)  # compute_fee
         else:  # get_amount_out, rounding down (below max_out as traded < max_in)
             paid = (price * traded) >> SCALE_OFFSET if swap_for_y else (traded << SCALE_OFFSET) // price
-        self.bins[bin_id] = (
-            (amount_x + traded, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + traded)
-        )
+        after = (amount_x + traded, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + traded)
+        if max(after) > U64_MAX:  # the program's checked add fails: the swap is refused
+            raise InsufficientLiquidity(f"bin {bin_id} of pool {self.pool_id} cannot hold that much (u64)")
+        self.bins[bin_id] = after
         return traded + fee, paid, fee
 
     def _update_references(self, now: int) -> None:

@@ -93,7 +93,9 @@ def last_worker_pid(database_url: str, order_id: str) -> int:
 async def test_a_small_order_takes_one_pool_a_large_one_splits_and_the_next_order_sees_the_pools_moved(
     postgres_url, redis_url, tmp_path
 ):
-    async with fleet(postgres_url, redis_url, tmp_path) as engine:
+    # Seeded pools, whose depths make 5,000 SOL worth splitting (an unseeded market may hold one pool deep
+    # enough to take it alone).
+    async with fleet(postgres_url, redis_url, tmp_path, mock_seed=7) as engine:
         small = await engine.run(amountIn="0.1")
         before = await engine.pools()
         large = await engine.run(amountIn="5000", slippageBps=300)

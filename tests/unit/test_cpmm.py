@@ -65,6 +65,15 @@ def test_the_other_direction_uses_the_reserves_the_other_way_round():
     assert (result.fee_raw, result.amount_out_raw) == (375_000, 987_648_209)
 
 
+def test_a_swap_that_would_overflow_the_vault_is_refused_and_changes_nothing():
+    """The program's token accounts hold a u64: a vault cannot be pushed past it (one call used to)."""
+    pool = sol_usdc(reserve_x=2**64 - 1 - 10**9, reserve_y=2**60)
+    with pytest.raises(InsufficientLiquidity, match="u64"):
+        pool.swap("SOL", 10**9 + 1, now=0)
+    assert pool == sol_usdc(reserve_x=2**64 - 1 - 10**9, reserve_y=2**60)
+    assert pool.swap("SOL", 10**9, now=0).amount_out_raw > 0  # up to the brim is fine
+
+
 def test_an_input_that_buys_nothing_is_refused():
     with pytest.raises(InsufficientLiquidity, match="buy nothing"):
         sol_usdc().quote("SOL", 1, now=0)  # the fee rounds up to the whole input

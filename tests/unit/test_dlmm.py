@@ -38,6 +38,14 @@ def pool(
     )
 
 
+def test_a_swap_that_would_overflow_a_bin_is_refused_and_changes_nothing():
+    """A bin's amounts are u64 in the program: selling into a bin already holding nearly that much fails."""
+    full = pool({0: (2**64 - 10**9, 10**15)})
+    with pytest.raises(InsufficientLiquidity, match="u64"):
+        full.swap("SOL", 2 * 10**9, now=0)
+    assert full == pool({0: (2**64 - 10**9, 10**15)})
+
+
 # -- prices -----------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from msgspec.structs import replace
 
-from commands.execute_order import Execution
+from commands.execute_order import EXPIRY_GRACE_S, Execution
 from domain.events import (
     Event,
     ExecutionAttemptFailed,
@@ -50,7 +50,7 @@ from tests.fakes import (
     raises,
     venue_error,
 )
-from venues.chain import TRANSACTION_LIFETIME_S, Landed, SwapLeg, SwapTransaction
+from venues.chain import TRANSACTION_LIFETIME_S, Landed, LegFill, SwapLeg, SwapTransaction
 
 ORDER_ID = "6f1c0a52-3c1e-4f7e-9a57-2b8f0d4b8c11"
 POLICY = RetryPolicy(max_attempts=3, base_ms=500, max_crashed_runs=3)
@@ -469,8 +469,9 @@ async def test_a_timeout_on_send_polls_the_status_until_landed_and_never_makes_a
 
 async def test_a_transaction_the_chain_never_saw_fails_the_attempt_once_expired_and_the_next_uses_a_new_id():
     # The send times out before the chain took it; the chain does not answer until the transaction expired,
-    # then says it never saw it: a definite answer, and it will never land.
-    polls = TRANSACTION_LIFETIME_S + 1
+    # then says it never saw it: a definite answer, and it will never land (once past its expiry and the
+    # grace given to a chain whose clock is behind ours).
+    polls = TRANSACTION_LIFETIME_S + EXPIRY_GRACE_S + 1
     setup = Setup(
         FakeChain(
             send_outcomes=[raises(TimeoutError())],
@@ -629,3 +630,47 @@ async def test_a_crash_before_the_first_attempt_waits_its_backoff_and_still_take
     assert types(events) == ["OrderSubmitted", "ExecutionCrashed", *HAPPY[1:], "OrderConfirmed"]
     assert setup.clock.sleeps == pytest.approx([0.4])
     assert setup.limiter.turns == 1
+
+
+# -- a chain that answers with a transaction that is not the one sent -----------------------------------
+
+
+def foreign(client_tx_id: str) -> Landed:
+    """What someone else landed under the order's transaction id: 0.001 SOL, paying almost nothing."""
+    fill = LegFill(
+        venue="raydium", pool="raydium-cpmm-SOL-USDC-1", amount_in_raw=10**6, amount_out_raw=148, fee_raw=3
+    )
+    return Landed(
+        client_tx_id=client_tx_id,
+        order_id=ORDER_ID,
+        tx_hash="someone-else",
+        fills=(fill,),
+        amount_out_raw=148,
+        landed_at=0,
+    )
+
+
+async def test_a_landed_transaction_that_is_not_the_one_sent_never_confirms_the_order():
+    # Someone sent other legs under the order's first transaction id before the worker did: the chain's
+    # answer is that transaction, and the order must not be confirmed by it (nor wait on it).
+    chain = FakeChain()
+    chain.ledger[tx_id(1)] = foreign(tx_id(1))
+    setup = Setup(chain)
+    await setup.submit()
+    events = await setup.run()
+
+    failure = next(e for e in events if isinstance(e, ExecutionAttemptFailed))
+    assert failure.reason == f"the chain's transaction {tx_id(1)} is not the one sent"
+    confirmed = events[-1]
+    assert isinstance(confirmed, OrderConfirmed) and confirmed.tx_hash == f"tx-{tx_id(2)}"
+    assert confirmed.amount_out_raw > 70 * 10**6  # 0.5 SOL's worth, not what the foreign one paid
+
+
+async def test_an_order_the_pools_cannot_fill_fails_at_once_without_retrying():
+    setup = Setup()
+    await setup.submit(amount_in="0.000000001")  # one lamport buys nothing from any pool
+    events = await setup.run()
+
+    assert types(events) == ["OrderSubmitted", "RoutingStarted", "OrderFailed"]
+    assert events[-1] == OrderFailed(reason="the pools cannot pay out for 0.000000001 SOL", attempts=1)
+    assert setup.clock.sleeps == []

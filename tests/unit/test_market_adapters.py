@@ -8,13 +8,14 @@ import copy
 import dataclasses
 import time
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventstore.base import StoreUnavailable
 from market.in_process import InProcessChain
-from market.ledger import Ledger, LedgerConfig, TransactionRecord
+from market.ledger import InvalidTransaction, Ledger, LedgerConfig, TransactionRecord
 from market.market import Market, MarketConfig
 from market.memory import InMemoryMarketStore
 from tests.unit.test_market_ledger import POOL, SOL, sol_usdc, transaction
@@ -57,10 +58,16 @@ async def test_sending_landing_and_status_through_the_port():
     assert await chain.transaction_status("never:1") is None
 
 
-async def test_what_the_chain_refuses_outright_or_cannot_record_is_a_venue_error():
+async def test_what_the_chain_refuses_outright_is_dropped_and_what_it_cannot_record_is_a_venue_error():
     chain = await chain_on(InMemoryMarketStore())
-    with pytest.raises(VenueError, match="no pool"):
-        await chain.send_transaction(transaction(("raydium-cpmm-SOL-USDC-42", SOL)))
+    refused = await chain.send_transaction(transaction(("raydium-cpmm-SOL-USDC-42", SOL)))
+    assert isinstance(refused, Dropped) and "no pool" in refused.reason
+    first = transaction((POOL, SOL))
+    assert isinstance(await chain.send_transaction(first), Landed)
+    other = msgspec.structs.replace(first, min_amount_out_raw=1)  # the same id, another transaction
+    refused = await chain.send_transaction(other)
+    assert isinstance(refused, Dropped) and "other content" in refused.reason
+    assert await chain.transaction_status(first.client_tx_id) == await chain.send_transaction(first)
     unreachable = await chain_on(UnreachableStore())
     with pytest.raises(VenueError, match="unavailable"):
         await unreachable.send_transaction(transaction((POOL, SOL)))
@@ -88,6 +95,7 @@ def test_the_pools_are_what_the_landed_fills_made_of_them(sent):
         await ledger.start(lambda: [sol_usdc()])
         replayed = sol_usdc()
         first_outcomes: dict[str, Landed | Dropped] = {}
+        first_sent: dict[str, SwapTransaction] = {}
         for n, token_in, thousandths, impossible in sent:
             decimals = 9 if token_in == "SOL" else 6
             tx = SwapTransaction(
@@ -100,9 +108,13 @@ def test_the_pools_are_what_the_landed_fills_made_of_them(sent):
                 instructions=(),
                 expires_at=int(time.time()) + 60,
             )
+            if first_sent.setdefault(tx.client_tx_id, tx) != tx:  # the same id, another transaction
+                with pytest.raises(InvalidTransaction, match="other content"):
+                    await ledger.send(tx)
+                continue
             outcome = await ledger.send(tx)
             if tx.client_tx_id in first_outcomes:
-                assert outcome == first_outcomes[tx.client_tx_id]  # whatever the repeat carries now
+                assert outcome == first_outcomes[tx.client_tx_id]  # a repeat gets the first outcome
                 continue
             first_outcomes[tx.client_tx_id] = outcome
             if isinstance(outcome, Landed):

@@ -467,7 +467,41 @@ def test_amount_rules_say_what_they_check(changes, rule):
     assert raised.value.rule == rule
 
 
-@pytest.mark.parametrize("amount_in", ["1e999999999", "-1e999999999", "1e-999999999", "9" * 100_000])
+@pytest.mark.parametrize(
+    "amount_in",
+    [
+        "1_000",
+        " 0.5",
+        "0.5 ",
+        "+1",
+        "-1",
+        "\uff11",  # a full-width 1
+        "\u0663",  # an Arabic-Indic 3
+        "1e-9",
+        "1.",
+        ".5",
+        "0x10",
+        "NaN",
+        "Infinity",
+        "",
+        "1,5",
+    ],
+)
+def test_a_decimal_string_is_plain_ascii_digits_with_at_most_one_point(amount_in):
+    """What Python's Decimal would also read (underscores, spaces, signs, exponents, other scripts' digits)
+    is not what the API documents: refused, never read as some other amount."""
+    with pytest.raises(OrderRejected) as raised:
+        Order.submit(**{**VALID, "amount_in": amount_in})
+    assert (raised.value.field, raised.value.rule) == (
+        "amountIn",
+        "must be a decimal number of plain digits, such as 0.5",
+    )
+
+
+@pytest.mark.parametrize(
+    "amount_in",
+    [Decimal("1e999999999"), Decimal("-1e999999999"), Decimal("1e-999999999"), "9" * 100_000],
+)
 def test_an_amount_with_a_huge_exponent_or_length_is_refused_at_once(amount_in):
     started = time.perf_counter()
     with pytest.raises(OrderRejected):
@@ -489,11 +523,11 @@ def test_submit_refuses_planned_order_types_as_not_supported(order_type):
         ({}, 500_000_000),
         ({"amount_in": Decimal("0.5")}, 500_000_000),
         ({"amount_in": None, "amount_in_raw": "500000000"}, 500_000_000),
-        ({"amount_in": "15E-1"}, 1_500_000_000),
-        ({"amount_in": "1500000000e-9"}, 1_500_000_000),
+        ({"amount_in": Decimal("15E-1")}, 1_500_000_000),  # a JSON number, read exactly
+        ({"amount_in": Decimal("1500000000e-9")}, 1_500_000_000),
         ({"amount_in": "1.50000000000000"}, 1_500_000_000),
         ({"amount_in": Decimal("0.5E+1")}, 5_000_000_000),
-        ({"amount_in": "1e-9"}, 1),
+        ({"amount_in": Decimal("1e-9")}, 1),
         ({"amount_in": None, "amount_in_raw": "1"}, 1),
         ({"amount_in": "10000"}, 10_000 * 10**9),
         ({"amount_in": None, "amount_in_raw": "10000000000000"}, 10_000 * 10**9),
@@ -552,7 +586,7 @@ def test_an_amount_given_either_way_is_one_event_that_survives_the_wire_exactly(
     token = TOKENS[symbol]
     raw = data.draw(st.integers(1, token.max_amount_in_raw))
     other = "USDC" if symbol != "USDC" else "SOL"
-    by_value = Order.submit("market", symbol, other, 50, amount_in=f"{token.value(raw)}")
+    by_value = Order.submit("market", symbol, other, 50, amount_in=f"{token.value(raw):f}")
     by_raw = Order.submit("market", symbol, other, 50, amount_in_raw=str(raw))
 
     assert by_value == by_raw
