@@ -7,7 +7,7 @@ engine, whichever worker executed an order; WebSocket clients and the embedded q
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from engine.services import Services
@@ -78,4 +78,9 @@ async def _collect(services: Services) -> list[Metric]:
         queued.add_metric([], services.executor.waiting)
     clients = GaugeMetricFamily("order_engine_websocket_clients", "WebSocket clients of this API process")
     clients.add_metric([], services.feed.subscriber_count)
-    return [orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients]
+    fallbacks = CounterMetricFamily(
+        "order_engine_enqueue_fallbacks",
+        "Orders this process appended but could not hand to the queue: left to the recovery sweep",
+    )
+    fallbacks.add_metric([], services.enqueue_fallbacks)
+    return [orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients, fallbacks]

@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from commands.clock import Clock, SystemClock
 from commands.submit_order import Enqueue
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The process's Redis connections: a request past them waits for one to be free (redis-py's default pool
+# raises `MaxConnectionsError` instead, which under a burst left orders to the recovery sweep).
+REDIS_MAX_CONNECTIONS = 100
+REDIS_POOL_TIMEOUT_S = 10.0
 QUEUED_TTL_S = 120.0  # a queued order whose message got lost is swept again after this
 SHUTDOWN_GRACE_S = 5.0
 
@@ -60,7 +64,7 @@ class Services:
             self.chain = chain
         self.backend = backend_for(settings.database_url)  # the one place the database's kind is chosen
         self.db = self.backend.open(settings.database_url)
-        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        self.redis = _redis(settings.redis_url) if settings.redis_url else None
         self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
         self.store: EventStore = store or self.backend.event_store(self.db, self.signal)
         self.queries = OrderQueries(self.db, self.store, self.backend)
@@ -75,6 +79,7 @@ class Services:
             self.store, self.signal, [OrdersProjection(self.db, self.backend), self.active_orders]
         )
         self.executor: OrderExecutor | None = None
+        self.enqueue_fallbacks = 0  # orders appended but not queued by this process (see `enqueue`)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._background: list[asyncio.Task[Any]] = []
 
@@ -86,9 +91,20 @@ class Services:
 
     @cached_property
     def enqueue(self) -> Enqueue:
+        """Hands an appended order to the workers; each failure, which leaves the order to the recovery
+        sweep, is counted (`order_engine_enqueue_fallbacks`: under load it must stay at zero)."""
         from workers.broker import make_enqueue
 
-        return make_enqueue(self.broker, self.claims)
+        enqueue = make_enqueue(self.broker, self.claims)
+
+        async def counted(order_id: str) -> None:
+            try:
+                await enqueue(order_id)
+            except Exception:
+                self.enqueue_fallbacks += 1
+                raise
+
+        return counted
 
     @cached_property
     def market(self) -> Market:
@@ -237,6 +253,13 @@ class Services:
             log_context=structlog.contextvars.bound_contextvars,
         )
         return OrderExecutor(execution, self.claims, s.worker_concurrency)
+
+
+def _redis(url: str) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S
+    )
+    return Redis.from_pool(pool)  # closing the client closes its pool
 
 
 def _report_failure(task: asyncio.Task[Any]) -> None:
