@@ -20,6 +20,8 @@ from litestar.serialization import default_serializer
 from litestar.types import Serializer
 from litestar.typing import FieldDefinition
 
+from domain.amounts import raw_as_text
+
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
 
@@ -59,17 +61,8 @@ class DecimalsAsNumbers(OpenAPISchemaPlugin):
 def builtins(struct: msgspec.Struct) -> dict[str, Any]:
     """A record's fields as JSON-ready values: decimals kept (written as numbers), `...Raw` integers as
     strings of digits, at any depth."""
-    return _raw_as_text(msgspec.to_builtins(struct, builtin_types=(Decimal,)))
-
-
-def _raw_as_text(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {name: _raw_as_text(item, name) for name, item in value.items()}
-    if isinstance(value, list | tuple):  # to_builtins keeps a struct's tuples
-        return [_raw_as_text(item, key) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and key.endswith("Raw"):
-        return str(value)
-    return value
+    fields: dict[str, Any] = raw_as_text(msgspec.to_builtins(struct, builtin_types=(Decimal,)))
+    return fields
 
 
 RAW_DIGITS = r"^(0|[1-9][0-9]*)$"

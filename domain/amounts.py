@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import MAX_EMAX, MIN_EMIN, Decimal, InvalidOperation, localcontext
+from typing import Any
 
 RAW_PATTERN = r"^[1-9][0-9]{0,37}$"  # a positive integer in base units, as a string of digits
 DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")  # a decimal as text: ASCII digits, one point, nothing else
@@ -49,6 +50,20 @@ def to_base_units(value: Decimal | str, decimals: int) -> int:
 def to_decimal(raw: int, decimals: int) -> Decimal:
     """Base units as whole tokens, exactly: `to_decimal(500_000_000, 9) == Decimal("0.500000000")`."""
     return Decimal(raw).scaleb(-decimals)
+
+
+def raw_as_text(value: Any) -> Any:
+    """`value` (JSON-ready builtins) with every integer under a `...Raw` key, at any depth, as a string of
+    digits: how amounts in base units travel in JSON, where a reader taking numbers as doubles would round
+    them past 2^53."""
+    if isinstance(value, dict):
+        return {
+            key: str(item) if key.endswith("Raw") and type(item) is int else raw_as_text(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [raw_as_text(item) for item in value]
+    return value
 
 
 def shown(raw: int, decimals: int) -> str:

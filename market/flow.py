@@ -22,7 +22,6 @@ from domain.pools import CpmmPool, PoolState
 from domain.pools.base import InsufficientLiquidity
 from domain.tokens import TOKENS
 from market.ledger import Ledger
-from market.seed import usd_price
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class MarketFlow:
         return self._usd(token_x) / self._usd(token_y)
 
     def _usd(self, token: str) -> Decimal:
-        return usd_price(token) * (1 + Decimal(self.deviation_bps[token]) / 10_000)
+        return TOKENS[token].reference_usd * (1 + Decimal(self.deviation_bps[token]) / 10_000)
 
     async def run(self) -> None:
         """Tick forever (cancel to stop); a tick that fails (the database away) is logged and skipped."""

@@ -20,11 +20,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 import msgspec
 
+from domain.amounts import shown
 from domain.pools import PoolState
 from domain.pools.base import InsufficientLiquidity
 from eventstore.base import StoreUnavailable
@@ -99,11 +99,6 @@ class LedgerConfig:
     execution_delay_ms_max: int = 3000
     failure_rate: float = 0.0
     seed: int | None = None
-
-
-def whole_tokens(amount_raw: int, decimals: int) -> str:
-    """Base units as whole tokens, exactly, without an exponent (`1500000, 6` -> "1.5")."""
-    return f"{Decimal(amount_raw).scaleb(-decimals).normalize():f}"
 
 
 class Ledger:
@@ -354,8 +349,8 @@ class Ledger:
         if paid < tx.min_amount_out_raw:
             decimals = _decimals_of(tx.token_out, after.values())
             reason = (
-                f"slippage exceeded: would pay {whole_tokens(paid, decimals)} < minimum "
-                f"{whole_tokens(tx.min_amount_out_raw, decimals)} {tx.token_out}"
+                f"slippage exceeded: would pay {shown(paid, decimals)} < minimum "
+                f"{shown(tx.min_amount_out_raw, decimals)} {tx.token_out}"
             )
             return Dropped(client_tx_id=client_tx_id, reason=reason), []
         signature = hashlib.sha512(f"{self._signature_salt}:{client_tx_id}".encode()).digest()

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from domain.pairs import pair_of
 from domain.pools import CpmmPool, DlmmPool, PoolState, bin_id_at, spread_bins
-from domain.tokens import TOKENS
+from domain.tokens import TOKENS, reference_price
 
 # USD on each side of a pair's first Raydium pool; the other pools of the pair hold a share of it.
 SIDE_USD = {
@@ -35,11 +35,6 @@ BINS_PER_SIDE = {10: 69, 25: 34, 80: 20}
 DLMM_SHARE = Decimal("0.6")
 START_SPREAD_BPS = 15  # std-dev of each pool's start away from the reference price
 SECOND_POOL_CHANCE = 0.5
-
-
-def usd_price(token: str) -> Decimal:
-    """The token's reference price in USD, exactly as written in domain/tokens.py."""
-    return TOKENS[token].reference_usd
 
 
 def seed_pools(seed: int | None) -> list[PoolState]:
@@ -68,13 +63,13 @@ def _bin_steps(base: str, quote: str) -> tuple[int, ...]:
 def _start_price(base: str, quote: str, rng: random.Random) -> Decimal:
     """Whole `quote` per whole `base`: the reference, moved by a few bps."""
     offset_bps = round(rng.gauss(0, START_SPREAD_BPS))
-    return usd_price(base) / usd_price(quote) * (1 + Decimal(offset_bps) / 10_000)
+    return reference_price(base, quote) * (1 + Decimal(offset_bps) / 10_000)
 
 
 def _cpmm(base: str, quote: str, n: int, rate: int, side_usd: Decimal, rng: random.Random) -> CpmmPool:
     decimals_x, decimals_y = TOKENS[base].decimals, TOKENS[quote].decimals
     price = _start_price(base, quote, rng)
-    reserve_x_whole = side_usd / usd_price(base)
+    reserve_x_whole = side_usd / TOKENS[base].reference_usd
     return CpmmPool(
         pool_id=f"raydium-cpmm-{base}-{quote}-{n}",
         venue="raydium",
@@ -91,8 +86,8 @@ def _cpmm(base: str, quote: str, n: int, rate: int, side_usd: Decimal, rng: rand
 def _dlmm(base: str, quote: str, n: int, bin_step: int, side_usd: Decimal, rng: random.Random) -> DlmmPool:
     decimals_x, decimals_y = TOKENS[base].decimals, TOKENS[quote].decimals
     active_id = bin_id_at(_start_price(base, quote, rng), bin_step, decimals_x, decimals_y)
-    amount_x = int((side_usd / usd_price(base)).scaleb(decimals_x))
-    amount_y = int((side_usd / usd_price(quote)).scaleb(decimals_y))
+    amount_x = int((side_usd / TOKENS[base].reference_usd).scaleb(decimals_x))
+    amount_y = int((side_usd / TOKENS[quote].reference_usd).scaleb(decimals_y))
     return DlmmPool(
         pool_id=f"meteora-dlmm-{base}-{quote}-{n}",
         venue="meteora",

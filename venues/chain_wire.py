@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 import msgspec
 
+from domain.amounts import raw_as_text
 from domain.pools import PoolState
 from venues.chain import Dropped, Landed, Pending, TransactionStatus
 
@@ -76,22 +77,11 @@ def pool_from_wire(wire: dict[str, Any]) -> PoolState:
 
 def to_wire(value: msgspec.Struct) -> dict[str, Any]:
     """A transaction, a fill or an outcome: its `*Raw` fields as strings; an outcome with its `status`."""
-    wire: dict[str, Any] = _raw_as_text(msgspec.to_builtins(value))
+    wire: dict[str, Any] = raw_as_text(msgspec.to_builtins(value))
     for status, kind in STATUS_TYPES.items():
         if isinstance(value, kind):
             wire = {"status": status, **wire}
     return wire
-
-
-def _raw_as_text(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: str(item) if key.endswith("Raw") and isinstance(item, int) else _raw_as_text(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_raw_as_text(item) for item in value]
-    return value
 
 
 def status_from_wire(wire: dict[str, Any]) -> TransactionStatus:

@@ -9,17 +9,18 @@ from decimal import Decimal
 import pytest
 
 from domain.pools import PoolState
+from domain.tokens import TOKENS, reference_price
 from market.flow import amount_to_reach
 from market.market import Market, MarketConfig
 from market.memory import InMemoryMarketStore
-from market.seed import seed_pools, usd_price
+from market.seed import seed_pools
 from venues.chain import Dropped, Landed, LegFill, Pending
 from venues.chain_wire import pool_from_wire, pool_to_wire, status_from_wire, to_wire
 
 
 def impact_bps(pool: PoolState, token_in: str, usd: int) -> Decimal:
     decimals = pool.decimals_x if token_in == pool.token_x else pool.decimals_y
-    amount = int((Decimal(usd) / usd_price(token_in)).scaleb(decimals))
+    amount = int((Decimal(usd) / TOKENS[token_in].reference_usd).scaleb(decimals))
     return pool.quote(token_in, amount, 0).price_impact_bps
 
 
@@ -39,7 +40,7 @@ def test_every_pair_has_pools_named_after_it_and_seeding_is_repeatable():
     for pool in pools:
         kind = pool_to_wire(pool)["kind"]
         assert pool.pool_id.startswith(f"{pool.venue}-{kind}-{pool.token_x}-{pool.token_y}-")
-        reference = usd_price(pool.token_x) / usd_price(pool.token_y)
+        reference = reference_price(pool.token_x, pool.token_y)
         assert abs(pool.spot_price(pool.token_x) / reference - 1) < Decimal("0.01")
 
 

@@ -10,6 +10,7 @@ import time
 import msgspec
 import pytest
 
+from domain.amounts import shown
 from domain.pools import CpmmPool, PoolState
 from eventstore.base import StoreUnavailable
 from market import ledger as ledger_module
@@ -19,7 +20,6 @@ from market.ledger import (
     Ledger,
     LedgerConfig,
     TransactionRecord,
-    whole_tokens,
 )
 from market.memory import InMemoryMarketStore
 from venues.chain import Dropped, Landed, Pending, SwapLeg, SwapTransaction
@@ -91,7 +91,7 @@ async def test_a_repeat_after_landing_returns_the_first_outcome_and_swaps_nothin
 
 
 def test_amounts_in_reasons_are_exact_whole_tokens():
-    assert [whole_tokens(raw, 6) for raw in (0, 1, 1_500_000, 10**15)] == [
+    assert [shown(raw, 6) for raw in (0, 1, 1_500_000, 10**15)] == [
         "0",
         "0.000001",
         "1.5",
@@ -103,7 +103,7 @@ async def test_paying_less_than_the_minimum_is_refused_and_changes_nothing():
     ledger = await started()
     pays = sol_usdc().quote("SOL", SOL, 0).amount_out_raw  # 149.175 USDC and some
     outcome = await ledger.send(transaction((POOL, SOL), minimum=pays + 1))
-    would_pay, minimum = whole_tokens(pays, 6), whole_tokens(pays + 1, 6)
+    would_pay, minimum = shown(pays, 6), shown(pays + 1, 6)
     assert outcome == Dropped(
         client_tx_id="order-1:1", reason=f"slippage exceeded: would pay {would_pay} < minimum {minimum} USDC"
     )
