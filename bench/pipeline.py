@@ -20,8 +20,8 @@ import redis
 from bench.engine_log import terminal_times
 from bench.http_load import INSTALL_WRK, post_load
 from bench.results import Figure, Measured, Size
-from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes
-from tests.processes import free_port, wait_for_workers, wait_until_healthy
+from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes, wait_healthy
+from tests.processes import free_port, wait_for_workers
 from tests.settings import MARKET_ORDER
 
 SIZES = {
@@ -74,7 +74,7 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         engine_processes(backends, work_dir / "post", apis=1, workers=0, projectors=0) as engine,
         _reference_server(backends, work_dir) as reference_url,
     ):
-        asyncio.run(_wait_healthy(engine.urls))
+        asyncio.run(wait_healthy(engine.urls))
         ours = post_load(
             f"{engine.urls[0]}/api/orders/execute", MARKET_ORDER, seconds=wrk_s, connections=WRK_CONNECTIONS
         )
@@ -144,14 +144,8 @@ def _reset(backends: Backends) -> None:
     client.close()
 
 
-async def _wait_healthy(urls: Sequence[str]) -> None:
-    for url in urls:
-        async with httpx.AsyncClient(base_url=url) as http:
-            await wait_until_healthy(http, STARTUP_TIMEOUT_S)
-
-
 async def wait_ready(backends: Backends, urls: Sequence[str], workers: int) -> None:
-    await _wait_healthy(urls)
+    await wait_healthy(urls)
     await wait_for_workers(backends.redis_url, workers, STARTUP_TIMEOUT_S)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +74,7 @@ def engine_processes(
             (market,) = stack.enter_context(role_processes(["market"], env, log_dir / "market"))
             settings["market_url"] = f"http://127.0.0.1:{market_port}"
             pids["market"].append(market.pid)
-            asyncio.run(_until_healthy(str(settings["market_url"])))
+            asyncio.run(wait_healthy([str(settings["market_url"])]))
         for n in range(apis):
             port = free_port()
             env = environment(backends.database_url, backends.redis_url, {}, port=port, **settings)
@@ -91,6 +91,8 @@ def engine_processes(
         yield EngineProcesses(urls, pids)
 
 
-async def _until_healthy(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        await wait_until_healthy(http, STARTUP_TIMEOUT_S)
+async def wait_healthy(urls: Sequence[str]) -> None:
+    """Until each engine or market process at `urls` answers its health check."""
+    for url in urls:
+        async with httpx.AsyncClient(base_url=url) as http:
+            await wait_until_healthy(http, STARTUP_TIMEOUT_S)
