@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import httpx
 import numpy as np
 import psycopg
 import redis
 
-from bench.engine_log import terminal_times
+from bench.engine_log import TERMINAL, terminal_times
 from bench.http_load import INSTALL_WRK, post_load
 from bench.results import Figure, Measured, Size
 from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes, wait_healthy
@@ -33,6 +35,7 @@ SIZES = {
 SUSTAINED_SETS = {Size.SMOKE: ((1, 1),), Size.FULL: ((1, 1), (2, 2))}
 TOOLS = {"wrk": INSTALL_WRK}
 SUBMITTERS = 32  # concurrent closed-loop clients in the sustained run
+IN_FLIGHT = 128  # orders at most between their POST and their end, in the sustained run
 WRK_CONNECTIONS = 32
 
 
@@ -124,8 +127,9 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         figures=figures,
         samples=samples,
         notes=[
-            "Sustained: closed-loop submitters (httpx, in the bench process, sharing the machine's cores) "
-            "POST for the whole run; the rate counts OrderConfirmed events appended after the warm-up, "
+            f"Sustained: {SUBMITTERS} closed-loop clients (aiohttp, in the bench process, sharing the "
+            f"machine's cores) POST for the whole run, with at most {IN_FLIGHT} orders between their POST "
+            "and their end (so the rate is one the engine sustains, not its queue growing); the rate counts OrderConfirmed events appended after the warm-up, "
             "read from the log's recorded_at.",
             "Offered load: one POST every 1/rate s whatever the answers; POST→confirmed runs from sending "
             "the POST to the OrderConfirmed event's recorded_at (same machine clock).",
@@ -152,25 +156,32 @@ async def wait_ready(backends: Backends, urls: Sequence[str], workers: int) -> N
 async def sustained_rate(
     backends: Backends, urls: list[str], workers: int, seconds: float, warmup_s: float
 ) -> float:
-    """Orders confirmed per second while closed-loop submitters POST for `seconds` (after the warm-up)."""
+    """Orders confirmed per second while `SUBMITTERS` closed-loop clients POST for `seconds` (after the
+    warm-up), round-robin over the APIs at `urls`, keeping at most `IN_FLIGHT` orders between their POST
+    and their end: the rate the engine sustains, not how fast its queue can grow."""
     await wait_ready(backends, urls, workers)
-    clients = [
-        httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=SUBMITTERS)) for url in urls
-    ]
+    ended_orders = _EndedOrders(backends.database_url)
+    sessions = [aiohttp.ClientSession(base_url=url) for url in urls]
+    posted = 0
     started = time.time()
     deadline = time.monotonic() + seconds
 
-    async def submit_until_deadline(http: httpx.AsyncClient) -> None:
+    async def submit_until_deadline(http: aiohttp.ClientSession) -> None:
+        nonlocal posted
         while time.monotonic() < deadline:
-            response = await http.post("/api/orders/execute", json=MARKET_ORDER)
-            assert response.status_code == 201, response.text
+            while posted - ended_orders.count >= IN_FLIGHT:
+                await ended_orders.changed()
+            posted += 1
+            async with http.post("/api/orders/execute", json=MARKET_ORDER) as response:
+                assert response.status == 201, await response.text()
 
     try:
-        rotation = itertools.cycle(clients)
-        await asyncio.gather(*(submit_until_deadline(next(rotation)) for _ in range(SUBMITTERS)))
+        async with ended_orders.followed():
+            rotation = itertools.cycle(sessions)
+            await asyncio.gather(*(submit_until_deadline(next(rotation)) for _ in range(SUBMITTERS)))
     finally:
-        for http in clients:
-            await http.aclose()
+        for http in sessions:
+            await http.close()
     ended = time.time()
     with psycopg.connect(backends.database_url) as conn:
         (confirmed,) = conn.execute(
@@ -182,6 +193,54 @@ async def sustained_rate(
             ),
         ).fetchone()
     return confirmed / (ended - started - warmup_s)
+
+
+class _EndedOrders:
+    """How many orders have ended, read from the log every `POLL_S` (positions past the last one seen, less
+    a margin: rows commit out of position order)."""
+
+    POLL_S = 0.02
+    MARGIN = 10_000
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.ended: set[str] = set()
+        self._changed = asyncio.Event()
+
+    @property
+    def count(self) -> int:
+        return len(self.ended)
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+    @contextlib.asynccontextmanager
+    async def followed(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._follow())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self) -> None:
+        last = 0
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+            while True:
+                rows = await (
+                    await conn.execute(
+                        "SELECT order_id, position FROM order_events WHERE position > %s AND type = ANY(%s)",
+                        (last - self.MARGIN, list(TERMINAL)),
+                    )
+                ).fetchall()
+                before = len(self.ended)
+                self.ended.update(order_id for order_id, _ in rows)
+                last = max((position for _, position in rows), default=last)
+                if len(self.ended) > before:
+                    self._changed.set()
+                    self._changed = asyncio.Event()
+                await asyncio.sleep(self.POLL_S)
 
 
 async def _offered_load(
