@@ -119,6 +119,7 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             "sustained_s": sustained_s,
             "warmup_excluded_s": warmup_s,
             "submitters": SUBMITTERS,
+            "in_flight": IN_FLIGHT,
             "offered_orders_per_s": offered_rate,
             "offered_s": offered_s,
             "wrk_connections": WRK_CONNECTIONS,
@@ -129,8 +130,8 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         notes=[
             f"Sustained: {SUBMITTERS} closed-loop clients (aiohttp, in the bench process, sharing the "
             f"machine's cores) POST for the whole run, with at most {IN_FLIGHT} orders between their POST "
-            "and their end (so the rate is one the engine sustains, not its queue growing); the rate counts OrderConfirmed events appended after the warm-up, "
-            "read from the log's recorded_at.",
+            "and their end (so the rate is one the engine sustains, not its queue growing); the rate "
+            "counts OrderConfirmed events appended after the warm-up, read from the log's recorded_at.",
             "Offered load: one POST every 1/rate s whatever the answers; POST→confirmed runs from sending "
             "the POST to the OrderConfirmed event's recorded_at (same machine clock).",
             "POST throughput: wrk, API process alone (no worker or projector), same uvicorn settings "
