@@ -177,6 +177,15 @@ class PostgresEventStore(SqlEventStore):
         params = {"after_transaction_id": transaction_id, "after_position": position, "limit": limit}
         return await _fetch_on_driver(conn, self._follow_sql, params)
 
+    async def _stream(self, conn: AsyncConnection, order_id: str, after_version: int) -> Sequence[Any]:
+        """Straight from psycopg too: each order's run starts by reading its stream."""
+        params = {"order_id": order_id, "after_version": after_version}
+        return await _fetch_on_driver(conn, self._stream_sql, params)
+
+    @functools.cached_property
+    def _stream_sql(self) -> str:
+        return str(self._stream_query().compile(dialect=self.engine.dialect))
+
     @functools.cached_property
     def _follow_sql(self) -> str:
         """`_follow_query` compiled once; its values are the bind parameters `_follow` passes."""

@@ -88,13 +88,8 @@ class SqlEventStore(abc.ABC):
 
     @unavailable_as_store_error
     async def read_stream(self, order_id: str, after_version: int = 0) -> list[RecordedEvent]:
-        query = (
-            sa.select(*self._columns, self._transaction_id())
-            .where(c.order_id == order_id, c.version > after_version)
-            .order_by(c.version)
-        )
         async with self.one_statement.connect() as conn:
-            return await self._decoded(conn, (await conn.execute(query)).all())
+            return await self._decoded(conn, await self._stream(conn, order_id, after_version))
 
     @unavailable_as_store_error
     async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
@@ -117,6 +112,20 @@ class SqlEventStore(abc.ABC):
     async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
         """The rows of `read_all_in`."""
         rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit))).all()
+        return rows
+
+    def _stream_query(self) -> sa.Select[Any]:
+        """One order's events after a version; bind parameters `order_id` and `after_version`."""
+        return (
+            sa.select(*self._columns, self._transaction_id())
+            .where(c.order_id == sa.bindparam("order_id"), c.version > sa.bindparam("after_version"))
+            .order_by(c.version)
+        )
+
+    async def _stream(self, conn: AsyncConnection, order_id: str, after_version: int) -> Sequence[Any]:
+        """The rows of `read_stream`."""
+        params = {"order_id": order_id, "after_version": after_version}
+        rows: Sequence[Any] = (await conn.execute(self._stream_query(), params)).all()
         return rows
 
     async def _decoded(self, conn: AsyncConnection, rows: Sequence[Any]) -> list[RecordedEvent]:
