@@ -26,7 +26,9 @@ from workers.broker import CONSUMER_GROUP, QUEUE
 # move on quickly. The market's transactions take a few seconds to land: the orders are in flight when the
 # first worker goes, and the second finishes them well before the lease would have run out.
 DEFAULT_RECOVERY = {"recovery_interval_s": 10, "recovery_grace_s": 30, "worker_lease_s": 30}
-LANDING = {"mock_execution_delay_ms_min": 3000, "mock_execution_delay_ms_max": 3000}
+# Long enough for the second worker process to start while the first holds the orders (a few seconds on a
+# busy 2-core machine), short beside the 30 s lease a resumed order must not wait for.
+LANDING = {"mock_execution_delay_ms_min": 10_000, "mock_execution_delay_ms_max": 10_000}
 
 
 def worker_id(process) -> str:
@@ -94,7 +96,7 @@ async def test_a_stopped_worker_hands_its_orders_back_at_once_without_error_line
         workers.first.send_signal(signum)
         assert await asyncio.to_thread(workers.first.wait, 15) == 0
         # Resumed by the other worker at once, not after the lease (30 s) and the sweep's grace.
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(20):
             await asyncio.gather(*(workers.engine.stream(order_id) for order_id in workers.order_ids))
         remaining = await consumers(redis_url)
         streams = [
