@@ -35,10 +35,19 @@ def price_impact_bps(spot_out_per_in: Fraction, amount_in_raw: int, amount_out_r
 
     `spot_out_per_in`: base units of the output per base unit of the input before the swap;
     `amount_in_raw`: the input that traded (after the fee: the fee is not part of the price);
-    `amount_out_raw`: what it paid. Exact until the final rounding (a Fraction, not a Decimal division).
+    `amount_out_raw`: what it paid. Exact until the final rounding, in integers: what `round` of the
+    Fraction gives, without a Fraction's normalising at every operation.
     """
-    average = Fraction(amount_out_raw, amount_in_raw)
-    hundredths = round((1 - average / spot_out_per_in) * 1_000_000)
+    # In hundredths of a bp: 1e6 * (in * spot - out) / (in * spot), over the spot's denominator.
+    numerator = 1_000_000 * (
+        amount_in_raw * spot_out_per_in.numerator - amount_out_raw * spot_out_per_in.denominator
+    )
+    denominator = amount_in_raw * spot_out_per_in.numerator
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    hundredths, remainder = divmod(numerator, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and hundredths % 2):  # half to even
+        hundredths += 1
     return Decimal(hundredths).scaleb(-2)
 
 
@@ -63,6 +72,18 @@ class Pool(Protocol):
         """What swapping `amount_in_raw` would give now, without changing the pool.
 
         Raises `InsufficientLiquidity`; `ValueError` for a token the pool does not trade or an amount <= 0."""
+        ...
+
+    def amount_out(self, token_in: str, amount_in_raw: int, now: int) -> int:
+        """`quote(token_in, amount_in_raw, now).amount_out_raw`, by the same maths, without working out the
+        rest of the quote (the router tries many amounts and needs only this). Raises as `quote`."""
+        ...
+
+    def rate_ceiling(self, token_in: str, now: int) -> Fraction:
+        """Base units of the output per base unit of `token_in` that no swap now pays more than on average:
+        `amount_out(token_in, a, now) <= a * rate_ceiling(token_in, now)` for every amount `a` it accepts,
+        rounding included (the best marginal rate after the least fee). Raises `ValueError` for a token the
+        pool does not trade."""
         ...
 
     def swap(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from domain.pools.base import U64_MAX, InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
 
@@ -57,16 +58,42 @@ class CpmmPool(PoolFields, kw_only=True, tag="cpmm"):
 
         Raises `InsufficientLiquidity` if it would pay out nothing; `ValueError` for a token the pool does
         not trade or an amount <= 0."""
-        return self._trade(token_in, amount_in_raw)[0]
+        trade = self._trade(token_in, amount_in_raw)
+        return self._result(amount_in_raw, trade)
+
+    def amount_out(self, token_in: str, amount_in_raw: int, now: int) -> int:
+        """`quote(token_in, amount_in_raw, now).amount_out_raw`, without the price impact's Fractions.
+        Raises as `quote`."""
+        return self._trade(token_in, amount_in_raw).amount_out
+
+    def rate_ceiling(self, token_in: str, now: int) -> Fraction:
+        """Base units of the output per base unit of `token_in` that no swap pays more than: the reserves'
+        ratio less the trade fee rate, `reserve_out / reserve_in * (1 - trade_fee_rate / 1e6)`.
+
+        The fee is rounded up, so what is traded is at most the input times (1 - rate); the output, rounded
+        down, is at most what is traded times reserve_out / reserve_in (it is that over reserve_in plus what
+        is traded). The protocol's and the fund's shares are parts of the trade fee, not taken on top of it.
+        An empty input reserve (a pool no swap ever leaves so) pays at most its output reserve.
+        Raises `ValueError` for a token the pool does not trade."""
+        reserve_in, reserve_out = self._reserves(token_in)
+        if reserve_in == 0:
+            return Fraction(reserve_out)
+        return Fraction(
+            reserve_out * (FEE_RATE_DENOMINATOR - self.trade_fee_rate), reserve_in * FEE_RATE_DENOMINATOR
+        )
 
     def swap(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
         """Swap, moving the reserves as `quote` said (the fee's liquidity-provider part stays in them)."""
-        result, new_reserve_in, new_reserve_out = self._trade(token_in, amount_in_raw)
+        trade = self._trade(token_in, amount_in_raw)
+        protocol_fee = trade.fee * self.protocol_fee_rate // FEE_RATE_DENOMINATOR
+        fund_fee = trade.fee * self.fund_fee_rate // FEE_RATE_DENOMINATOR
+        new_reserve_in = trade.reserve_in + amount_in_raw - protocol_fee - fund_fee
+        new_reserve_out = trade.reserve_out - trade.amount_out
         if token_in == self.token_x:
             self.reserve_x, self.reserve_y = new_reserve_in, new_reserve_out
         else:
             self.reserve_y, self.reserve_x = new_reserve_in, new_reserve_out
-        return result
+        return self._result(amount_in_raw, trade)
 
     def _reserves(self, token_in: str) -> tuple[int, int]:
         if token_in == self.token_x:
@@ -75,26 +102,39 @@ class CpmmPool(PoolFields, kw_only=True, tag="cpmm"):
             return self.reserve_y, self.reserve_x
         raise ValueError(f"pool {self.pool_id} trades {self.token_x}/{self.token_y}, not {token_in}")
 
-    def _trade(self, token_in: str, amount_in_raw: int) -> tuple[SwapResult, int, int]:
-        """The result and the reserves (in, out) after it."""
+    def _trade(self, token_in: str, amount_in_raw: int) -> _Trade:
+        """The swap's amounts, from the reserves before it. Raises as `quote`."""
         reserve_in, reserve_out = self._reserves(token_in)
         if amount_in_raw <= 0:
             raise ValueError(f"an amount to swap is positive, not {amount_in_raw}")
         if reserve_in + amount_in_raw > U64_MAX:  # the vault's token account would overflow
             raise InsufficientLiquidity(f"pool {self.pool_id}'s {token_in} vault cannot hold that much (u64)")
         trade_fee = _ceil_div(amount_in_raw * self.trade_fee_rate, FEE_RATE_DENOMINATOR)
-        protocol_fee = trade_fee * self.protocol_fee_rate // FEE_RATE_DENOMINATOR
-        fund_fee = trade_fee * self.fund_fee_rate // FEE_RATE_DENOMINATOR
         traded = amount_in_raw - trade_fee
         amount_out = traded * reserve_out // (reserve_in + traded)
         if amount_out == 0:
             raise InsufficientLiquidity(
                 f"{amount_in_raw} base units of {token_in} buy nothing from pool {self.pool_id}"
             )
-        result = SwapResult(
+        return _Trade(reserve_in=reserve_in, reserve_out=reserve_out, fee=trade_fee, amount_out=amount_out)
+
+    @staticmethod
+    def _result(amount_in_raw: int, trade: _Trade) -> SwapResult:
+        traded = amount_in_raw - trade.fee
+        return SwapResult(
             amount_in_raw=amount_in_raw,
-            amount_out_raw=amount_out,
-            fee_raw=trade_fee,
-            price_impact_bps=price_impact_bps(Fraction(reserve_out, reserve_in), traded, amount_out),
+            amount_out_raw=trade.amount_out,
+            fee_raw=trade.fee,
+            price_impact_bps=price_impact_bps(
+                Fraction(trade.reserve_out, trade.reserve_in), traded, trade.amount_out
+            ),
         )
-        return result, reserve_in + amount_in_raw - protocol_fee - fund_fee, reserve_out - amount_out
+
+
+class _Trade(NamedTuple):
+    """One swap's amounts in base units: the reserves (in, out) before it, its trade fee, what it pays."""
+
+    reserve_in: int
+    reserve_out: int
+    fee: int
+    amount_out: int

@@ -40,11 +40,11 @@ program's checked arithmetic refuses it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-
-import msgspec
+from typing import NamedTuple
 
 from domain.pools.base import U64_MAX, InsufficientLiquidity, PoolFields, SwapResult, price_impact_bps
 
@@ -56,6 +56,11 @@ BASIS_POINT_MAX = 10_000
 FEE_PRECISION = 1_000_000_000
 MAX_FEE_RATE = 100_000_000  # 10 %
 VARIABLE_FEE_SCALE = 100_000_000_000  # the 1e11 `compute_variable_fee` divides by (rounding up)
+# Q64.64 active bin prices (2^-29 to 2^28 base units per base unit) that no bin ahead of the active one beats
+# (for bin steps >= 1): `pow` rounds down at most 37 times (19 squarings, 18 products), which costs a result
+# (before its inversion for ids > 0) of at least 2^35 units a relative 2^20 / 2^35 = 2^-15 at most, less
+# than the 1e-4 between two bins' prices. Nearer Q64.64's ends rounding can reorder neighbouring bins.
+MONOTONE_PRICES = range(2**35, 2**92)
 
 
 def _pow(base: int, exp: int) -> int:
@@ -168,28 +173,48 @@ class DlmmPool(PoolFields, kw_only=True, tag="dlmm"):
 
     def total_fee_rate(self) -> int:
         """`get_total_fee` at the current volatility, in FEE_PRECISION units, capped at MAX_FEE_RATE."""
-        variable = 0
-        if self.variable_fee_control > 0:
-            squared = (self.volatility_accumulator * self.bin_step) ** 2
-            variable = _ceil_div(self.variable_fee_control * squared, VARIABLE_FEE_SCALE)
-        return min(self.base_fee_rate() + variable, MAX_FEE_RATE)
+        return self._total_fee_rate(self.base_fee_rate(), self.volatility_accumulator)
 
     def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
         """The swap's outcome at unix second `now`; the pool is unchanged.
 
         Raises `InsufficientLiquidity` when the bins hold too little of the output token or the input buys
         nothing; `ValueError` for a token the pool does not trade or an amount <= 0."""
-        return self._trade(token_in, amount_in_raw, now)[0]
+        walk = self._walk(token_in, amount_in_raw, now)
+        return self._result(token_in, amount_in_raw, walk)
+
+    def amount_out(self, token_in: str, amount_in_raw: int, now: int) -> int:
+        """`quote(token_in, amount_in_raw, now).amount_out_raw`, without the fee and price impact's
+        bookkeeping. Raises as `quote`."""
+        return self._walk(token_in, amount_in_raw, now).amount_out
+
+    def rate_ceiling(self, token_in: str, now: int) -> Fraction:
+        """Base units of the output per base unit of `token_in` that no swap now pays more than on average:
+        the active bin's price less the base fee (capped at MAX_FEE_RATE; the variable fee only adds to it).
+
+        In each bin the output is at most the input that stays in it (after the fee) at the bin's price, both
+        rounded in the pool's favour, and that input at most what the bin took less the least fee rate; the
+        bins after the active one pay less, their prices falling strictly along the walk while the active
+        one's is within MONOTONE_PRICES (see there). Outside it the ceiling is all the output token the bins
+        hold, more than any swap of one base unit or more pays. Raises as `quote`."""
+        swap_for_y = self._swaps_for_y(token_in)
+        price = bin_price(self.active_id, self.bin_step)
+        if self.bin_step < 1 or price not in MONOTONE_PRICES:
+            out_side = 1 if swap_for_y else 0
+            return Fraction(sum(held[out_side] for held in self.bins.values()))
+        out_per_in = Fraction(price, ONE) if swap_for_y else Fraction(ONE, price)
+        return out_per_in * (FEE_PRECISION - min(self.base_fee_rate(), MAX_FEE_RATE)) / FEE_PRECISION
 
     def swap(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
         """Swap, changing bins, active bin and volatility state as `quote` said."""
-        result, after = self._trade(token_in, amount_in_raw, now)
-        self.bins = after.bins
-        self.active_id = after.active_id
-        self.volatility_accumulator = after.volatility_accumulator
-        self.volatility_reference = after.volatility_reference
-        self.index_reference = after.index_reference
-        self.last_update_timestamp = after.last_update_timestamp
+        walk = self._walk(token_in, amount_in_raw, now)
+        result = self._result(token_in, amount_in_raw, walk)
+        self.bins = self.bins | walk.bins
+        self.active_id = walk.active_id
+        self.volatility_accumulator = walk.volatility_accumulator
+        self.volatility_reference = walk.volatility_reference
+        self.index_reference = walk.index_reference
+        self.last_update_timestamp = now
         return result
 
     def _swaps_for_y(self, token_in: str) -> bool:
@@ -204,26 +229,50 @@ class DlmmPool(PoolFields, kw_only=True, tag="dlmm"):
         price = Fraction(bin_price(self.active_id, self.bin_step), ONE)
         return price if swap_for_y else 1 / price
 
-    def _trade(self, token_in: str, amount_in_raw: int, now: int) -> tuple[SwapResult, DlmmPool]:
-        """The result and the pool after it (a copy: `self` is unchanged). The walk of `quote.rs`
-        `quote_exact_in`: bins not holding the output token are passed over without touching the
-        volatility, as the program's loop does."""
+    def _result(self, token_in: str, amount_in_raw: int, walk: _Walk) -> SwapResult:
+        spot = Fraction(walk.price_before, ONE)
+        return SwapResult(
+            amount_in_raw=amount_in_raw,
+            amount_out_raw=walk.amount_out,
+            fee_raw=walk.fee,
+            price_impact_bps=price_impact_bps(
+                spot if token_in == self.token_x else 1 / spot, amount_in_raw - walk.fee, walk.amount_out
+            ),
+        )
+
+    def _walk(self, token_in: str, amount_in_raw: int, now: int) -> _Walk:
+        """The walk of `quote.rs` `quote_exact_in` over the bins, computed without changing the pool: bins
+        not holding the output token are passed over without touching the volatility, as the program's
+        loop does. Raises as `quote`."""
         swap_for_y = self._swaps_for_y(token_in)
         if amount_in_raw <= 0:
             raise ValueError(f"an amount to swap is positive, not {amount_in_raw}")
-        after = msgspec.structs.replace(self, bins=dict(self.bins))
-        after._update_references(now)
-        spot = after._spot(swap_for_y)
+        price_before = bin_price(self.active_id, self.bin_step)
+        index_reference, volatility_reference = self._references(now)
+        base_fee = self.base_fee_rate()
         out_side = 1 if swap_for_y else 0
         step = -1 if swap_for_y else 1  # selling x walks down the bins (the price of x falls), buying x up
-        ahead = [i for i, held in after.bins.items() if held[out_side] and (i - self.active_id) * step >= 0]
+        changed: dict[int, tuple[int, int]] = {}
+        active_id, accumulator = self.active_id, self.volatility_accumulator
         left, amount_out, fee = amount_in_raw, 0, 0
-        for bin_id in sorted(ahead, key=lambda i: i * step):
+        for bin_id, held in _bins_ahead(self.bins, self.active_id, step):
             if left == 0:
                 break
-            after.active_id = bin_id
-            after._update_volatility_accumulator()
-            taken, paid, bin_fee = after._swap_in_bin(bin_id, left, swap_for_y)
+            if not held[out_side]:
+                continue
+            active_id = bin_id
+            # `update_volatility_accumulator`: the reference plus 10_000 per bin from the reference bin
+            crossed = abs(index_reference - bin_id) * BASIS_POINT_MAX
+            accumulator = min(volatility_reference + crossed, self.max_volatility_accumulator)
+            rate = self._total_fee_rate(base_fee, accumulator)
+            taken, paid, bin_fee, after = _swap_in_bin(
+                held, bin_price(bin_id, self.bin_step), rate, left, swap_for_y
+            )
+            if max(after) > U64_MAX:  # the program's checked add fails: the swap is refused
+                raise InsufficientLiquidity(
+                    f"bin {bin_id} of pool {self.pool_id} cannot hold that much (u64)"
+                )
+            changed[bin_id] = after
             left, amount_out, fee = left - taken, amount_out + paid, fee + bin_fee
         if left > 0:
             raise InsufficientLiquidity(
@@ -234,61 +283,89 @@ class DlmmPool(PoolFields, kw_only=True, tag="dlmm"):
             raise InsufficientLiquidity(
                 f"{amount_in_raw} base units of {token_in} buy nothing from pool {self.pool_id}"
             )
-        after.last_update_timestamp = now
-        result = SwapResult(
-            amount_in_raw=amount_in_raw,
-            amount_out_raw=amount_out,
-            fee_raw=fee,
-            price_impact_bps=price_impact_bps(spot, amount_in_raw - fee, amount_out),
+        return _Walk(
+            amount_out=amount_out,
+            fee=fee,
+            price_before=price_before,
+            bins=changed,
+            active_id=active_id,
+            volatility_accumulator=accumulator,
+            volatility_reference=volatility_reference,
+            index_reference=index_reference,
         )
-        return result, after
 
-    def _swap_in_bin(self, bin_id: int, amount_in: int, swap_for_y: bool) -> tuple[int, int, int]:
-        """(input taken with its fee, output paid, fee) in bin `bin_id`, which it updates: the input less
-        the fee joins the bin, the output leaves it. As `swap_exact_in_quote_at_bin` and
-        `calculate_exact_in_fill_amount` (quote.rs; `swapExactInQuoteAtBin` in ts-client/src/dlmm/helpers/
-        bin.ts) for the fee on the input and no limit orders: the fee comes off the whole input first; if
-        what is left empties the bin, the input is cut to what empties it plus the fee on top of that."""
-        amount_x, amount_y = self.bins[bin_id]
-        price = bin_price(bin_id, self.bin_step)
-        rate = self.total_fee_rate()
-        fee = _ceil_div(amount_in * rate, FEE_PRECISION)  # compute_fee_from_amount
-        traded = amount_in - fee
-        if swap_for_y:
-            max_out = amount_y
-            max_in = _ceil_div(amount_y << SCALE_OFFSET, price)  # get_amount_in: shl_div, rounding up
-        else:
-            max_out = amount_x
-            max_in = _ceil_div(amount_x * price, ONE)  # get_amount_in: mul_shr, rounding up
-        if traded >= max_in:
-            paid = max_out
-            if traded > max_in:  # input left over for the next bin
-                traded = max_in
-                fee = _ceil_div(max_in * rate, FEE_PRECISION - rate)  # compute_fee
-        else:  # get_amount_out, rounding down (below max_out as traded < max_in)
-            paid = (price * traded) >> SCALE_OFFSET if swap_for_y else (traded << SCALE_OFFSET) // price
-        after = (amount_x + traded, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + traded)
-        if max(after) > U64_MAX:  # the program's checked add fails: the swap is refused
-            raise InsufficientLiquidity(f"bin {bin_id} of pool {self.pool_id} cannot hold that much (u64)")
-        self.bins[bin_id] = after
-        return traded + fee, paid, fee
-
-    def _update_references(self, now: int) -> None:
-        """`update_references` (lb_pair.rs): past the filter period the reference bin becomes the active
-        one and the volatility decays (by `reduction_factor` inside the decay period, to 0 past it)."""
+    def _references(self, now: int) -> tuple[int, int]:
+        """`update_references` (lb_pair.rs), as (index reference, volatility reference): past the filter
+        period the reference bin becomes the active one and the volatility decays (by `reduction_factor`
+        inside the decay period, to 0 past it)."""
         elapsed = now - self.last_update_timestamp
-        if elapsed >= self.filter_period:
-            self.index_reference = self.active_id
-            if elapsed < self.decay_period:
-                kept = self.volatility_accumulator * self.reduction_factor
-                self.volatility_reference = kept // BASIS_POINT_MAX
-            else:
-                self.volatility_reference = 0
+        if elapsed < self.filter_period:
+            return self.index_reference, self.volatility_reference
+        if elapsed < self.decay_period:
+            return self.active_id, self.volatility_accumulator * self.reduction_factor // BASIS_POINT_MAX
+        return self.active_id, 0
 
-    def _update_volatility_accumulator(self) -> None:
-        """`update_volatility_accumulator` (lb_pair.rs): the reference plus 10_000 per bin crossed from
-        the reference bin, capped at `max_volatility_accumulator`."""
-        delta_id = abs(self.index_reference - self.active_id)
-        self.volatility_accumulator = min(
-            self.volatility_reference + delta_id * BASIS_POINT_MAX, self.max_volatility_accumulator
-        )
+    def _total_fee_rate(self, base_fee: int, volatility_accumulator: int) -> int:
+        """`get_total_fee` at `volatility_accumulator`, in FEE_PRECISION units, capped at MAX_FEE_RATE."""
+        variable = 0
+        if self.variable_fee_control > 0:
+            squared = (volatility_accumulator * self.bin_step) ** 2
+            variable = _ceil_div(self.variable_fee_control * squared, VARIABLE_FEE_SCALE)
+        return min(base_fee + variable, MAX_FEE_RATE)
+
+
+class _Walk(NamedTuple):
+    """A swap's outcome over the bins: what it pays, its fee (base units), the active bin's Q64.64 price
+    before it, and the state after it (the bins it changed, the active bin, the volatility)."""
+
+    amount_out: int
+    fee: int
+    price_before: int
+    bins: dict[int, tuple[int, int]]
+    active_id: int
+    volatility_accumulator: int
+    volatility_reference: int
+    index_reference: int
+
+
+def _bins_ahead(
+    bins: dict[int, tuple[int, int]], start: int, step: int
+) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(id, amounts) of the bins from `start` on, `step` (+1 or -1) at a time, in order: bin after bin while
+    the ids follow each other (as the spread liquidity of a pool holds them, so a swap reads only the bins
+    it crosses), then the ones past the first gap, sorted once."""
+    bin_id = start
+    while (held := bins.get(bin_id)) is not None:
+        yield bin_id, held
+        bin_id += step
+    for later in sorted((i for i in bins if (i - bin_id) * step > 0), key=lambda i: i * step):
+        yield later, bins[later]
+
+
+def _swap_in_bin(
+    held: tuple[int, int], price: int, rate: int, amount_in: int, swap_for_y: bool
+) -> tuple[int, int, int, tuple[int, int]]:
+    """(input taken with its fee, output paid, fee, the bin's amounts after) in a bin holding `held` at
+    Q64.64 `price`, at fee rate `rate` (FEE_PRECISION units): the input less the fee joins the bin, the
+    output leaves it. As `swap_exact_in_quote_at_bin` and `calculate_exact_in_fill_amount` (quote.rs;
+    `swapExactInQuoteAtBin` in ts-client/src/dlmm/helpers/bin.ts) for the fee on the input and no limit
+    orders: the fee comes off the whole input first; if what is left empties the bin, the input is cut to
+    what empties it plus the fee on top of that."""
+    amount_x, amount_y = held
+    fee = _ceil_div(amount_in * rate, FEE_PRECISION)  # compute_fee_from_amount
+    traded = amount_in - fee
+    if swap_for_y:
+        max_out = amount_y
+        max_in = _ceil_div(amount_y << SCALE_OFFSET, price)  # get_amount_in: shl_div, rounding up
+    else:
+        max_out = amount_x
+        max_in = _ceil_div(amount_x * price, ONE)  # get_amount_in: mul_shr, rounding up
+    if traded >= max_in:
+        paid = max_out
+        if traded > max_in:  # input left over for the next bin
+            traded = max_in
+            fee = _ceil_div(max_in * rate, FEE_PRECISION - rate)  # compute_fee
+    else:  # get_amount_out, rounding down (below max_out as traded < max_in)
+        paid = (price * traded) >> SCALE_OFFSET if swap_for_y else (traded << SCALE_OFFSET) // price
+    after = (amount_x + traded, amount_y - paid) if swap_for_y else (amount_x - paid, amount_y + traded)
+    return traded + fee, paid, fee, after

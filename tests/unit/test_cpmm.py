@@ -140,3 +140,21 @@ def test_a_pool_survives_the_wire(reserve_x, reserve_y):
     assert msgspec.json.decode(wire)["kind"] == "cpmm"
     assert msgspec.convert(msgspec.to_builtins(pool), PoolState) == pool
     assert msgspec.json.decode(wire, type=PoolState) == pool
+
+
+fee_rates = st.sampled_from([0, 100, 2_500, 10_000, 40_000, 999_999])
+
+
+@given(reserves, reserves, amounts, st.booleans(), fee_rates)
+def test_no_swap_pays_more_than_its_input_at_the_rate_ceiling(reserve_x, reserve_y, amount, x_in, fee_rate):
+    pool = msgspec.structs.replace(sol_usdc(reserve_x, reserve_y), trade_fee_rate=fee_rate)
+    token_in = "SOL" if x_in else "USDC"
+    try:
+        quoted = pool.quote(token_in, amount, now=0)
+    except InsufficientLiquidity:
+        with pytest.raises(InsufficientLiquidity):
+            pool.amount_out(token_in, amount, now=0)
+        return
+
+    assert pool.amount_out(token_in, amount, now=0) == quoted.amount_out_raw
+    assert quoted.amount_out_raw <= amount * pool.rate_ceiling(token_in, now=0)

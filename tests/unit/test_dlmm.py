@@ -321,3 +321,30 @@ def test_a_swap_across_bins_is_the_sum_of_its_swaps_in_each_bin(sol_usdc, token_
 def test_a_pool_survives_the_wire(sol_usdc):
     assert msgspec.convert(msgspec.to_builtins(sol_usdc), PoolState) == sol_usdc
     assert msgspec.json.decode(msgspec.json.encode(sol_usdc), type=PoolState) == sol_usdc
+
+
+# Near the ends of Q64.64's range (bin step 1 and ids below -380_000: prices below 2^-54), rounding makes
+# bin prices non-monotone: there the rate ceiling is what the bins hold.
+far_off_pools = st.builds(
+    lambda active_id, amount_y, width: pool(
+        spread_bins(active_id, amount_x=0, amount_y=amount_y, bins_per_side=width),
+        active_id=active_id,
+        bin_step=1,
+    ),
+    st.integers(-443_600, -380_000),
+    st.integers(1, 10**12),
+    st.integers(0, 12),
+)
+
+
+@given(st.one_of(pools(), far_off_pools), tokens, amounts)
+def test_no_swap_pays_more_than_its_input_at_the_rate_ceiling(sol_usdc, token_in, amount):
+    try:
+        quoted = sol_usdc.quote(token_in, amount, now=NOW)
+    except InsufficientLiquidity:
+        with pytest.raises(InsufficientLiquidity):
+            sol_usdc.amount_out(token_in, amount, now=NOW)
+        return
+
+    assert sol_usdc.amount_out(token_in, amount, now=NOW) == quoted.amount_out_raw
+    assert quoted.amount_out_raw <= amount * sol_usdc.rate_ceiling(token_in, now=NOW)

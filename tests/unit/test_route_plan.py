@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import msgspec
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from domain.pools import CpmmPool, DlmmPool, InsufficientLiquidity, Pool, SwapResult
 from domain.pools.dlmm import spread_bins
 from domain.route_plan import RouteLeg, RoutePlan, min_amount_out_raw, plan_route
+from market.seed import seed_pools
 
 NOW = 1_764_547_200
 
@@ -54,6 +57,23 @@ class Counting:
     def quote(self, token_in: str, amount_in_raw: int, now: int) -> SwapResult:
         self.quotes += 1
         return self.pool.quote(token_in, amount_in_raw, now)
+
+
+@dataclass
+class Searching:
+    """A pool as the router saw it before its shortcuts: each step a full quote, and a rate ceiling so high
+    that the split is always searched for."""
+
+    pool: Pool
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.pool, name)
+
+    def amount_out(self, token_in: str, amount_in_raw: int, now: int) -> int:
+        return self.pool.quote(token_in, amount_in_raw, now).amount_out_raw
+
+    def rate_ceiling(self, token_in: str, now: int) -> Fraction:
+        return Fraction(2**128)  # base units out per base unit in: more than any pool here can hold
 
 
 def one_bin(pool_id: str, amount_out: int) -> DlmmPool:
@@ -313,6 +333,53 @@ def test_a_plan_never_pays_less_than_the_best_single_pool_and_its_legs_add_up(po
     assert [leg.percent for leg in plan.legs] == sorted((leg.percent for leg in plan.legs), reverse=True)
     if len(plan.legs) > 1 and filled:
         assert plan.amount_out_raw > max(filled)
+
+
+def full_search_plan(
+    pools: Sequence[Pool], token_in: str, amount: int, step: int, gain: int
+) -> RoutePlan | None:
+    """The plan of a full split search over full quotes (None: the pools cannot fill the order)."""
+    searching: list[Pool] = [Searching(pool) for pool in pools]
+    try:
+        return plan_route(searching, token_in, amount, NOW, percent_step=step, min_split_gain_bps=gain)
+    except InsufficientLiquidity:
+        return None
+
+
+def routed_plan(pools: Sequence[Pool], token_in: str, amount: int, step: int, gain: int) -> RoutePlan | None:
+    try:
+        return plan_route(pools, token_in, amount, NOW, percent_step=step, min_split_gain_bps=gain)
+    except InsufficientLiquidity:
+        return None
+
+
+# Orders of every size: 1 to 9 times a power of ten up to 1e15 base units.
+order_sizes = st.builds(lambda digit, power: digit * 10**power, st.integers(1, 9), st.integers(0, 15))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pools=mixed_pools(),
+    amount=st.one_of(st.integers(1, 10**15), order_sizes),
+    step=st.sampled_from([1, 5, 25]),
+    gain=st.sampled_from([0, 1, 5, 50]),
+)
+def test_the_plan_is_the_one_a_full_search_over_full_quotes_finds(pools, amount, step, gain):
+    """Skipping the split search when no split can win, and the steps' bare amounts out, change no plan."""
+    assert routed_plan(pools, "IN", amount, step, gain) == full_search_plan(pools, "IN", amount, step, gain)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 1_000),
+    token_in=st.sampled_from(["SOL", "USDC"]),
+    amount=order_sizes,
+    gain=st.sampled_from([0, 5]),
+)
+def test_on_the_markets_pools_too_the_plan_is_the_one_a_full_search_finds(seed, token_in, amount, gain):
+    """The market's SOL/USDC pools, near one price: small orders skip the search, large ones split."""
+    pools = [pool for pool in seed_pools(seed) if {pool.token_x, pool.token_y} == {"SOL", "USDC"}]
+    assert routed_plan(pools, token_in, amount, 1, gain) == full_search_plan(pools, token_in, amount, 1, gain)
 
 
 @settings(max_examples=200, deadline=None)
