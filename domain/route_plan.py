@@ -22,9 +22,9 @@ No split is searched for when none could be taken. Each pool pays at most its in
 `rate_ceiling` (its best marginal rate, at size zero after the least fee: outputs are concave, and their
 floors only lower them), and a split's legs take exactly `amount_in_raw` between them, so no split pays
 more than `amount_in_raw` times the pools' best ceiling; when that is no more than the best single pool's
-output times (1 + min_split_gain_bps / 10,000), every split fails the comparison above, and the best single pool
-is the plan the search would have ended in. Small orders, the common case, end here: the best single pool
-pays them nearly its marginal rate.
+output times (1 + min_split_gain_bps / 10,000), every split fails the comparison above, and the best
+single pool is the plan the search would have ended in. Small orders, the common case, end here: the best
+single pool pays them nearly its marginal rate.
 
 Quotes are pure maths; each (pool, amount) is quoted once per plan and kept: routing in 1 % steps over `n`
 pools of which `u` are used costs at most 20 + 5u + 4n quotes. Only the whole amount's quotes are full

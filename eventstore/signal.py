@@ -15,6 +15,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventstore.grouped import Grouped
+
 log = logging.getLogger(__name__)
 
 ANY_ORDER = "*"  # sent after a listener reconnects: anything may have been appended meanwhile
@@ -28,12 +30,6 @@ class AppendSignal(Protocol):
     def listen(self) -> AsyncIterator[str]:
         """Order ids as they are appended to (or ANY_ORDER), for as long as it is iterated."""
         ...
-
-
-class _Wakeups:
-    def __init__(self) -> None:
-        self.order_ids: set[str] = set()
-        self.sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
 class InProcessSignal:
@@ -57,47 +53,25 @@ class InProcessSignal:
 
 
 class RedisSignal:
-    """Redis pub/sub, so that an API process hears of appends made by any worker process.
-
-    Wake-ups published while others are on their way go together in one round trip after them (a
-    pipeline), as a database's group commit does: a busy process sends a few pipelines, not a command per
-    append. `publish` still returns only once its wake-up is sent."""
+    """Redis pub/sub, so that an API process hears of appends made by any worker process. Wake-ups published
+    together share a round trip (`Grouped`)."""
 
     def __init__(self, redis: Redis, reconnect_delay_s: float = 0.5) -> None:
         self.redis = redis
         self.reconnect_delay_s = reconnect_delay_s
-        self._next: _Wakeups | None = None  # to be sent after the round trip on its way, if any
-        self._sender: asyncio.Task[None] | None = None
+        self._wakeups = Grouped(self._publish_all)
 
     async def publish(self, order_id: str) -> None:
-        if self._next is None:
-            self._next = _Wakeups()
-        batch = self._next
-        batch.order_ids.add(order_id)
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_all())
-        await asyncio.shield(batch.sent)  # a publisher cancelled must not cancel the others' wake-ups
+        await self._wakeups.add(order_id)
 
-    async def _send_all(self) -> None:
-        while (batch := self._next) is not None:
-            self._next = None
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for order_id in batch.order_ids:
-                        pipe.publish(CHANNEL, order_id)
-                    await pipe.execute()
-            except RedisError as error:  # the listeners' timers cover for it
-                log.warning("%d append wake-ups not published: %s", len(batch.order_ids), error)
-            except BaseException as error:  # not Redis's: the publishers' error, as it was before
-                if isinstance(error, asyncio.CancelledError):  # stopping: so are the publishers waiting
-                    for waiting in (batch, self._next):
-                        if waiting is not None:
-                            waiting.sent.cancel()
-                    self._next = None
-                else:
-                    batch.sent.set_exception(error)
-                raise
-            batch.sent.set_result(None)
+    async def _publish_all(self, order_ids: list[str]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for order_id in dict.fromkeys(order_ids):
+                    pipe.publish(CHANNEL, order_id)
+                await pipe.execute()
+        except RedisError as error:  # the listeners' timers cover for it
+            log.warning("%d append wake-ups not published: %s", len(order_ids), error)
 
     async def listen(self) -> AsyncIterator[str]:
         while True:

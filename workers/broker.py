@@ -14,6 +14,7 @@ from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
 from commands.submit_order import Enqueue
+from eventstore.grouped import Grouped
 from workers.claims import OrderClaims
 from workers.tasks import EXECUTE_ORDER, execute_order
 
@@ -43,7 +44,8 @@ class OrderQueueBroker(RedisStreamBroker):
     - The stock broker looks for deliveries idle past `IDLE_TIMEOUT_MS` after every read (three more
       commands per order, under a lock); here at most every `RECLAIM_EVERY_S`, without a lock (XAUTOCLAIM
       is atomic: two consumers never claim one entry). Every command goes through one client, instead of a
-      client built for each (which costs more than the command).
+      client built for each (which costs more than the command), and orders enqueued together share one
+      round trip.
     """
 
     RECLAIM_EVERY_S = 1.0
@@ -52,8 +54,18 @@ class OrderQueueBroker(RedisStreamBroker):
     def redis(self) -> Redis:
         return Redis(connection_pool=self.connection_pool)
 
+    @functools.cached_property
+    def _kicks(self) -> Grouped[bytes]:
+        return Grouped(self._add_all)
+
     async def kick(self, message: BrokerMessage) -> None:
-        await self.redis.xadd(self.queue_name, {b"data": message.message})
+        await self._kicks.add(message.message)
+
+    async def _add_all(self, messages: list[bytes]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.xadd(self.queue_name, {b"data": message})
+            await pipe.execute()
 
     def _ack_generator(self, id: str, queue_name: Any) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:

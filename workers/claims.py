@@ -15,6 +15,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import LockError
 
+from eventstore.grouped import Grouped
+
 PREFIX = "order-engine:claim"
 QUEUED_PREFIX = "order-engine:queued"
 
@@ -36,9 +38,16 @@ class RedisClaims:
         self.redis = redis
         self.lease_s = lease_s
         self.queued_ttl_s = queued_ttl_s
+        self._queued = Grouped(self._mark_all_queued)  # orders submitted together share a round trip
 
     async def mark_queued(self, order_id: str) -> None:
-        await self.redis.set(f"{QUEUED_PREFIX}:{order_id}", 1, ex=max(1, round(self.queued_ttl_s)))
+        await self._queued.add(order_id)
+
+    async def _mark_all_queued(self, order_ids: list[str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for order_id in order_ids:
+                pipe.set(f"{QUEUED_PREFIX}:{order_id}", 1, ex=max(1, round(self.queued_ttl_s)))
+            await pipe.execute()
 
     @contextlib.asynccontextmanager
     async def claim(self, order_id: str) -> AsyncIterator[bool]:
