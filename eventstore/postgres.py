@@ -39,10 +39,11 @@ class PostgresBackend:
         # fails its one statement (503) and is dropped, the pool with it. No automatic prepared statements:
         # psycopg drops them at every ROLLBACK (which ends each pooled read) in one more round trip. No
         # overflow: a burst waits a moment for a pooled connection rather than have PostgreSQL start (and
-        # then end) a backend process for each request past the pool, which costs more than the request.
+        # then end) a backend process for each request past the pool, which costs more than the request;
+        # and six processes stay within PostgreSQL's default 100 connections.
         return create_async_engine(
             self.driver_url(sa.make_url(database_url)),
-            pool_size=24,
+            pool_size=16,
             max_overflow=0,
             connect_args={"prepare_threshold": None},
             **JSON_OPTIONS,
