@@ -97,10 +97,11 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
                     "bare handler + one INSERT": [measure(insert) for _, insert in curve.values()],
                 },
                 log_x=True,
+                log_y=log_y,
             )
-            for title, unit, measure in (
-                ("POST throughput", "req/s", _per_second),
-                ("POST latency, p99", "ms", _p99_ms),
+            for title, unit, measure, log_y in (
+                ("POST throughput", "req/s", _per_second, False),
+                ("POST latency, p99", "ms (log scale)", _p99_ms, True),  # from milliseconds to seconds
             )
         ],
         notes=[

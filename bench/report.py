@@ -118,7 +118,10 @@ def _plot_curves(curves: list[Curve], path: Path) -> Path | None:
         if curve.log_x:
             axes.set_xscale("log", base=2)
         axes.set_xticks(curve.xs, [f"{x:g}" for x in curve.xs])
-        axes.set_ylim(bottom=0)
+        if curve.log_y:
+            axes.set_yscale("log")
+        else:
+            axes.set_ylim(bottom=0)
         axes.set_title(curve.title, fontsize=10)
         axes.set_xlabel(curve.x)
         axes.set_ylabel(curve.y)

@@ -40,6 +40,7 @@ class Curve(msgspec.Struct, kw_only=True):
     xs: list[float]
     series: dict[str, list[float]]  # label -> the measure at each of `xs`
     log_x: bool = False
+    log_y: bool = False
 
 
 class Measured(msgspec.Struct, kw_only=True):
