@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 import typer
 
-from bench import burst, cli, event_store, fanout, pipeline, profile, rebuild, routing
+from bench import burst, cli, connections, event_store, fanout, pipeline, profile, rebuild, routing
 from bench.machine import describe
 from bench.report import REPORT_PATH, write_report
 from bench.results import RESULTS_DIR, Result, Size, save
@@ -31,6 +31,7 @@ PARTS: dict[str, ModuleType] = {
     "rebuild": rebuild,
     "fan-out": fanout,
     "burst": burst,
+    "connections": connections,
     "profile": profile,
     "cli": cli,
     "routing": routing,

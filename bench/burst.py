@@ -6,15 +6,15 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 import numpy as np
 import psycopg
 
 from bench.engine_log import TERMINAL, terminal_times
 from bench.results import Figure, Measured, Size
-from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes
+from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes, wait_healthy
 from engine.settings import Settings
-from tests.processes import wait_for_workers, wait_until_healthy
+from tests.processes import wait_for_workers
 from tests.settings import MARKET_ORDER
 
 DEFAULTS = Settings()
@@ -28,6 +28,7 @@ VENUE_TIME = {Size.SMOKE: 0.1, Size.FULL: 1.0}
 # Starts are stamped when their event is appended, a moment after the limiter granted them.
 STAMP_TOLERANCE_S = 0.1
 CONNECTIONS = 200
+ANSWER_GOAL_MS = 2000  # the issue's: every POST of the burst answered within 2 s of the first
 
 
 def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
@@ -70,17 +71,15 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
             goal="all",
             met=rejected == 0,
         ),
-        Figure(
-            name="POST answered, after the burst began, p99",
-            value=float(np.percentile(post_ms, 99)),
-            unit="ms",
-        ),
-        Figure(
-            name="POST answered, after the burst began, last",
-            value=max(post_ms),
-            unit="ms",
-            goal="< 5,000 ms",
-            met=max(post_ms) < 5000 if judged else None,
+        *(
+            Figure(
+                name=f"POST answered, after the burst began, {which}",
+                value=value,
+                unit="ms",
+                goal=f"< {ANSWER_GOAL_MS:,} ms",
+                met=value < ANSWER_GOAL_MS if judged else None,
+            )
+            for which, value in (("p99", float(np.percentile(post_ms, 99))), ("last", max(post_ms)))
         ),
         Figure(
             name=f"most starts in any {window_s:g} s window",
@@ -129,7 +128,8 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
         figures=figures,
         samples={"POST in a 1,000-order burst" if judged else "POST in the burst": post_ms},
         notes=[
-            f"All {orders} POSTs are sent at once over {CONNECTIONS} connections, each timed from the "
+            f"All {orders} POSTs are sent at once over {CONNECTIONS} connections (aiohttp, in the bench "
+            "process, sharing the machine's cores), each timed from the "
             "burst's start to its answer; starts are each order's "
             "first RoutingStarted, stamped by the log a moment after the limiter granted them, so windows "
             f"are checked {STAMP_TOLERANCE_S * 1000:.0f} ms shorter than the limiter's.",
@@ -143,22 +143,24 @@ async def _burst(
     backends: Backends, url: str, workers: int, orders: int
 ) -> tuple[list[float], dict[str, int], float]:
     """Fires every POST at once; returns how long after the burst began each was answered (ms)."""
-    async with httpx.AsyncClient(
-        base_url=url, limits=httpx.Limits(max_connections=CONNECTIONS), timeout=60
+    await wait_healthy([url])
+    await wait_for_workers(backends.redis_url, workers, STARTUP_TIMEOUT_S)
+    answered_ms: list[float] = []
+    statuses: dict[str, int] = {}
+    # aiohttp, not httpx: the client shares the machine's cores with the engine, and httpx's CPU per
+    # request was a delay of the client's, not the server's. Requests beyond the connections wait in the
+    # connector's queue; the connections are opened during the burst, as a burst of new clients would.
+    async with aiohttp.ClientSession(
+        base_url=url,
+        connector=aiohttp.TCPConnector(limit=CONNECTIONS),
+        timeout=aiohttp.ClientTimeout(total=60),
     ) as http:
-        await wait_until_healthy(http, STARTUP_TIMEOUT_S)
-        await wait_for_workers(backends.redis_url, workers, STARTUP_TIMEOUT_S)
-        answered_ms: list[float] = []
-        statuses: dict[str, int] = {}
-        # Requests beyond the connections wait here, not in httpx's pool, which grows slow with a
-        # thousand waiting in it (a delay of the client's, not the server's).
-        connections = asyncio.Semaphore(CONNECTIONS)
 
         async def submit(n: int) -> None:
-            async with connections:
-                response = await http.post("/api/orders/execute", json=MARKET_ORDER)
+            async with http.post("/api/orders/execute", json=MARKET_ORDER) as response:
+                accepted = await response.json(content_type=None)
             answered_ms.append((time.monotonic() - started) * 1000)
-            statuses[response.json().get("orderId", f"rejected-{n}")] = response.status_code
+            statuses[accepted.get("orderId", f"rejected-{n}")] = response.status
 
         began, started = time.time(), time.monotonic()
         await asyncio.gather(*(submit(n) for n in range(orders)))

@@ -48,12 +48,16 @@ def wrk_binary() -> str:
     return found
 
 
-def post_load(url: str, body: dict, *, seconds: float, connections: int, threads: int = 1) -> LoadResult:
-    """POSTs `body` to `url` as fast as `connections` keep-alive connections allow."""
+def post_load(
+    url: str, body: dict, *, seconds: float, connections: int, threads: int = 1, timeout_s: float = 2
+) -> LoadResult:
+    """POSTs `body` to `url` as fast as `connections` keep-alive connections allow; a request unanswered
+    after `timeout_s` counts as an error (wrk's default: 2 s)."""
     with tempfile.TemporaryDirectory() as scratch:
         script = Path(scratch) / "post.lua"
         script.write_text(WRK_SCRIPT % {"body": json.dumps(body)})
         command = [wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
+        command.append(f"--timeout={timeout_s:g}s")
         out = subprocess.run(
             [*command, "-s", script, url],
             capture_output=True,

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -22,8 +19,8 @@ import redis
 from bench.engine_log import TERMINAL, terminal_times
 from bench.http_load import INSTALL_WRK, post_load
 from bench.results import Figure, Measured, Size
-from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes, wait_healthy
-from tests.processes import free_port, wait_for_workers
+from bench.servers import STARTUP_TIMEOUT_S, Backends, engine_processes, reference_server, wait_healthy
+from tests.processes import wait_for_workers
 from tests.settings import MARKET_ORDER
 
 SIZES = {
@@ -75,7 +72,7 @@ def run(size: Size, backends: Backends, work_dir: Path) -> Measured:
     # Both servers start at once (each takes seconds to start on a busy machine); wrk loads one at a time.
     with (
         engine_processes(backends, work_dir / "post", apis=1, workers=0, projectors=0) as engine,
-        _reference_server(backends, work_dir) as reference_url,
+        reference_server(backends, work_dir) as reference_url,
     ):
         asyncio.run(wait_healthy(engine.urls))
         ours = post_load(
@@ -265,45 +262,3 @@ async def _offered_load(
         await asyncio.gather(*(submit_at(start + n / rate) for n in range(int(rate * seconds))))
     ended = await terminal_times(backends.database_url, list(sent), timeout_s=120)
     return post_ms, [(ended[order_id] - sent[order_id]) * 1000 for order_id in sent]
-
-
-class _reference_server:
-    """bench/reference_app.py under uvicorn, on the engine's server settings."""
-
-    def __init__(self, backends: Backends, work_dir: Path) -> None:
-        self.backends = backends
-        self.log = work_dir / "reference.log"
-        self.port = free_port()
-
-    def __enter__(self) -> str:
-        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.reference_app:create_app"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(
-            command,
-            env={**os.environ, "DATABASE_URL": self.backends.database_url},
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{self.port}"
-        asyncio.run(_wait_answering(f"{url}/parse", self.process, self.log))
-        return url
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-
-async def _wait_answering(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = STARTUP_TIMEOUT_S
-) -> None:
-    async with httpx.AsyncClient() as http, asyncio.timeout(timeout_s):
-        while True:  # another process: asking is the only way to know it is up
-            if process.poll() is not None:  # it died: say why now, not after the timeout
-                output = await asyncio.to_thread(log.read_text)
-                raise RuntimeError(f"the reference server exited ({process.returncode}):\n{output}")
-            try:
-                if (await http.post(url, json=MARKET_ORDER)).status_code == 201:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)

@@ -1,4 +1,5 @@
-"""BENCHMARKS.md and the latency plot, written from the saved results (never edited by hand).
+"""BENCHMARKS.md, the latency plot and each part's curves, written from the saved results (never edited by
+hand).
 
 The one hand-written part, `bench/improvements.md` (what profiling found and what changed, before and
 after), is copied in as it is.
@@ -7,10 +8,11 @@ after), is copied in as it is.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.results import Figure, Result, load_all
+from bench.results import Curve, Figure, Result, load_all
 
 ROOT = Path(__file__).parent.parent
 REPORT_PATH = ROOT / "BENCHMARKS.md"
@@ -34,6 +36,9 @@ def write_report(results_dir: Path, report_path: Path) -> None:
     plot = _plot(results, results_dir / PLOT_NAME)
     for result in results:
         sections.append(_section(result))
+        curves = _plot_curves(result.curves, results_dir / f"{result.part}.png")
+        if curves is not None:
+            sections.append(f"![{result.title}]({_relative(curves, report_path)})\n")
     if plot is not None:
         sections.append(f"## Latency distributions\n\n![Latency CDFs]({_relative(plot, report_path)})\n")
     if IMPROVEMENTS.exists():
@@ -84,11 +89,7 @@ def _plot(results: list[Result], path: Path) -> Path | None:
     ]
     if not series:
         return None
-    import matplotlib  # here, not at the top: a second of importing that most parts never use
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9, 5))
     for label, samples in series:
         ordered = np.sort(np.asarray(samples))
@@ -103,6 +104,43 @@ def _plot(results: list[Result], path: Path) -> Path | None:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _plot_curves(curves: list[Curve], path: Path) -> Path | None:
+    """Each curve in a chart of its own, side by side in one image."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    figure, charts = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 4), squeeze=False)
+    for curve, axes in zip(curves, charts[0], strict=True):
+        for label, ys in curve.series.items():
+            axes.plot(curve.xs, ys, marker="o", label=label)
+        if curve.log_x:
+            axes.set_xscale("log", base=2)
+        axes.set_xticks(curve.xs, [f"{x:g}" for x in curve.xs])
+        if curve.log_y:
+            axes.set_yscale("log")
+        else:
+            axes.set_ylim(bottom=0)
+        axes.set_title(curve.title, fontsize=10)
+        axes.set_xlabel(curve.x)
+        axes.set_ylabel(curve.y)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _pyplot() -> Any:
+    import matplotlib  # here, not at the top: a second of importing that most parts never use
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _relative(path: Path, report_path: Path) -> str:

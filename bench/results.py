@@ -31,6 +31,18 @@ class Figure(msgspec.Struct, kw_only=True):
         return self.value / self.reference_value
 
 
+class Curve(msgspec.Struct, kw_only=True):
+    """A measure against a setting, one line per series (ours, a reference), plotted in the part's section."""
+
+    title: str
+    x: str  # the setting, e.g. "connections"
+    y: str  # the measure and its unit, e.g. "req/s"
+    xs: list[float]
+    series: dict[str, list[float]]  # label -> the measure at each of `xs`
+    log_x: bool = False
+    log_y: bool = False
+
+
 class Measured(msgspec.Struct, kw_only=True):
     """What a part returns."""
 
@@ -38,6 +50,7 @@ class Measured(msgspec.Struct, kw_only=True):
     settings: dict[str, str | int | float]  # how it was run (writers, clients, seconds, ...)
     figures: list[Figure]
     samples: dict[str, list[float]] = {}  # latency samples in ms, for the plot
+    curves: list[Curve] = []  # drawn side by side in one chart, `<part>.png`
     notes: list[str] = []
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ import httpx
 from migrations.run import upgrade_to_head
 from tests.processes import environment, free_port, role_processes, wait_until_healthy
 from tests.services import create_database, drop_database, fresh_redis
+from tests.settings import MARKET_ORDER
 
 # The engine's own cost: no chain delays, failures or price moves, no rate limits, quiet logs.
 ENGINE_ONLY = {
@@ -96,3 +100,45 @@ async def wait_healthy(urls: Sequence[str]) -> None:
     for url in urls:
         async with httpx.AsyncClient(base_url=url) as http:
             await wait_until_healthy(http, STARTUP_TIMEOUT_S)
+
+
+class reference_server:
+    """bench/reference_app.py under uvicorn, on the engine's server settings."""
+
+    def __init__(self, backends: Backends, work_dir: Path) -> None:
+        self.backends = backends
+        self.log = work_dir / "reference.log"
+        self.port = free_port()
+
+    def __enter__(self) -> str:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.reference_app:create_app"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, "DATABASE_URL": self.backends.database_url},
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{self.port}"
+        asyncio.run(_wait_answering(f"{url}/parse", self.process, self.log))
+        return url
+
+    def __exit__(self, *_: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+async def _wait_answering(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = STARTUP_TIMEOUT_S
+) -> None:
+    async with httpx.AsyncClient() as http, asyncio.timeout(timeout_s):
+        while True:  # another process: asking is the only way to know it is up
+            if process.poll() is not None:  # it died: say why now, not after the timeout
+                output = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"the reference server exited ({process.returncode}):\n{output}")
+            try:
+                if (await http.post(url, json=MARKET_ORDER)).status_code == 201:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)

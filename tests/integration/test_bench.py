@@ -49,3 +49,6 @@ def test_each_benchmark_part_runs_and_reports_on_a_tiny_size(part: str, tmp_path
     assert f"## {result.title}" in report.read_text()
     if result.samples:
         assert (tmp_path / "latency.png").stat().st_size > 0
+    if result.curves:
+        assert (tmp_path / f"{part}.png").stat().st_size > 0
+        assert f"]({part}.png)" in report.read_text()
