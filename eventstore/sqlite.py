@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -51,7 +52,7 @@ class SqliteBackend:
 
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await conn.execute(replacing(sqlite.insert(table), table), rows)
+            await conn.execute(_replacing_insert(table), rows)
 
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400
@@ -80,6 +81,11 @@ class SqliteBackend:
 
 
 SQLITE = SqliteBackend()
+
+
+@functools.cache  # built once per table, not for each write
+def _replacing_insert(table: sa.Table) -> Any:
+    return replacing(sqlite.insert(table), table)
 
 
 def _tune(dbapi_connection: Any, _record: Any) -> None:

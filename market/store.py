@@ -57,9 +57,9 @@ class SqlMarketStore:
             await self.backend.upsert(conn, market_pools, [_pool_row(pool) for pool in pools])
 
     @unavailable_as_store_error
-    async def record_sent(self, record: TransactionRecord) -> None:
+    async def record_sent(self, records: list[TransactionRecord]) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(market_transactions).values(_transaction_row(record)))
+            await conn.execute(_INSERT_TRANSACTION, [_transaction_row(record) for record in records])
 
     @unavailable_as_store_error
     async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
@@ -71,7 +71,12 @@ class SqlMarketStore:
     @unavailable_as_store_error
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
-            await conn.execute(sa.select(sa.func.count()).select_from(market_pools))
+            await conn.execute(_COUNT_POOLS)
+
+
+# Statements built once: building them for each write was a tenth of the market's CPU under load.
+_INSERT_TRANSACTION = sa.insert(market_transactions)
+_COUNT_POOLS = sa.select(sa.func.count()).select_from(market_pools)
 
 
 def _pool_row(pool: PoolState) -> dict[str, Any]:
