@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from litestar import Controller, Litestar, Request, Response, Router, get, post, route
 from litestar.di import NamedDependency, Provide
-from litestar.enums import HttpMethod, RequestEncodingType
+from litestar.enums import HttpMethod, MediaType, RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, PathParameter, QueryParameter
@@ -102,27 +102,33 @@ class OutsideSwap(msgspec.Struct, rename="camel"):
     amount_in_raw: Annotated[str, msgspec.Meta(pattern=POSITIVE_RAW)]
 
 
+def _encoded(body: bytes) -> Response[Any]:
+    """A 200 of JSON already encoded (Litestar sends bytes as they are): the handler's annotation says what
+    shape it has, for the schema."""
+    return Response(body, media_type=MediaType.JSON)
+
+
 @get("/pools", summary="The pools, filtered by pair and venue", responses=error_responses(400))
 async def list_pools(
     market: NamedDependency[Market],
     token_in: Annotated[Token | None, QueryParameter(name="tokenIn")] = None,  # type: ignore[valid-type]
     token_out: Annotated[Token | None, QueryParameter(name="tokenOut")] = None,  # type: ignore[valid-type]
     venue: Annotated[Venue | None, QueryParameter()] = None,  # type: ignore[valid-type]
-) -> list[Wire]:
-    pools = await market.read_pools(
+) -> Response[list[Wire]]:
+    pools = await market.read_pools_json(
         venue and venue.value, token_in and token_in.value, token_out and token_out.value
     )
-    return [pool_to_wire(pool) for pool in pools]
+    return _encoded(pools)
 
 
 @get("/pools/{poolId:str}", summary="One pool", responses=error_responses(described=NO_POOL))
 async def get_pool(
     market: NamedDependency[Market], pool_id: Annotated[str, PathParameter(name="poolId")]
-) -> Wire:
-    pool = market.ledger.pools.get(pool_id)
+) -> Response[Wire]:
+    pool = market.pool_json(pool_id)
     if pool is None:
         raise NotFoundException(f"no pool {pool_id!r}")
-    return pool_to_wire(pool)
+    return _encoded(pool)
 
 
 class TransactionController(Controller):
@@ -212,6 +218,7 @@ def market_router(market: Market, path: str = "/market") -> Router:
     return Router(
         path=path,
         route_handlers=[list_pools, get_pool, TransactionController, outside_swap, market_health],
+        # One dependency: Litestar resolves two or more in an anyio task group, for every request.
         dependencies={"market": Provide(lambda: market, use_cache=True, sync_to_thread=False)},
         exception_handlers={InvalidTransaction: _invalid_transaction},  # type: ignore[dict-item]
         tags=["market"],

@@ -8,6 +8,7 @@ once, from DATABASE_URL, and hands it to whatever needs it; nothing else asks wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import URL, make_url
@@ -53,8 +54,21 @@ class Backend(Protocol):
         """An INSERT that takes `ON CONFLICT` clauses (`on_conflict_do_nothing`, `on_conflict_do_update`)."""
         ...
 
+    async def insert_rows(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` (every column of `table` in each) in one statement; raises IntegrityError for a
+        primary key that exists."""
+        ...
+
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert `rows`, replacing every column of a row whose primary key exists."""
+        ...
+
+    async def upsert_at_once(
+        self, conn: AsyncConnection, writes: Sequence[tuple[sa.Table, list[dict[str, Any]]]]
+    ) -> None:
+        """Each table's rows as `upsert` writes them, in one statement where the database has a way (so that
+        in autocommit, `one_statement`, they are one round trip and all or nothing), else one by one in the
+        caller's transaction."""
         ...
 
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:

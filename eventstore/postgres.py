@@ -60,12 +60,22 @@ class PostgresBackend:
     def insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
 
+    async def insert_rows(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        if rows:  # (as upsert does, for the same reasons)
+            await conn.execute(_recordset_insert(table), {"rows": rows})
+
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
             # One statement with the rows as one JSON document, encoded in one call: thousands of rows (a
             # rebuild's batch) without a bind parameter per value for SQLAlchemy and the driver to handle
             # one by one. JSON has no NaN or infinity; a view's numbers are finite.
             await conn.execute(_recordset_upsert(table), {"rows": rows})
+
+    async def upsert_at_once(
+        self, conn: AsyncConnection, writes: Sequence[tuple[sa.Table, list[dict[str, Any]]]]
+    ) -> None:
+        statement = _recordset_upserts(tuple(table for table, _ in writes))
+        await conn.execute(statement, {f"rows_{n}": rows for n, (_, rows) in enumerate(writes)})
 
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:
         return sa.extract("epoch", later - earlier)
@@ -104,11 +114,29 @@ async def _indexes(conn: AsyncConnection, table: str) -> dict[str, str]:
     return dict(cast("list[tuple[str, str]]", rows.all()))
 
 
-def _recordset_upsert(table: sa.Table) -> Any:
+# Built once per table: building them for each write took half of the market's writing CPU.
+@functools.cache
+def _recordset_insert(table: sa.Table, rows_name: str = "rows") -> Any:
+    """An INSERT of the rows of one JSON array, bound as `rows_name`."""
     columns = [sa.column(column.name, column.type) for column in table.columns]
-    rows = sa.func.json_to_recordset(sa.bindparam("rows", type_=sa.JSON)).table_valued(*columns)
+    rows = sa.func.json_to_recordset(sa.bindparam(rows_name, type_=sa.JSON)).table_valued(*columns)
     select = sa.select(rows.render_derived(with_types=True))
-    return replacing(postgresql.insert(table).from_select(list(table.columns), select), table)
+    return postgresql.insert(table).from_select(list(table.columns), select)
+
+
+@functools.cache
+def _recordset_upsert(table: sa.Table, rows_name: str = "rows") -> Any:
+    return replacing(_recordset_insert(table, rows_name), table)
+
+
+@functools.cache
+def _recordset_upserts(tables: tuple[sa.Table, ...]) -> Any:
+    """The upserts of `tables` as one statement, the rows of the nth bound as `rows_<n>`: all but the last
+    are data-modifying CTEs of the last (PostgreSQL runs each of them, whether or not it is read)."""
+    *before, last = [_recordset_upsert(table, f"rows_{n}") for n, table in enumerate(tables)]
+    for n, upsert in enumerate(before):
+        last = last.add_cte(upsert.cte(f"upsert_{n}"))
+    return last
 
 
 class PostgresEventStore(SqlEventStore):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -49,9 +50,19 @@ class SqliteBackend:
     def insert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
 
+    async def insert_rows(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await conn.execute(_insert_into(table), rows)
+
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await conn.execute(replacing(sqlite.insert(table), table), rows)
+            await conn.execute(_replacing_insert(table), rows)
+
+    async def upsert_at_once(
+        self, conn: AsyncConnection, writes: Sequence[tuple[sa.Table, list[dict[str, Any]]]]
+    ) -> None:
+        for table, rows in writes:  # (SQLite has no data-modifying CTE; and no round trips to save)
+            await self.upsert(conn, table, rows)
 
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400
@@ -80,6 +91,17 @@ class SqliteBackend:
 
 
 SQLITE = SqliteBackend()
+
+
+# Built once per table, not for each write.
+@functools.cache
+def _insert_into(table: sa.Table) -> Any:
+    return sqlite.insert(table)
+
+
+@functools.cache
+def _replacing_insert(table: sa.Table) -> Any:
+    return replacing(_insert_into(table), table)
 
 
 def _tune(dbapi_connection: Any, _record: Any) -> None:

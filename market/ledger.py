@@ -80,8 +80,8 @@ class MarketStore(Protocol):
         """Write `pools` (insert or replace)."""
         ...
 
-    async def record_sent(self, record: TransactionRecord) -> None:
-        """A pending transaction."""
+    async def record_sent(self, records: list[TransactionRecord]) -> None:
+        """Pending transactions, in one database transaction."""
         ...
 
     async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
@@ -119,6 +119,7 @@ class Ledger:
         self._rng = random.Random(f"{config.seed}:ledger") if seeded else random.Random()
         # Signatures are stable per transaction in a seeded run, unguessable across unseeded ones.
         self._signature_salt = f"{config.seed}" if seeded else f"{random.Random().getrandbits(128)}"
+        # Pool id -> its state, changed by replacing a pool, never in place (see pools_matching).
         self.pools: dict[str, PoolState] = {}
         self._records: dict[str, TransactionRecord] = {}
         self._outcomes: dict[str, asyncio.Future[Landed | Dropped]] = {}
@@ -126,6 +127,9 @@ class Ledger:
         # Landings decided but not yet written, in the order they were decided, and the task writing them.
         self._unwritten: list[tuple[TransactionRecord, list[PoolState], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # Transactions sent but not yet recorded, in the order they were sent, and the task recording them.
+        self._unrecorded: list[tuple[TransactionRecord, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     async def start(self, seed_pools: Callable[[], list[PoolState]]) -> None:
         """Load the state; with no pools stored yet, write `seed_pools()` first. A transaction that was
@@ -153,9 +157,17 @@ class Ledger:
         self, venue: str | None = None, token_in: str | None = None, token_out: str | None = None
     ) -> list[PoolState]:
         """Copies of the pools matching every filter given (a pair in either direction), by pool id."""
+        return [copy.deepcopy(pool) for pool in self.pools_matching(venue, token_in, token_out)]
+
+    def pools_matching(
+        self, venue: str | None = None, token_in: str | None = None, token_out: str | None = None
+    ) -> list[PoolState]:
+        """The pools matching every filter given (a pair in either direction), by pool id: the ledger's own,
+        to read and not to change. A landing replaces a pool in `pools` with a new one and never changes one
+        in place, so what is returned stays as it was read (readers may key caches on its identity)."""
         tokens = {token for token in (token_in, token_out) if token is not None}
         return [
-            copy.deepcopy(pool)
+            pool
             for pool_id, pool in sorted(self.pools.items())
             if (venue is None or pool.venue == venue) and tokens <= {pool.token_x, pool.token_y}
         ]
@@ -198,7 +210,7 @@ class Ledger:
             self._records[client_tx_id] = record
             outcome = self._outcomes[client_tx_id] = asyncio.get_running_loop().create_future()
             try:
-                await self.store.record_sent(record)
+                await self._record_sent(record)
             except BaseException as error:
                 del self._records[client_tx_id], self._outcomes[client_tx_id]
                 if not isinstance(error, asyncio.CancelledError):
@@ -211,6 +223,43 @@ class Ledger:
             return record.outcome
         # Shielded: a caller that gives up waiting does not stop the transaction from landing.
         return await asyncio.shield(self._outcomes[client_tx_id])
+
+    async def _record_sent(self, record: TransactionRecord) -> None:
+        """Record `record` (pending) with the transactions sent meanwhile, in one database transaction: a
+        burst of sends makes one write (one transaction each was a fifth of the market's CPU under load).
+        Raises what the store raises; a caller cancelled before its batch is written is not recorded."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((record, recorded))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_sent())
+        try:
+            await asyncio.shield(recorded)
+        except asyncio.CancelledError:
+            recorded.cancel()  # (left out of the next batch, if it is not in the one being written)
+            raise
+
+    async def _write_sent(self) -> None:
+        """Record what has been sent, all of it at once, until nothing is left; a failed write is told to
+        each of its senders (their transactions were not sent)."""
+        while self._unrecorded:
+            batch = [(record, recorded) for record, recorded in self._unrecorded if not recorded.done()]
+            self._unrecorded = []
+            if not batch:
+                continue
+            try:
+                await self.store.record_sent([record for record, _ in batch])
+            except asyncio.CancelledError:
+                for _, recorded in batch:
+                    recorded.cancel()
+                raise
+            except Exception as error:
+                for _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_exception(error)
+            else:
+                for _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_result(None)
 
     async def swap_now(self, pool_id: str, token_in: str, amount_in_raw: int) -> Landed | Dropped:
         """An outside trader's swap into one pool, landing at once (the flow's, and POST /swaps'): a
@@ -330,7 +379,9 @@ class Ledger:
         after: dict[str, PoolState] = {}
         fills = []
         for leg in tx.legs:
-            pool = after.get(leg.pool) or copy.deepcopy(self.pools[leg.pool])
+            # A shallow copy is enough: a swap sets a pool's fields to new values (a DLMM pool's bins to a
+            # new dict) and never changes what they held, so the pool in `pools` is left as it was.
+            pool = after.get(leg.pool) or copy.copy(self.pools[leg.pool])
             try:
                 result = pool.swap(tx.token_in, leg.amount_in_raw, int(now))
             except InsufficientLiquidity:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from domain.pools import PoolState
 from market.flow import MarketFlow
 from market.ledger import Ledger, LedgerConfig, MarketStore
+from market.pools_json import PoolsJson
 from market.seed import seed_pools
 
 VENUES = ("raydium", "meteora")
@@ -48,6 +49,7 @@ class Market:
         )
         self.flow = MarketFlow(self.ledger, config.flow_interval_ms, config.seed)
         self._flowing: asyncio.Task[None] | None = None
+        self.pools_json = PoolsJson()
 
     async def start(self) -> None:
         await self.ledger.start(lambda: seed_pools(self.config.seed))
@@ -58,9 +60,22 @@ class Market:
         self, venue: str | None, token_in: str | None, token_out: str | None
     ) -> list[PoolState]:
         """Copies of the pools (of `venue`, trading the pair, when given), after the quote delay."""
+        await self._quote_delay()
+        return self.ledger.pools_for(venue, token_in, token_out)
+
+    async def read_pools_json(self, venue: str | None, token_in: str | None, token_out: str | None) -> bytes:
+        """The pools `read_pools` reads, as a JSON array of the wire's pools (venues/chain_wire.py)."""
+        await self._quote_delay()
+        return self.pools_json.list_of(self.ledger.pools_matching(venue, token_in, token_out))
+
+    def pool_json(self, pool_id: str) -> bytes | None:
+        """One pool as a JSON object of the wire (no quote delay: an explorer's view); None if unknown."""
+        pool = self.ledger.pools.get(pool_id)
+        return None if pool is None else self.pools_json.of(pool)
+
+    async def _quote_delay(self) -> None:
         if self.config.quote_delay_ms > 0:
             await asyncio.sleep(self.config.quote_delay_ms / 1000)
-        return self.ledger.pools_for(venue, token_in, token_out)
 
     async def stop(self) -> None:
         if self._flowing is not None:

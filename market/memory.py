@@ -25,8 +25,9 @@ class InMemoryMarketStore:
     async def save_pools(self, pools: list[PoolState]) -> None:
         self.pools.update((pool.pool_id, copy.deepcopy(pool)) for pool in pools)
 
-    async def record_sent(self, record: TransactionRecord) -> None:
-        self.transactions[record.transaction.client_tx_id] = record
+    async def record_sent(self, records: list[TransactionRecord]) -> None:
+        for record in records:
+            self.transactions[record.transaction.client_tx_id] = record
         self.writes += 1
 
     async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:

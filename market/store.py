@@ -34,6 +34,7 @@ class SqlMarketStore:
     def __init__(self, engine: AsyncEngine, backend: Backend) -> None:
         self.engine = engine
         self.backend = backend
+        self.one_statement = backend.one_statement(engine)  # the same pool, for a write of one statement
 
     @unavailable_as_store_error
     async def load(self) -> tuple[list[PoolState], list[TransactionRecord]]:
@@ -57,21 +58,30 @@ class SqlMarketStore:
             await self.backend.upsert(conn, market_pools, [_pool_row(pool) for pool in pools])
 
     @unavailable_as_store_error
-    async def record_sent(self, record: TransactionRecord) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(market_transactions).values(_transaction_row(record)))
+    async def record_sent(self, records: list[TransactionRecord]) -> None:
+        async with self.one_statement.begin() as conn:
+            await self.backend.insert_rows(conn, market_transactions, [_transaction_row(r) for r in records])
 
     @unavailable_as_store_error
     async def record_outcomes(self, records: list[TransactionRecord], pools: list[PoolState]) -> None:
-        async with self.engine.begin() as conn:
-            await self.backend.upsert(conn, market_transactions, [_transaction_row(r) for r in records])
-            if pools:
-                await self.backend.upsert(conn, market_pools, [_pool_row(pool) for pool in pools])
+        # One statement on PostgreSQL: one round trip instead of four (BEGIN, two upserts, COMMIT).
+        async with self.one_statement.begin() as conn:
+            await self.backend.upsert_at_once(
+                conn,
+                [
+                    (market_transactions, [_transaction_row(record) for record in records]),
+                    (market_pools, [_pool_row(pool) for pool in pools]),
+                ],
+            )
 
     @unavailable_as_store_error
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
-            await conn.execute(sa.select(sa.func.count()).select_from(market_pools))
+            await conn.execute(_COUNT_POOLS)
+
+
+# Built once, not for each health check.
+_COUNT_POOLS = sa.select(sa.func.count()).select_from(market_pools)
 
 
 def _pool_row(pool: PoolState) -> dict[str, Any]:

@@ -37,35 +37,36 @@ def _wire_name(field: str) -> str:
     return _camel(field) + ("Raw" if field in POOL_AMOUNTS and field != "bins" else "")
 
 
-# Wire name -> field name, for every kind of pool (and the tag telling them apart).
-_POOL_FIELDS = {"kind": "kind"} | {
-    _wire_name(field.encode_name): field.encode_name
+# Field name -> wire name, for every kind of pool (and the tag telling them apart), and back.
+_WIRE_NAMES = {"kind": "kind"} | {
+    field.encode_name: _wire_name(field.encode_name)
     for kind in get_args(PoolState)
     for field in msgspec.structs.fields(kind)
 }
+_POOL_FIELDS = {wire: name for name, wire in _WIRE_NAMES.items()}
 
 
-def _amounts_as_text(value: Any) -> Any:
-    """`value` (builtins) with every integer in it as a string of digits."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _amounts_as_text(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_amounts_as_text(item) for item in value]
-    return value
+def _amounts_as_text(name: str, value: Any) -> Any:
+    """The builtins of pool field `name`, one of POOL_AMOUNTS, with its amounts as strings of digits: a
+    reserve's integer, a DLMM pool's bins ({"<binId>": [amount_x, amount_y]})."""
+    if name == "bins":
+        return {bin_id: [str(amount_x), str(amount_y)] for bin_id, (amount_x, amount_y) in value.items()}
+    return str(value)
 
 
 def pool_to_wire(pool: PoolState) -> dict[str, Any]:
     fields = msgspec.to_builtins(pool, str_keys=True)
     wire = {
-        _wire_name(name): _amounts_as_text(value) if name in POOL_AMOUNTS else value
+        _WIRE_NAMES[name]: _amounts_as_text(name, value) if name in POOL_AMOUNTS else value
         for name, value in fields.items()
     }
     wire["spotPrice"] = f"{pool.spot_price(pool.token_x):f}"
     return wire
+
+
+def pool_wire_json(pool: PoolState) -> bytes:
+    """`pool_to_wire(pool)` encoded as JSON, as the API sends it."""
+    return msgspec.json.encode(pool_to_wire(pool))
 
 
 def pool_from_wire(wire: dict[str, Any]) -> PoolState:

@@ -103,10 +103,12 @@ async def test_a_transaction_pending_when_the_market_stopped_lands_at_the_next_s
     async with running_market(database_url) as (market, store):
         before = market.ledger.pools[POOL]
         # What a market that died between recording a transaction and landing it leaves behind.
-        for tx in (pending, stale):
-            await store.record_sent(
+        await store.record_sent(
+            [
                 TransactionRecord(transaction=tx, sent_at=now_ms, lands_at=now_ms, failure=None)
-            )
+                for tx in (pending, stale)
+            ]
+        )
     async with running_market(database_url) as (restarted, _):
         landed = await restarted.ledger.send(pending)
         assert isinstance(landed, Landed)

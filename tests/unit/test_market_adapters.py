@@ -21,12 +21,13 @@ from market.memory import InMemoryMarketStore
 from tests.unit.test_market_ledger import POOL, SOL, sol_usdc, transaction
 from venues.base import VenueError
 from venues.chain import Dropped, Landed, SwapLeg, SwapTransaction
+from venues.chain_wire import pool_to_wire
 
 INSTANT = MarketConfig(execution_delay_ms_min=0, execution_delay_ms_max=0, seed=1, flow_interval_ms=0)
 
 
 class UnreachableStore(InMemoryMarketStore):
-    async def record_sent(self, record: TransactionRecord) -> None:
+    async def record_sent(self, records: list[TransactionRecord]) -> None:
         raise StoreUnavailable("the database cannot be reached (OperationalError)")
 
 
@@ -47,6 +48,26 @@ async def test_pools_are_the_venues_copies_for_the_pair_after_the_quote_delay():
     pools[0].bins.clear()  # type: ignore[union-attr]
     assert chain.market.ledger.pools[pools[0].pool_id].bins  # type: ignore[union-attr]
     assert chain.venues == ("raydium", "meteora")
+
+
+async def test_the_pools_json_is_the_wire_of_the_pools_as_the_last_landing_left_them():
+    market = (await chain_on(InMemoryMarketStore(), quote_delay_ms=30)).market
+    pair = ("meteora", "SOL", "USDC")
+
+    def wire_now() -> list[dict[str, object]]:
+        return [pool_to_wire(pool) for pool in market.ledger.pools_for(*pair)]
+
+    started = time.monotonic()
+    before = msgspec.json.decode(await market.read_pools_json(*pair))
+    assert time.monotonic() - started >= 0.03
+    assert before == wire_now() and len(before) >= 1
+    pool_id = before[0]["poolId"]
+    assert market.pool_json(pool_id) is market.pool_json(pool_id)  # encoded once while unchanged
+    await market.ledger.swap_now(pool_id, "SOL", 50 * SOL)
+    after = msgspec.json.decode(await market.read_pools_json(*pair))
+    assert after == wire_now() and after[0] != before[0] and after[1:] == before[1:]
+    assert msgspec.json.decode(market.pool_json(pool_id) or b"") == after[0]
+    assert market.pool_json("no-such-pool") is None
 
 
 async def test_sending_landing_and_status_through_the_port():

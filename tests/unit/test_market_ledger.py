@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from domain.amounts import shown
-from domain.pools import CpmmPool, PoolState
+from domain.pools import CpmmPool, DlmmPool, PoolState
 from eventstore.base import StoreUnavailable
 from market import ledger as ledger_module
 from market.ledger import (
@@ -22,6 +22,7 @@ from market.ledger import (
     TransactionRecord,
 )
 from market.memory import InMemoryMarketStore
+from market.seed import seed_pools
 from venues.chain import Dropped, Landed, Pending, SwapLeg, SwapTransaction
 
 SOL, USDC = 10**9, 10**6
@@ -240,3 +241,83 @@ async def test_a_transaction_of_no_order_is_told_once_decided():
     tx = msgspec.structs.replace(transaction((POOL, SOL)), order_id="")
     landed = await ledger.send(tx)
     assert ledger.status(tx.client_tx_id) == landed
+
+
+class CountingStore(InMemoryMarketStore):
+    """Keeps the transactions of each write of sent transactions; `unreachable`: every such write fails;
+    each such write waits for `gate`."""
+
+    def __init__(self, unreachable: bool = False) -> None:
+        super().__init__()
+        self.unreachable = unreachable
+        self.sent_batches: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.writing = asyncio.Event()
+
+    async def record_sent(self, records: list[TransactionRecord]) -> None:
+        self.sent_batches.append([record.transaction.client_tx_id for record in records])
+        self.writing.set()
+        await self.gate.wait()
+        if self.unreachable:
+            raise StoreUnavailable("the database cannot be reached (OperationalError)")
+        await super().record_sent(records)
+
+
+async def test_transactions_sent_together_are_recorded_in_one_write_before_any_lands():
+    store = CountingStore()
+    ledger = await started(store, execution_delay_ms_min=20, execution_delay_ms_max=20)
+    ids = [f"order-{n}:1" for n in range(5)]
+    outcomes = await asyncio.gather(*(ledger.send(transaction((POOL, SOL), client_tx_id=i)) for i in ids))
+    assert all(isinstance(outcome, Landed) for outcome in outcomes)
+    assert store.sent_batches == [ids]
+    assert {i: store.transactions[i].outcome for i in ids} == dict(zip(ids, outcomes, strict=True))
+
+
+async def test_a_write_of_sent_transactions_that_fails_is_told_to_each_sender_and_sends_none():
+    store = CountingStore(unreachable=True)
+    ledger = await started(store)
+    ids = ["order-1:1", "order-2:1"]
+    results = await asyncio.gather(
+        *(ledger.send(transaction((POOL, SOL), client_tx_id=i)) for i in ids), return_exceptions=True
+    )
+    assert store.sent_batches == [ids]
+    assert all(isinstance(result, StoreUnavailable) for result in results)
+    assert [ledger.status(i) for i in ids] == [None, None]
+    assert ledger.pools[POOL] == sol_usdc()
+    store.unreachable = False  # the database is back: the same transaction can be sent again
+    assert isinstance(await ledger.send(transaction((POOL, SOL), client_tx_id=ids[0])), Landed)
+
+
+async def test_a_sender_cancelled_before_its_write_is_not_recorded():
+    store = CountingStore()
+    ledger = await started(store)
+    store.gate.clear()
+    first = asyncio.create_task(ledger.send(transaction((POOL, SOL), client_tx_id="order-1:1")))
+    await store.writing.wait()
+    cancelled = asyncio.create_task(ledger.send(transaction((POOL, SOL), client_tx_id="order-2:1")))
+    kept = asyncio.create_task(ledger.send(transaction((POOL, SOL), client_tx_id="order-3:1")))
+    await asyncio.sleep(0)  # (a turn of the loop: both are sent, waiting for the next write)
+    assert ledger.status("order-2:1") == Pending(client_tx_id="order-2:1")
+    cancelled.cancel()
+    store.gate.set()
+    assert isinstance(await first, Landed) and isinstance(await kept, Landed)
+    assert store.sent_batches == [["order-1:1"], ["order-3:1"]]
+    assert ledger.status("order-2:1") is None and "order-2:1" not in store.transactions
+
+
+async def test_a_pool_once_read_is_never_changed_by_a_landing():
+    """Readers may keep what pools_matching gave them (the API keeps its JSON by the pool's identity)."""
+    dlmm = next(pool for pool in seed_pools(seed=1) if isinstance(pool, DlmmPool))
+    ledger = await started(pools=[dlmm])
+    (read,) = ledger.pools_matching(dlmm.venue, dlmm.token_x, dlmm.token_y)
+    before = copy.deepcopy(read)
+    tx = msgspec.structs.replace(
+        transaction(),
+        token_in=dlmm.token_x,
+        token_out=dlmm.token_y,
+        legs=(SwapLeg(venue=dlmm.venue, pool=dlmm.pool_id, amount_in_raw=10**dlmm.decimals_x * 50),),
+    )
+    assert isinstance(await ledger.send(tx), Landed)
+    assert read == before
+    assert ledger.pools[dlmm.pool_id] != before  # replaced by the pool the landing left
