@@ -14,7 +14,9 @@ class Grouped(Generic[T]):
     the send before was on its way, and returns once that call has returned, raising what it raised.
 
     Under load a process makes one round trip for many items instead of one each; alone, an item goes at
-    once. A send that is cancelled (the process stopping) cancels the adds waiting for it and for the next.
+    once. An add cancelled before its items are taken leaves them out of the send (nobody is told of them);
+    once taken, they are sent whatever becomes of the add. A send that is cancelled (the process stopping)
+    cancels the adds waiting for it and for the next.
     """
 
     def __init__(self, send: Callable[[list[T]], Awaitable[None]]) -> None:
@@ -26,16 +28,25 @@ class Grouped(Generic[T]):
         if self._next is None:
             self._next = _Batch()
         batch = self._next
-        batch.items.append(item)
+        entry = [item]  # an entry of its own, to be left out by identity if this add is cancelled
+        batch.entries.append(entry)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_all())
-        await asyncio.shield(batch.sent)  # an add cancelled must not cancel the others' send
+        try:
+            await asyncio.shield(batch.sent)  # an add cancelled must not cancel the others' send
+        except asyncio.CancelledError:
+            if batch is self._next:  # not taken yet: it goes without this item
+                batch.entries.remove(entry)
+            raise
 
     async def _send_all(self) -> None:
         while (batch := self._next) is not None:
             self._next = None
+            if not batch.entries:  # every add of it was cancelled
+                batch.sent.set_result(None)
+                continue
             try:
-                await self._send(batch.items)
+                await self._send([item for (item,) in batch.entries])
             except asyncio.CancelledError:
                 for waiting in (batch, self._next):
                     if waiting is not None:
@@ -50,7 +61,7 @@ class Grouped(Generic[T]):
 
 class _Batch(Generic[T]):
     def __init__(self) -> None:
-        self.items: list[T] = []
+        self.entries: list[list[T]] = []
         self.sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # An add cancelled while waiting leaves no one to see an error: seen here, so none goes unreported.
         self.sent.add_done_callback(lambda sent: sent.cancelled() or sent.exception())

@@ -63,7 +63,19 @@ async def test_a_failed_send_raises_in_every_add_it_carried_and_the_next_still_g
     assert sends.calls == [["a"], ["b"]]
 
 
-async def test_an_add_cancelled_while_waiting_does_not_cancel_the_send_for_the_others():
+async def test_an_add_cancelled_once_its_batch_is_on_its_way_does_not_stop_the_send():
+    sends = Sends()
+    grouped = Grouped(sends)
+    first, second = asyncio.create_task(grouped.add("a")), asyncio.create_task(grouped.add("b"))
+    await sends.started.wait()
+    first.cancel()
+    sends.release.set()
+    await second
+    assert first.cancelled()
+    assert sends.calls == [["a", "b"]]
+
+
+async def test_an_add_cancelled_before_its_batch_is_taken_is_left_out_of_the_send():
     sends = Sends()
     grouped = Grouped(sends)
     first = asyncio.create_task(grouped.add("a"))
@@ -71,7 +83,7 @@ async def test_an_add_cancelled_while_waiting_does_not_cancel_the_send_for_the_o
     leaving, staying = asyncio.create_task(grouped.add("b")), asyncio.create_task(grouped.add("c"))
     await asyncio.sleep(0)
     leaving.cancel()
+    await asyncio.sleep(0)
     sends.release.set()
     await asyncio.gather(first, staying)
-    assert leaving.cancelled()
-    assert sends.calls == [["a"], ["b", "c"]]
+    assert sends.calls == [["a"], ["c"]]
