@@ -71,6 +71,17 @@ class Backend(Protocol):
         caller's transaction."""
         ...
 
+    async def execute_static(
+        self, conn: AsyncConnection, statement: sa.UpdateBase, params: dict[str, Any]
+    ) -> int:
+        """Run `statement` (an INSERT, UPDATE or DELETE built once, whose bind parameters take plain values:
+        no type of its columns converts them) with `params`; how many rows it changed."""
+        ...
+
+    def one_of(self, column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+        """`column` is one of the list bound as `name`: a statement that can be built once."""
+        ...
+
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:
         """The time from `earlier` to `later` (two timestamp columns), in seconds."""
         ...

@@ -15,11 +15,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from eventstore.base import StoreUnavailable
 
 
-def _json_dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """`value` as JSON text, encoded as the engines encode their JSON bind parameters."""
     return msgspec.json.encode(value).decode()
 
 
-JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": msgspec.json.decode}
+JSON_OPTIONS: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": msgspec.json.decode}
 
 # Every way the database can be out of reach: refused or dropped connections and broken statements (the
 # drivers' OperationalError, raised as SQLAlchemy's, also by eventstore/postgres.py's own driver reads), a

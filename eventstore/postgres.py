@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from eventstore.base import LOG_START, HorizonHolder, LogPosition, ReadHorizon, RecordedEvent
-from eventstore.database import JSON_OPTIONS, replacing, unavailable_as_store_error
+from eventstore.database import JSON_OPTIONS, json_text, replacing, unavailable_as_store_error
 from eventstore.signal import AppendSignal
 from eventstore.sql import VERSION_KEY, SqlEventStore, c
 from eventstore.tables import Xid8
@@ -62,20 +62,35 @@ class PostgresBackend:
 
     async def insert_rows(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:  # (as upsert does, for the same reasons)
-            await conn.execute(_recordset_insert(table), {"rows": rows})
+            insert = _compiled(_recordset_insert(table), conn.dialect)
+            await _execute_on_driver(conn, insert, {"rows": json_text(rows)})
 
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
             # One statement with the rows as one JSON document, encoded in one call: thousands of rows (a
             # rebuild's batch) without a bind parameter per value for SQLAlchemy and the driver to handle
-            # one by one. JSON has no NaN or infinity; a view's numbers are finite.
-            await conn.execute(_recordset_upsert(table), {"rows": rows})
+            # one by one. JSON has no NaN or infinity; a view's numbers are finite. Compiled once per table
+            # and run on psycopg: building it each time took half of a live projector's CPU.
+            upsert = _compiled(_recordset_upsert(table), conn.dialect)
+            await _execute_on_driver(conn, upsert, {"rows": json_text(rows)})
+
+    async def execute_static(
+        self, conn: AsyncConnection, statement: sa.UpdateBase, params: dict[str, Any]
+    ) -> int:
+        # Compiled once, run on psycopg: no statement cache key to compute, no execution context or result.
+        return (await _execute_on_driver(conn, _compiled(statement, conn.dialect), params)).rowcount
+
+    def one_of(self, column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+        # One array parameter, where IN's list is expanded into a parameter per item at every execution
+        # (SQLAlchemy rewrites the compiled statement for it: about 8% of a live projector's CPU).
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
 
     async def upsert_at_once(
         self, conn: AsyncConnection, writes: Sequence[tuple[sa.Table, list[dict[str, Any]]]]
     ) -> None:
-        statement = _recordset_upserts(tuple(table for table, _ in writes))
-        await conn.execute(statement, {f"rows_{n}": rows for n, (_, rows) in enumerate(writes)})
+        upserts = _compiled(_recordset_upserts(tuple(table for table, _ in writes)), conn.dialect)
+        params = {f"rows_{n}": json_text(rows) for n, (_, rows) in enumerate(writes)}
+        await _execute_on_driver(conn, upserts, params)
 
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:
         return sa.extract("epoch", later - earlier)
@@ -139,6 +154,12 @@ def _recordset_upserts(tables: tuple[sa.Table, ...]) -> Any:
     return last
 
 
+@functools.cache
+def _compiled(statement: sa.UpdateBase, dialect: sa.Dialect) -> str:
+    """`statement` as the SQL psycopg runs, its bind parameters as `%(name)s`."""
+    return str(statement.compile(dialect=dialect))
+
+
 class PostgresEventStore(SqlEventStore):
     """Writers append in parallel; followers read only below the oldest running transaction of our database.
 
@@ -156,6 +177,7 @@ class PostgresEventStore(SqlEventStore):
     async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
         # In a transaction, PostgreSQL answers `pg_stat_activity` from a copy taken at its first use; the
         # horizon must look at the backends after its statement's snapshot was taken (see VISIBLE_HORIZON).
+        # (`read_all` needs no such statement: its read is a transaction of its own, in autocommit.)
         await conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
         return await super().read_all_in(conn, after, limit)
 
@@ -265,10 +287,15 @@ _UNFIT = (psycopg.pq.TransactionStatus.ACTIVE, psycopg.pq.TransactionStatus.UNKN
 
 async def _fetch_on_driver(conn: AsyncConnection, sql: str, params: Any) -> list[Any]:
     """The rows of `sql`, run straight on the pooled connection's psycopg connection."""
+    return await (await _execute_on_driver(conn, sql, params)).fetchall()
+
+
+async def _execute_on_driver(conn: AsyncConnection, sql: str, params: Any) -> psycopg.AsyncCursor[Any]:
+    """`sql` run straight on the pooled connection's psycopg connection, in its transaction if it is in one;
+    the cursor, its rows fetched (psycopg's client-side cursor holds them all)."""
     driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
     try:
-        cursor = await driver.execute(sql, params)
-        return await cursor.fetchall()
+        return await driver.execute(sql, params)
     except psycopg.Error as error:  # raised as SQLAlchemy would: a broken connection is an OperationalError
         raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
     finally:

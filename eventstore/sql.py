@@ -94,7 +94,7 @@ class SqlEventStore(abc.ABC):
     @unavailable_as_store_error
     async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
         async with self.one_statement.connect() as conn:
-            return await self.read_all_in(conn, after, limit)
+            return await self._decoded(conn, await self._follow(conn, after, limit))
 
     @unavailable_as_store_error
     async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
@@ -110,7 +110,7 @@ class SqlEventStore(abc.ABC):
         )
 
     async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
-        """The rows of `read_all_in`."""
+        """The rows of `read_all` and `read_all_in`."""
         rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit))).all()
         return rows
 

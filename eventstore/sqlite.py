@@ -64,6 +64,15 @@ class SqliteBackend:
         for table, rows in writes:  # (SQLite has no data-modifying CTE; and no round trips to save)
             await self.upsert(conn, table, rows)
 
+    async def execute_static(
+        self, conn: AsyncConnection, statement: sa.UpdateBase, params: dict[str, Any]
+    ) -> int:
+        result: sa.CursorResult[Any] = await conn.execute(statement, params)  # (SQLite has no round trips)
+        return result.rowcount
+
+    def one_of(self, column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+        return column.in_(sa.bindparam(name, expanding=True))
+
     def seconds_between(self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> Any:
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400
 

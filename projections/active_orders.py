@@ -40,11 +40,51 @@ def _changes(recorded: RecordedEvent) -> dict[str, Any] | None:
     return fields
 
 
+def _by_order(batch: list[RecordedEvent]) -> dict[str, dict[str, Any] | None]:
+    """What `batch` leaves of each order it touches: the cached fields its events set, merged (each HSET
+    adds to the hash), or None when the order ended (its last event: none follows an order's end)."""
+    changes: dict[str, dict[str, Any] | None] = {}
+    for recorded in batch:
+        fields = _changes(recorded)
+        changes[recorded.order_id] = (
+            None if fields is None else (changes.get(recorded.order_id) or {}) | fields
+        )
+    return changes
+
+
+def _checkpoint(position: LogPosition) -> str:
+    return f"{position.transaction_id}:{position.position}"
+
+
+# KEYS: the checkpoint, the set of active ids, then each changed order's hash. ARGV: the checkpoint the batch
+# follows and the one it moves to, then for each order (in KEYS' order) its id, the number n of field and
+# value items to set (0: the order ended, its hash goes) and those n items. Nothing changes unless the
+# checkpoint is where the batch follows (no checkpoint: the log's start).
+_APPLY = """
+if (redis.call('GET', KEYS[1]) or '0:0') ~= ARGV[1] then return 0 end
+local at = 3
+for key = 3, #KEYS do
+    local order_id, items = ARGV[at], tonumber(ARGV[at + 1])
+    if items == 0 then
+        redis.call('DEL', KEYS[key])
+        redis.call('SREM', KEYS[2], order_id)
+    else
+        redis.call('HSET', KEYS[key], unpack(ARGV, at + 2, at + 1 + items))
+        redis.call('SADD', KEYS[2], order_id)
+    end
+    at = at + 2 + items
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+
 class RedisActiveOrders:
     name = "active-orders"
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._apply = redis.register_script(_APPLY)
 
     async def position(self) -> LogPosition:
         raw = await self.redis.get(CHECKPOINT_KEY)
@@ -54,27 +94,15 @@ class RedisActiveOrders:
         return LogPosition(int(transaction_id), int(position))
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(CHECKPOINT_KEY)
-                if await self.position() != after:
-                    return False
-                pipe.multi()
-                for recorded in batch:
-                    key = f"{PREFIX}:{recorded.order_id}"
-                    fields = _changes(recorded)
-                    if fields is None:
-                        pipe.delete(key)
-                        pipe.srem(PREFIX, recorded.order_id)
-                    else:
-                        pipe.hset(key, mapping=fields)
-                        pipe.sadd(PREFIX, recorded.order_id)
-                last = batch[-1].log_position
-                pipe.set(CHECKPOINT_KEY, f"{last.transaction_id}:{last.position}")
-                await pipe.execute()
-            except WatchError:
-                return False
-        return True
+        """Apply `batch` and move the checkpoint with it in one script, which Redis runs atomically: one
+        round trip, where watching the checkpoint, reading it and a MULTI took three."""
+        changes = _by_order(batch)
+        keys = [CHECKPOINT_KEY, PREFIX, *(f"{PREFIX}:{order_id}" for order_id in changes)]
+        args: list[str | int] = [_checkpoint(after), _checkpoint(batch[-1].log_position if batch else after)]
+        for order_id, fields in changes.items():
+            pairs = [] if fields is None else [item for pair in fields.items() for item in pair]
+            args += [order_id, len(pairs), *pairs]
+        return bool(await self._apply(keys=keys, args=args))
 
     async def reset(self) -> None:
         """Forget the cache and its checkpoint together: following the log then rebuilds it from the start."""

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from eventstore.backend import Backend
 from eventstore.base import LogPosition, RecordedEvent
 from eventstore.database import unavailable_as_store_error
-from projections.checkpoints import lock_checkpoint, read_checkpoint, write_checkpoint
+from projections.checkpoints import advance_checkpoint, read_checkpoint
 from projections.order_view import OrderView, evolve
 from projections.tables import orders
 
@@ -28,6 +28,8 @@ class OrdersProjection:
         self.backend = backend
         self.table = table
         self.name = name
+        # Built once: a live projector reads rows with every batch.
+        self._rows_of = sa.select(table).where(backend.one_of(table.c.order_id, "ids"))
 
     @unavailable_as_store_error
     async def position(self) -> LogPosition:
@@ -42,9 +44,9 @@ class OrdersProjection:
 
     async def apply_in(self, conn: AsyncConnection, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """`apply` inside the caller's transaction."""
-        if await lock_checkpoint(conn, self.backend, self.name) != after:
+        to = batch[-1].log_position if batch else after
+        if not await advance_checkpoint(conn, self.backend, self.name, after, to):
             return False
-        table = self.table
         first_versions: dict[str, int] = {}
         for recorded in batch:
             first_versions.setdefault(recorded.order_id, recorded.version)
@@ -53,7 +55,7 @@ class OrdersProjection:
         ids = [order_id for order_id, version in first_versions.items() if version > 1]
         views: dict[str, OrderView] = {}
         if ids:
-            rows = await conn.execute(sa.select(table).where(table.c.order_id.in_(ids)))
+            rows = await conn.execute(self._rows_of, {"ids": ids})
             views = {row.order_id: OrderView(**row._mapping) for row in rows}
         for recorded in batch:
             view = views.get(recorded.order_id)
@@ -63,6 +65,5 @@ class OrdersProjection:
                     f"order {recorded.order_id}: got version {recorded.version}, expected {expected}"
                 )
             views[recorded.order_id] = evolve(view, recorded)
-        await self.backend.upsert(conn, table, [msgspec.structs.asdict(v) for v in views.values()])
-        await write_checkpoint(conn, self.name, batch[-1].log_position)
+        await self.backend.upsert(conn, self.table, [msgspec.structs.asdict(v) for v in views.values()])
         return True
