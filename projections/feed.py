@@ -42,8 +42,8 @@ MAX_BACKLOG = 256
 
 
 class FellBehind(Exception):
-    """A subscriber was dropped for falling more than `max_backlog` events behind; `sent` is the version it
-    had taken last (resume after it)."""
+    """A subscriber was dropped for falling more than `max_backlog` events behind; `sent` is the last version
+    it handed back by asking for the next, so the last one its consumer sent (resume after it)."""
 
     def __init__(self, sent: int, max_backlog: int) -> None:
         super().__init__(f"fell more than {max_backlog} events behind after version {sent}")
