@@ -16,6 +16,7 @@ from api.wire import wire_schema
 from domain.events import EVENT_TYPES
 from domain.status import OrderStatus
 from eventstore.base import MAX_POSITION, MAX_VERSION, RESUME_TOKEN_PATTERN
+from projections.feed import MAX_BACKLOG
 
 SCHEMAS = "#/components/schemas/{name}"
 
@@ -65,11 +66,14 @@ LOG_ENVELOPE = {
     "required": ["resumeToken", "position"],
 }
 
-ORDER_CHANNEL = """One order's events: every event so far, then each new one as it is appended, in version
+ORDER_CHANNEL = f"""One order's events: every event so far, then each new one as it is appended, in version
 order, no gap, no duplicate. Open it with a GET upgrade on the path the POST answered as `wsUrl`.
 Closes: `1000` after the terminal event (`OrderConfirmed` or `OrderFailed`), `4404` for an unknown order,
-`4400` for a malformed `orderId` or `afterVersion`, `1011` while the database is unavailable (reconnect
-with `afterVersion` set to the last version received). Frames sent by the client are ignored."""
+`4400` for a malformed `orderId` or `afterVersion`, `1011` while the database is unavailable, `1013` when
+the client fell behind: more than {MAX_BACKLOG} events came for it since its socket last took one (it is
+not reading); the close comes right after the messages already on their way, with the reason `fell behind;
+reconnect with afterVersion=N`. After `1011` or `1013`, reconnect with `afterVersion` set to the last
+version received: the rest follows with no gap and no duplicate. Frames sent by the client are ignored."""
 LOG_CHANNEL = """Every event of every order in log order: the log after `afterToken` (or `afterPosition`;
 from its start without either), then each new event. Closes: `4400` for a malformed `afterToken` or
 `afterPosition`, or both given, `4404` when no event has that position, `1011` while the database is

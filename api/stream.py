@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
@@ -22,10 +23,12 @@ from eventstore.base import (
     RecordedEvent,
     StoreUnavailable,
 )
-from projections.feed import LiveFeed
+from projections.feed import FellBehind, LiveFeed
 
 CLOSE_NORMAL = 1000
 CLOSE_UNAVAILABLE = 1011  # the client resumes with afterVersion / afterPosition once the server is back
+CLOSE_TRY_AGAIN_LATER = 1013  # fell behind (see LiveFeed.follow): the client resumes with afterVersion
+STALLED_CLOSE_S = 30.0  # how long a client dropped for falling behind has to take its close frame
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
 
@@ -49,7 +52,11 @@ async def order_stream(
     if not await store.read_stream(order_id):
         await socket.close(CLOSE_NOT_FOUND, "unknown order")
         return
-    await _send_until_done(socket, feed.follow(order_id, after_version), _ORDER_MESSAGES.text)
+    await _send_until_done(
+        socket,
+        lambda fell_behind: feed.follow(order_id, after_version, fell_behind),
+        _ORDER_MESSAGES.text,
+    )
 
 
 @websocket("/api/orders/stream")
@@ -81,7 +88,7 @@ async def log_stream(
     if after is None:
         await socket.close(CLOSE_NOT_FOUND, "no event at that position")
         return
-    await _send_until_done(socket, feed.follow_log(after), _log_message_text)
+    await _send_until_done(socket, lambda _: feed.follow_log(after), _log_message_text)
 
 
 class _MessageTexts:
@@ -120,10 +127,19 @@ def _non_negative(raw: str, maximum: int = MAX_POSITION) -> int:
 
 async def _send_until_done(
     socket: WebSocket,
-    events: AsyncIterator[RecordedEvent],
+    follow: Callable[[Callable[[FellBehind], Any]], AsyncIterator[RecordedEvent]],
     to_text: Callable[[RecordedEvent], str],
 ) -> None:
-    """Send each event until the feed ends (then close 1000) or the client leaves."""
+    """Send each event of `follow(fell_behind)` until the feed ends (then close 1000), the client leaves, or
+    the feed drops the client for falling behind (then close 1013, once its socket takes the close frame:
+    after every message it was given, so it resumes from the last one it got without a gap)."""
+    dropped: list[FellBehind] = []
+
+    def fell_behind(behind: FellBehind) -> None:
+        dropped.append(behind)
+        sender.cancel()  # it may be waiting for the socket to take a message: the others do not wait on it
+
+    events = follow(fell_behind)
 
     async def send() -> None:
         try:
@@ -149,9 +165,21 @@ async def _send_until_done(
     watcher = asyncio.create_task(until_disconnect())
     try:
         await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        client_left = watcher.done()
     finally:
         for task in (sender, watcher):
             task.cancel()
         for task in (sender, watcher):
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
+    if dropped and not client_left:
+        await _close_fallen_behind(socket, dropped[0])
+
+
+async def _close_fallen_behind(socket: WebSocket, behind: FellBehind) -> None:
+    """Close 1013 once the socket takes the frame; a client that reads nothing for STALLED_CLOSE_S is left
+    without it (the server closes the connection)."""
+    reason = f"fell behind; reconnect with afterVersion={behind.sent}"
+    with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError):
+        async with asyncio.timeout(STALLED_CLOSE_S):
+            await socket.close(CLOSE_TRY_AGAIN_LATER, reason)

@@ -1,11 +1,17 @@
 """The live feeds: one order's events for any number of subscribers per order, and the whole log.
 
-A subscriber first registers for wake-ups, then reads the order's events from the log after the version it
-already has, and reads again on every wake-up. Because it always reads the log by version, it can neither
-skip an event (one appended during the replay is read on the next wake-up) nor repeat one. Subscribers of
-the same order share one reader, so a wake-up costs one query per order, not one per subscriber; so does
-the timer that covers for lost wake-ups: one per order, it wakes the order's subscribers when the log has
-not been read for a while (longer when many orders are watched: at most POLLS_PER_S reads a second).
+Each watched order has one reader: a wake-up (or the order's timer, which covers for a lost wake-up) makes it
+read the order's events from the log after the last version it holds; subscribers are woken only once the
+read has brought something, and each takes from the shared list whatever it has not sent yet. Because the
+reader always reads the log by version, no subscriber can skip an event (one appended during a read is read
+at the next wake-up) or get one twice. A wake-up costs one query per order, not one per subscriber, and a
+subscriber costs, per event, one wake-up and its own send. The timer is one per order too: it wakes the
+reader when the log has not been read for a while (longer when many orders are watched: at most
+POLLS_PER_S reads a second).
+
+A subscriber that has more than `max_backlog` events waiting that arrived since it last took one (its
+socket is not taking what it is given) is dropped by the read that takes it past the bound: it leaves the
+order's subscribers, so it costs the others nothing more, and its consumer is told (see `LiveFeed.follow`).
 
 The whole-log feed follows the log the way a projector does, from a log position, in log order.
 """
@@ -16,11 +22,12 @@ import asyncio
 import contextlib
 import logging
 import math
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 
 from domain.transitions import status_after
-from eventstore.base import EventStore, LogPosition, RecordedEvent
+from eventstore.base import EventStore, LogPosition, RecordedEvent, StoreUnavailable
 from eventstore.signal import ANY_ORDER, AppendSignal
 
 log = logging.getLogger(__name__)
@@ -29,19 +36,48 @@ LOG_BATCH = 500
 # Quiet orders re-read per second, however many are watched: the timer is only for a lost wake-up, which is
 # rare, while a query a second for each of a thousand watched orders would keep a core busy.
 POLLS_PER_S = 50
+# Events an order's subscriber may have waiting beyond what its socket has taken. An order has tens of
+# events, so only a client that has stopped reading gets this far behind.
+MAX_BACKLOG = 256
+
+
+class FellBehind(Exception):
+    """A subscriber was dropped for falling more than `max_backlog` events behind; `sent` is the last version
+    it handed back by asking for the next, so the last one its consumer sent (resume after it)."""
+
+    def __init__(self, sent: int, max_backlog: int) -> None:
+        super().__init__(f"fell more than {max_backlog} events behind after version {sent}")
+        self.sent = sent
+        self.max_backlog = max_backlog
+
+
+class _Subscriber:
+    __slots__ = ("dropped", "fell_behind", "seen", "sent")
+
+    def __init__(self, sent: int, fell_behind: Callable[[FellBehind], object]) -> None:
+        self.sent = sent  # the last version taken from the iterator and handed back (sent)
+        # How many events the order had when it last took one: what arrived since is its backlog. Not taking
+        # (before its first read, or waiting for more) is no backlog.
+        self.seen = sys.maxsize
+        self.fell_behind = fell_behind
+        self.dropped = False
 
 
 class _WatchedOrder:
-    def __init__(self, order_id: str, store: EventStore, poll_interval_s: Callable[[], float]) -> None:
+    def __init__(
+        self, order_id: str, store: EventStore, poll_interval_s: Callable[[], float], max_backlog: int
+    ) -> None:
         self.order_id = order_id
         self.store = store
+        self.max_backlog = max_backlog
         self.events: list[RecordedEvent] = []  # versions 1..n, as far as read
-        self.subscribers = 0
-        self.wake_ups = 0  # so far
-        self.appended = asyncio.Event()  # set (and replaced) at each wake-up
-        self._read_at = -math.inf  # when the latest read of the log began (monotonic)
-        self._read_after = -1  # wake-ups there had been when the latest read began
-        self._read: asyncio.Future[None] | None = None  # the latest read of the log, maybe still going
+        self.subscribers: set[_Subscriber] = set()
+        self.failure: Exception | None = None  # the latest read's (StoreUnavailable), if it failed
+        self.read_done = asyncio.Event()  # set (and replaced) at the end of each read
+        self._reads_begun = self._reads_ended = 0
+        self._stale = False  # a read has been asked for since the current one began
+        self._reader: asyncio.Task[None] | None = None
+        self._read_at = -math.inf  # when the latest read began (monotonic)
         # One timer per order, not a timeout per subscriber: with a thousand subscribers on one order,
         # rescheduling a timeout for each at every event took 13% of the API's CPU.
         self._poll_interval_s = poll_interval_s
@@ -52,31 +88,53 @@ class _WatchedOrder:
         return bool(self.events) and status_after(self.events[-1].event).is_terminal
 
     def wake(self) -> None:
-        self.wake_ups += 1
-        self.appended.set()
-        self.appended = asyncio.Event()
+        """Read the log again: now if no read is going, else right after the current one (which may have
+        begun before the append that woke us)."""
+        self._stale = True
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_while_stale())
 
-    async def read_past(self, version: int, woken: int | None) -> None:
-        """Make sure `events` holds every event past `version` that the log had at wake-up number `woken`
-        (None: now), if none is there yet. Subscribers woken together share one read, and all go on together
-        once it is done (not one by one, as from behind a lock)."""
-        while len(self.events) <= version:
-            read = self._read
-            fresh = read is not None and woken is not None and self._read_after >= woken
-            if read is None or (read.done() and not fresh):
-                self._read_after, self._read_at = self.wake_ups, time.monotonic()
-                read = self._read = asyncio.ensure_future(self._read_more())
-                woken = self._read_after
-            elif read.done():
-                return read.result()  # it began after this subscriber's wake-up, and found nothing new
-            await asyncio.shield(read)  # a subscriber leaving mid-read must not cancel it for the others
+    async def read_now(self) -> None:
+        """Until a read that began after this call has ended: the log as it is now, for a newcomer. Raises
+        what that read raised (StoreUnavailable). Newcomers together share one read."""
+        wanted = self._reads_begun + 1  # the next read to begin is the first to begin after this call
+        self.wake()
+        while self._reads_ended < wanted:
+            await self.read_done.wait()
+        if self.failure is not None:
+            raise self.failure
 
-    async def _read_more(self) -> None:
-        self.events += await self.store.read_stream(self.order_id, after_version=len(self.events))
+    async def _read_while_stale(self) -> None:
+        try:
+            while self._stale:
+                self._stale = False
+                self._reads_begun += 1
+                self._read_at = time.monotonic()
+                try:
+                    read = await self.store.read_stream(self.order_id, after_version=len(self.events))
+                    self.failure = None
+                except Exception as error:  # the subscribers raise it; the next wake-up reads again
+                    if not isinstance(error, StoreUnavailable):
+                        log.exception("reading order %s for its subscribers failed", self.order_id)
+                    read, self.failure = [], error
+                self.events += read
+                self._reads_ended += 1
+                if read:
+                    self._drop_the_stalled()
+                done, self.read_done = self.read_done, asyncio.Event()
+                done.set()
+        finally:
+            self._reader = None
+
+    def _drop_the_stalled(self) -> None:
+        newest = len(self.events)
+        for subscriber in [s for s in self.subscribers if newest - s.seen > self.max_backlog]:
+            self.subscribers.discard(subscriber)
+            subscriber.dropped = True
+            subscriber.fell_behind(FellBehind(subscriber.sent, self.max_backlog))
 
     def _poll_if_quiet(self) -> None:
-        """A wake-up may have been lost: if the log has not been read for a poll interval, wake every
-        subscriber (the first one reads)."""
+        """A wake-up may have been lost: if the log has not been read for a poll interval, read it."""
         interval_s = self._poll_interval_s()
         quiet_s = time.monotonic() - self._read_at
         if quiet_s >= interval_s:
@@ -86,15 +144,22 @@ class _WatchedOrder:
 
     def close(self) -> None:
         self._poll.cancel()
-        if self._read is not None:
-            self._read.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
 
 
 class LiveFeed:
-    def __init__(self, store: EventStore, signal: AppendSignal, poll_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        signal: AppendSignal,
+        poll_interval_s: float = 1.0,
+        max_backlog: int = MAX_BACKLOG,
+    ) -> None:
         self.store = store
         self.signal = signal
         self.poll_interval_s = poll_interval_s
+        self.max_backlog = max_backlog
         self._watched: dict[str, _WatchedOrder] = {}
         self._log_appended = asyncio.Event()
         self._log_subscribers = 0
@@ -103,7 +168,7 @@ class LiveFeed:
     @property
     def subscriber_count(self) -> int:
         """Clients following one order or the whole log, in this process."""
-        return sum(watched.subscribers for watched in self._watched.values()) + self._log_subscribers
+        return sum(len(watched.subscribers) for watched in self._watched.values()) + self._log_subscribers
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen())
@@ -114,28 +179,44 @@ class LiveFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
 
-    async def follow(self, order_id: str, after_version: int = 0) -> AsyncIterator[RecordedEvent]:
-        """Every event of the order after `after_version`, then each new one, ending after the last."""
+    async def follow(
+        self,
+        order_id: str,
+        after_version: int = 0,
+        fell_behind: Callable[[FellBehind], object] = lambda _: None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event of the order after `after_version`, then each new one, ending after the last. Raises
+        StoreUnavailable when a read of the log fails, and FellBehind once dropped: more than `max_backlog`
+        events arrived since it last asked for one. `fell_behind` is called the moment it is dropped, so
+        that the consumer stops waiting on its socket; the iterator raises FellBehind when next asked."""
         watched = self._watched.get(order_id)
         if watched is None:
-            watched = self._watched[order_id] = _WatchedOrder(order_id, self.store, self._poll_interval_s)
-        watched.subscribers += 1
+            watched = self._watched[order_id] = _WatchedOrder(
+                order_id, self.store, self._poll_interval_s, self.max_backlog
+            )
+        subscriber = _Subscriber(after_version, fell_behind)
+        watched.subscribers.add(subscriber)
         try:
-            sent, woken = after_version, None  # None: a newcomer reads the log as it is now
+            await watched.read_now()
             while True:
-                appended = watched.appended  # taken before reading, so no wake-up falls in between
-                await watched.read_past(sent, woken)
-                for recorded in watched.events[sent:]:
+                read_done = watched.read_done  # taken before sending, so no read ends unseen in between
+                while not subscriber.dropped and subscriber.sent < len(watched.events):
+                    subscriber.seen = len(watched.events)
+                    recorded = watched.events[subscriber.sent]  # versions are 1..n: the next one
                     yield recorded
-                    sent = recorded.version
+                    subscriber.sent = recorded.version
+                if subscriber.dropped:
+                    raise FellBehind(subscriber.sent, self.max_backlog)  # (if the consumer asks again)
                 if watched.ended:
                     return
-                await appended.wait()  # or the order's timer, which covers for a lost wake-up
-                woken = watched.wake_ups
+                subscriber.seen = sys.maxsize
+                await read_done.wait()  # the reader's, after a wake-up or the order's timer
+                if watched.failure is not None:
+                    raise watched.failure
         finally:
-            watched.subscribers -= 1
-            if watched.subscribers == 0:
-                self._watched.pop(order_id, None)
+            watched.subscribers.discard(subscriber)
+            if not watched.subscribers and self._watched.get(order_id) is watched:
+                del self._watched[order_id]
                 watched.close()
 
     def _poll_interval_s(self) -> float:
