@@ -34,12 +34,14 @@ class Projector:
         projections: list[Projection],
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
+        gather_s: float = 0.02,
     ) -> None:
         self.store = store
         self.signal = signal
         self.projections = projections
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.gather_s = gather_s  # how long after a wake-up a round waits for more appends
         self._appended = asyncio.Event()
         # Where each projection stands after its latest apply in `run`: asked of the projection itself only
         # at first and after a refusal or a failure. A stale one costs a refused apply, never a wrong one.
@@ -68,6 +70,9 @@ class Projector:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_interval_s):
                         await self._appended.wait()
+                # Appends come in runs (an order's steps, a burst of orders): a moment's wait lets one round
+                # take many of them, where a round per wake-up cost a few round trips for an event or two.
+                await asyncio.sleep(self.gather_s)
         finally:
             # Not awaited to the end: a Redis read can outlive its cancellation until its client closes.
             listener.cancel()
