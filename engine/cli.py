@@ -42,6 +42,11 @@ app = typer.Typer(
 )
 # WebSocket frames from clients carry nothing we need; a small cap keeps a hostile client cheap.
 WS_MAX_FRAME_BYTES = 64 * 1024
+# How long an idle keep-alive connection stays open. Longer than the clients' and proxies' own idle timeouts
+# (httpx 5 s, aiohttp 15 s, nginx and cloud load balancers 60 s): the side that closes an idle connection
+# must be the client, or a request sent as the server closes it fails (uvicorn's default is 5 s, httpx's too,
+# and a burst over 200 connections met that race).
+KEEP_ALIVE_S = 75
 
 _DEFAULTS = {f.name: f.default for f in msgspec.structs.fields(Settings)}
 
@@ -209,6 +214,7 @@ def _run_server(settings: Settings, listener: socket.socket, litestar_app: Lites
         uvicorn.Config(
             WebSocketLog(litestar_app),
             ws_max_size=WS_MAX_FRAME_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_S,
             # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
             # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
             ws_per_message_deflate=False,

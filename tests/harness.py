@@ -14,7 +14,7 @@ import msgspec
 import uvicorn
 import websockets
 
-from engine.cli import WS_MAX_FRAME_BYTES, build_app
+from engine.cli import KEEP_ALIVE_S, WS_MAX_FRAME_BYTES, build_app
 from engine.services import Services
 from engine.settings import Settings, load_settings
 from tests.settings import FAST, MARKET_ORDER
@@ -67,7 +67,14 @@ async def stream(
 async def serve_http(app: Any) -> AsyncIterator[str]:
     """Serve `app` on a free loopback port with uvicorn; yields its base URL (http://127.0.0.1:port)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=WS_MAX_FRAME_BYTES)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            ws_max_size=WS_MAX_FRAME_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:  # uvicorn offers a flag, not an event, for "listening"

@@ -168,3 +168,40 @@ async def test_posts_beyond_the_database_pool_wait_without_holding_up_requests_t
     assert [response.status_code for response in submitted] == [201] * blocked
     assert len({response.json()["orderId"] for response in submitted}) == blocked
     assert listed.status_code == 200
+
+
+# Past the idle timeout of httpx's pool and of uvicorn's default (5 s): a server that closed an idle
+# connection first would race the client's next request on it, which then fails (seen under bursts).
+CLIENT_IDLE_S = 6
+
+
+@pytest.mark.timeout(STARTUP_S + CLIENT_IDLE_S + 2 * ANSWER_S)
+async def test_an_idle_keep_alive_connection_is_left_for_the_client_to_close(
+    postgres_url, redis_url, tmp_path
+):
+    async with api_process(postgres_url, redis_url, tmp_path) as http:
+        reader, writer = await asyncio.open_connection("127.0.0.1", http.base_url.port)
+        try:
+            async with within(ANSWER_S, "the first answer on the connection"):
+                first = await _get_on(reader, writer, "/")
+            await asyncio.sleep(CLIENT_IDLE_S)  # the idleness itself is what is tested
+            async with within(ANSWER_S, "an answer on the same connection after it was idle"):
+                second = await _get_on(reader, writer, "/")
+        finally:
+            writer.close()
+    assert first.startswith(b"HTTP/1.1 200")
+    assert second.startswith(b"HTTP/1.1 200"), "the server closed the idle connection first"
+
+
+async def _get_on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> bytes:
+    """One keep-alive GET on an open connection: its status line and headers (the body is read, dropped)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+    return head
