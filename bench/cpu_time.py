@@ -15,14 +15,15 @@ class CpuClock:
 
     `groups` maps a name to process ids; each group also counts its processes' children, those still
     running and those that ended (as PostgreSQL's server does with a backend per connection). Groups named
-    "postgresql" and "redis" are found by themselves: every local server process of that name.
+    "postgresql" and "redis" are found by themselves: every local server process of that name; "bench" is
+    this process alone (not the profilers it starts).
     """
 
     def __init__(self, groups: Mapping[str, Iterable[int]]) -> None:
         self._roots = {name: [psutil.Process(pid) for pid in pids] for name, pids in groups.items()}
         self._roots["postgresql"] = _oldest("postgres")
         self._roots["redis"] = _oldest("redis-server")
-        self._roots["bench"] = [psutil.Process(os.getpid())]
+        self._bench = psutil.Process(os.getpid())
         self._start = self._now()
 
     def elapsed(self) -> dict[str, float]:
@@ -30,7 +31,9 @@ class CpuClock:
         return {name: now[name] - self._start[name] for name in now}
 
     def _now(self) -> dict[str, float]:
-        return {name: sum(_cpu_s(process) for process in roots) for name, roots in self._roots.items()}
+        now = {name: sum(_cpu_s(process) for process in roots) for name, roots in self._roots.items()}
+        own = self._bench.cpu_times()
+        return now | {"bench": own.user + own.system}
 
 
 def _cpu_s(process: psutil.Process) -> float:
