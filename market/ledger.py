@@ -207,21 +207,32 @@ class Ledger:
             )
             # Known before the first await: a second send of the same id waits for this one's outcome.
             self._records[client_tx_id] = record
-            outcome = self._outcomes[client_tx_id] = asyncio.get_running_loop().create_future()
-            try:
-                await self._sent.add(record)  # (a caller cancelled before it is written: not recorded)
-            except BaseException as error:
-                del self._records[client_tx_id], self._outcomes[client_tx_id]
-                if not isinstance(error, asyncio.CancelledError):
-                    outcome.set_exception(error)
-                    outcome.exception()  # (told to this caller below; other waiters get it from the future)
-                raise
-            self._schedule(record)
+            self._outcomes[client_tx_id] = asyncio.get_running_loop().create_future()
+            # Shielded: a sent transaction is recorded and lands even if its sender stops waiting, as on a
+            # chain (a caller cancelled midway must not leave a recorded transaction unknown here).
+            await asyncio.shield(asyncio.ensure_future(self._record_and_schedule(record)))
         record = self._records[client_tx_id]
         if record.outcome is not None:
             return record.outcome
         # Shielded: a caller that gives up waiting does not stop the transaction from landing.
         return await asyncio.shield(self._outcomes[client_tx_id])
+
+    async def _record_and_schedule(self, record: TransactionRecord) -> None:
+        """Record `record` as sent (with the sends that come meanwhile: one write) and schedule its landing;
+        when the write fails, the transaction was not sent: forgotten, and its waiters told why."""
+        client_tx_id = record.transaction.client_tx_id
+        try:
+            await self._sent.add(record)
+        except BaseException as error:
+            del self._records[client_tx_id]
+            outcome = self._outcomes.pop(client_tx_id)
+            if isinstance(error, asyncio.CancelledError):  # the writer stopped (the process is stopping)
+                outcome.cancel()
+            else:
+                outcome.set_exception(error)
+                outcome.exception()  # (raised to the sender here; other waiters get it from the future)
+            raise
+        self._schedule(record)
 
     async def swap_now(self, pool_id: str, token_in: str, amount_in_raw: int) -> Landed | Dropped:
         """An outside trader's swap into one pool, landing at once (the flow's, and POST /swaps'): a

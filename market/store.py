@@ -76,7 +76,7 @@ class SqlMarketStore:
 
     @unavailable_as_store_error
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.one_statement.connect() as conn:  # (no ROLLBACK after it to drop prepared statements)
             await conn.execute(_COUNT_POOLS)
 
 

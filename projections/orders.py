@@ -33,7 +33,8 @@ class OrdersProjection:
 
     @unavailable_as_store_error
     async def position(self) -> LogPosition:
-        async with self.engine.connect() as conn:
+        # In autocommit: no ROLLBACK after the read, which would drop the connection's prepared statements.
+        async with self.backend.one_statement(self.engine).connect() as conn:
             return await read_checkpoint(conn, self.name)
 
     @unavailable_as_store_error

@@ -289,21 +289,24 @@ async def test_a_write_of_sent_transactions_that_fails_is_told_to_each_sender_an
     assert isinstance(await ledger.send(transaction((POOL, SOL), client_tx_id=ids[0])), Landed)
 
 
-async def test_a_sender_cancelled_before_its_write_is_not_recorded():
+async def test_a_sent_transaction_is_recorded_once_and_lands_even_if_its_sender_stops_waiting():
+    """As on a chain: once sent, a transaction does not depend on its sender, whether its write was on its way
+    or waiting for the next; asking again finds it (no second write of the same id)."""
     store = CountingStore()
     ledger = await started(store)
     store.gate.clear()
-    first = asyncio.create_task(ledger.send(transaction((POOL, SOL), client_tx_id="order-1:1")))
+    txs = [transaction((POOL, SOL), client_tx_id=f"order-{n}:1") for n in (1, 2)]
+    writing = asyncio.create_task(ledger.send(txs[0]))
     await store.writing.wait()
-    cancelled = asyncio.create_task(ledger.send(transaction((POOL, SOL), client_tx_id="order-2:1")))
-    kept = asyncio.create_task(ledger.send(transaction((POOL, SOL), client_tx_id="order-3:1")))
-    await asyncio.sleep(0)  # (a turn of the loop: both are sent, waiting for the next write)
-    assert ledger.status("order-2:1") == Pending(client_tx_id="order-2:1")
-    cancelled.cancel()
+    waiting = asyncio.create_task(ledger.send(txs[1]))
+    await asyncio.sleep(0)  # (a turn of the loop: sent, waiting for the next write)
+    writing.cancel()
+    waiting.cancel()
     store.gate.set()
-    assert isinstance(await first, Landed) and isinstance(await kept, Landed)
-    assert store.sent_batches == [["order-1:1"], ["order-3:1"]]
-    assert ledger.status("order-2:1") is None and "order-2:1" not in store.transactions
+    outcomes = [await ledger.send(tx) for tx in txs]
+    assert all(isinstance(outcome, Landed) for outcome in outcomes)
+    assert store.sent_batches == [["order-1:1"], ["order-2:1"]]
+    assert [store.transactions[tx.client_tx_id].outcome for tx in txs] == outcomes
 
 
 async def test_a_pool_once_read_is_never_changed_by_a_landing():
