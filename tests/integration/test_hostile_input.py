@@ -80,11 +80,19 @@ def refused_naming(answer: Answer, field: str, status: int = 400) -> str | None:
     return None
 
 
+_COLLECTED_UNRETURNED = "The garbage collector is trying to clean up non-checked-in connection"
+
+
 @pytest.fixture
 def errors_logged() -> Iterator[list[logging.LogRecord]]:
-    """Every ERROR (or worse) logged while the test runs: bad input must not log one."""
+    """Every ERROR (or worse) logged while the test runs: bad input must not log one.
+
+    Not counted: SQLAlchemy's report of a pooled connection collected unreturned. A task stopped with the
+    engine at the end of a test can drop one (a known leak at shutdown, not a reaction to input), and the
+    collector reports it whenever it runs, in whichever test."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.ERROR)
+    handler.addFilter(lambda record: not record.getMessage().startswith(_COLLECTED_UNRETURNED))
     handler.emit = records.append  # type: ignore[method-assign]
     logging.getLogger().addHandler(handler)
     yield records
