@@ -25,7 +25,7 @@ from api.orders import OrderController, order_stats
 from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
 from api.wire import DecimalsAsNumbers, ExactJsonResponse
-from commands.submit_order import Enqueue
+from commands.submit_order import Enqueue, LaunchOf
 from eventstore.base import EventStore
 from market.market import Market
 from projections.feed import LiveFeed
@@ -40,6 +40,7 @@ def create_app(
     *,
     store: EventStore,
     enqueue: Enqueue,
+    launch_of: LaunchOf,
     queries: OrderQueries,
     feed: LiveFeed,
     redis: Redis | None,
@@ -79,6 +80,7 @@ def create_app(
         dependencies={
             "store": provide(store),
             "enqueue": provide(enqueue),
+            "launch_of": provide(launch_of),
             "queries": provide(queries),
             "feed": provide(feed),
             "redis": provide(redis),

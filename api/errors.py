@@ -19,7 +19,7 @@ from litestar.status_codes import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from domain.order import OrderNotSupported, OrderRejected
+from domain.order import OrderRejected, OrderUnprocessable
 from eventstore.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ CLIENT_LEFT = "order_engine.client_left"  # scope key set at the door (api/ingre
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
-    error: str  # a stable code: invalid_request, not_supported, not_found, ...
+    error: str  # a stable code: invalid_request, not_found, not_waiting, ...
     message: str  # for people: names the field and the rule
     field: str | None = None
+    status: str | None = None  # the order's status, when that is why (a cancel of an order not waiting)
 
 
 def error_responses(*codes: int, described: dict[int, str] | None = None) -> dict[int, ResponseSpec]:
@@ -48,19 +49,22 @@ ERROR_DESCRIPTIONS = {
     401: "API_KEY is set and the request lacks `Authorization: Bearer <API_KEY>`",
     403: "The request's Origin is neither the API's own nor one of CORS_ORIGINS",
     404: "No such order",
-    409: "The Idempotency-Key was first used for a different order",
+    409: "A conflict: the Idempotency-Key was first used for a different order, or the order is not waiting "
+    "and cannot be cancelled (`status` is the order's status)",
     413: "The body is larger than REQUEST_MAX_BODY_BYTES",
     415: "The body is not `Content-Type: application/json`",
-    422: "A well-formed order the engine does not execute yet (limit, sniper)",
+    422: "A well-formed order that the moment or the market refuses: an expiresAt past, a limit no pool "
+    "could pay, a sniper order's token unknown to the market or trading already",
     429: "Too many submissions from this client; see Retry-After",
-    503: "The database or Redis is unavailable; nothing was done",
+    503: "The database, Redis or the market is unavailable; nothing was done",
 }
 
 
 def error_response(
-    status_code: int, error: str, message: str, field: str | None = None
+    status_code: int, error: str, message: str, field: str | None = None, status: str | None = None
 ) -> Response[ErrorBody]:
-    return Response(ErrorBody(error, message, field), status_code=status_code, media_type=MediaType.JSON)
+    body = ErrorBody(error, message, field, status)
+    return Response(body, status_code=status_code, media_type=MediaType.JSON)
 
 
 # Parameters whose name on the wire is not the camelCase of the Python name.
@@ -105,8 +109,9 @@ def _readable(detail: str) -> str:
 
 
 def _order_rejected(_: Request[Any, Any, Any], exc: OrderRejected) -> Response[ErrorBody]:
-    code = "not_supported" if isinstance(exc, OrderNotSupported) else "invalid_request"
-    return error_response(422 if code == "not_supported" else 400, code, str(exc), exc.field)
+    if isinstance(exc, OrderUnprocessable):
+        return error_response(422, "unprocessable", str(exc), exc.field)
+    return error_response(400, "invalid_request", str(exc), exc.field)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:

@@ -1,8 +1,10 @@
-"""The market's HTTP API: its pools and its ledger, as an RPC node and an explorer would show them.
+"""The market's HTTP API: its pools, its ledger and its tokens, as an RPC node and an explorer shows them.
 
 Mounted at `/market` in the app `serve` builds (embedded), or at the root of `order-engine market`'s own app
 (MARKET_PORT). The wire format (camelCase, amounts in base units as strings of digits, `spotPrice` as an
-exact decimal string, an outcome's `status`) is venues/chain_wire.py's, which the HTTP adapter reads.
+exact decimal string, an outcome's `status`, a token's record) is venues/chain_wire.py's, which the HTTP
+adapter reads. Tokens are named by symbol (2 to 10 uppercase ASCII letters or digits): the five the market
+starts with and any launched since; a symbol the market does not know trades in no pool.
 
     GET  /pools?tokenIn=&tokenOut=&venue=   every pool matching the filters (a pair in either direction)
     GET  /pools/{poolId}                     one pool, or 404
@@ -12,9 +14,26 @@ exact decimal string, an outcome's `status`) is venues/chain_wire.py's, which th
                                              take (another pair, another venue)
     GET  /transactions/{clientTxId}          its status (pending, landed, dropped), or 404 if never seen
     GET  /transactions?order=<orderId>       the landed swaps of an order, in landing order
+    GET  /tokens                             every token's record ({symbol, decimals, mintAuthority,
+                                             freezeAuthority, announcedAt, launchedAt, firstPool}; times in
+                                             unix ms, launchedAt and firstPool null until its first pool)
+    GET  /tokens/{symbol}                    one token's record, or 404
+    GET  /health                             200 when the market's database answers, 503 otherwise
+
+Scripting, for tests, demos and scripts; off unless MARKET_SCRIPTING=true (403 naming the setting):
+
+    POST /tokens                             announce a token ({symbol, decimals, mintAuthority?,
+                                             freezeAuthority?}: addresses in base58, null or absent for
+                                             renounced / none): 201 with its record; 409 if the symbol exists
+    POST /tokens/{symbol}/pools              create a pool of it ({venue: raydium|meteora, quoteToken,
+                                             amountRaw, quoteAmountRaw}: the two deposits, base units as
+                                             digits; initial price quoteAmount/amount) as the venue's program
+                                             initialises one (market/launch.py): 201 with the pool as
+                                             GET /pools/{poolId} shows it; the token's first pool launches
+                                             it. 404 for an unknown token; 409 for a quoteToken that is not
+                                             tradable, the token itself, or deposits the program refuses
     POST /swaps                              an outside trader's swap into one pool, landing at once
                                              ({poolId, tokenIn, amountInRaw}): tests and demos move prices
-    GET  /health                             200 when the market's database answers, 503 otherwise
 """
 
 from __future__ import annotations
@@ -24,41 +43,46 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Controller, Litestar, Request, Response, Router, get, post, route
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.enums import HttpMethod, MediaType, RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.errors import EXCEPTION_HANDLERS, ErrorBody, error_response, error_responses
 from api.health import Health, probe
 from api.orders import INTEGER, PRINTABLE_ASCII
 from api.requests import CheckedJsonRequest, strictly_typed
-from domain.tokens import TOKENS
+from market.launch import RefusedPool
 from market.ledger import InvalidTransaction, UnknownPool
 from market.market import VENUES, Market
-from venues.chain import SwapLeg, SwapTransaction
-from venues.chain_wire import pool_to_wire, to_wire
+from market.tokens import SYMBOL, Address, Decimals, Symbol, TokenExists, UnknownToken
+from venues.chain import SwapLeg, SwapTransaction, TokenRecord
+from venues.chain_wire import POSITIVE_RAW, RAW, pool_to_wire, to_wire
 
 if TYPE_CHECKING:
     from api.app import Lifespan
 
 Wire = dict[str, Any]
-# Amounts in base units: u64, as on Solana (at most 19 digits keeps below 2^64).
-POSITIVE_RAW = r"^[1-9][0-9]{0,18}$"
-RAW = r"^(0|[1-9][0-9]{0,18})$"
 MAX_LEGS = 16
-Token = enum.Enum("Token", {symbol: symbol for symbol in TOKENS}, type=str)  # type: ignore[misc]
 Venue = enum.Enum("Venue", {venue: venue for venue in VENUES}, type=str)  # type: ignore[misc]
+PositiveRaw = Annotated[str, msgspec.Meta(pattern=POSITIVE_RAW)]
 NO_POOL = {404: "No such pool"}
 NOT_FOR_THIS_POOL = {409: "A pool that does not trade this pair, or not on this venue"}
+NO_TOKEN = {404: "No such token"}
+SCRIPTING = "market_scripting"  # the router's option saying whether MARKET_SCRIPTING is on
+SCRIPTING_OFF = {
+    403: "MARKET_SCRIPTING is off: the market takes no launches or outside swaps (set MARKET_SCRIPTING=true)"
+}
 
 
 class LegBody(msgspec.Struct, rename="camel"):
     venue: Annotated[str, msgspec.Meta(max_length=16)]
     pool: Annotated[str, msgspec.Meta(max_length=64)]
-    amount_in_raw: Annotated[str, msgspec.Meta(pattern=POSITIVE_RAW)]
+    amount_in_raw: PositiveRaw
 
 
 class TransactionBody(msgspec.Struct, rename="camel"):
@@ -67,8 +91,8 @@ class TransactionBody(msgspec.Struct, rename="camel"):
 
     client_tx_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     order_id: Annotated[str, msgspec.Meta(max_length=64)]
-    token_in: Token  # type: ignore[valid-type]
-    token_out: Token  # type: ignore[valid-type]
+    token_in: Symbol
+    token_out: Symbol
     legs: Annotated[list[LegBody], msgspec.Meta(min_length=1, max_length=MAX_LEGS)]
     min_amount_out_raw: Annotated[str, msgspec.Meta(pattern=RAW)]
     instructions: Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=64)]
@@ -82,8 +106,8 @@ class TransactionBody(msgspec.Struct, rename="camel"):
         return SwapTransaction(
             client_tx_id=self.client_tx_id,
             order_id=self.order_id,
-            token_in=self.token_in.value,
-            token_out=self.token_out.value,
+            token_in=self.token_in,
+            token_out=self.token_out,
             legs=tuple(
                 SwapLeg(venue=leg.venue, pool=leg.pool, amount_in_raw=int(leg.amount_in_raw))
                 for leg in self.legs
@@ -98,8 +122,28 @@ class OutsideSwap(msgspec.Struct, rename="camel"):
     """The body of `POST /swaps`: `amountInRaw` base units of `tokenIn` into `poolId`."""
 
     pool_id: Annotated[str, msgspec.Meta(max_length=64)]
-    token_in: Token  # type: ignore[valid-type]
-    amount_in_raw: Annotated[str, msgspec.Meta(pattern=POSITIVE_RAW)]
+    token_in: Symbol
+    amount_in_raw: PositiveRaw
+
+
+class TokenAnnouncement(msgspec.Struct, rename="camel"):
+    """The body of `POST /tokens`: a new token's mint. An authority left out or null: renounced (mint) or
+    none (freeze)."""
+
+    symbol: Symbol
+    decimals: Decimals
+    mint_authority: Address | None = None
+    freeze_authority: Address | None = None
+
+
+class PoolCreation(msgspec.Struct, rename="camel"):
+    """The body of `POST /tokens/{symbol}/pools`: the venue and the creator's two deposits, in base units
+    (`amountRaw` of the token, `quoteAmountRaw` of `quoteToken`, a tradable token such as SOL or USDC)."""
+
+    venue: Venue  # type: ignore[valid-type]
+    quote_token: Symbol
+    amount_raw: PositiveRaw
+    quote_amount_raw: PositiveRaw
 
 
 def _encoded(body: bytes) -> Response[Any]:
@@ -111,13 +155,11 @@ def _encoded(body: bytes) -> Response[Any]:
 @get("/pools", summary="The pools, filtered by pair and venue", responses=error_responses(400))
 async def list_pools(
     market: NamedDependency[Market],
-    token_in: Annotated[Token | None, QueryParameter(name="tokenIn")] = None,  # type: ignore[valid-type]
-    token_out: Annotated[Token | None, QueryParameter(name="tokenOut")] = None,  # type: ignore[valid-type]
+    token_in: Annotated[str | None, QueryParameter(name="tokenIn", pattern=SYMBOL)] = None,
+    token_out: Annotated[str | None, QueryParameter(name="tokenOut", pattern=SYMBOL)] = None,
     venue: Annotated[Venue | None, QueryParameter()] = None,  # type: ignore[valid-type]
 ) -> Response[list[Wire]]:
-    pools = await market.read_pools_json(
-        venue and venue.value, token_in and token_in.value, token_out and token_out.value
-    )
+    pools = await market.read_pools_json(venue and venue.value, token_in, token_out)
     return _encoded(pools)
 
 
@@ -179,11 +221,87 @@ class TransactionController(Controller):
         return to_wire(status)
 
 
+def scripting_on(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The guard of the scripting endpoints: refused (403, before the body is read) unless MARKET_SCRIPTING
+    is on."""
+    if not handler.opt.get(SCRIPTING):
+        raise PermissionDeniedException(
+            f"{connection.method} {connection.url.path} is off: the market takes launches and outside swaps "
+            "only for tests and demos; set MARKET_SCRIPTING=true to turn them on"
+        )
+
+
+class TokenController(Controller):
+    path = "/tokens"
+
+    @route("/", http_method=[HttpMethod.OPTIONS], include_in_schema=False)
+    async def allowed(self) -> Response[None]:
+        """(As TransactionController's: `Allow` names every method of the path. Litestar registers a
+        controller's handlers by name: this one must come first.)"""
+        return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": "GET, OPTIONS, POST"})
+
+    @get("/", summary="Every token's record, launched or only announced")
+    async def list_tokens(self, market: NamedDependency[Market]) -> list[TokenRecord]:
+        return market.registry.all()
+
+    @get("/{symbol:str}", summary="One token's record", responses=error_responses(described=NO_TOKEN))
+    async def token(
+        self, market: NamedDependency[Market], symbol: Annotated[str, PathParameter()]
+    ) -> TokenRecord:
+        return market.registry.get(symbol)
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Announce a token (scripting)",
+        guards=[scripting_on],
+        responses=error_responses(
+            400, 415, 503, described=SCRIPTING_OFF | {409: "A token of this symbol exists"}
+        ),
+    )
+    async def announce(
+        self,
+        market: NamedDependency[Market],
+        request: Request[Any, Any, Any],
+        data: Annotated[TokenAnnouncement, Body(media_type=RequestEncodingType.JSON)],
+    ) -> TokenRecord:
+        strictly_typed(await request.body(), TokenAnnouncement)
+        return await market.announce(data.symbol, data.decimals, data.mint_authority, data.freeze_authority)
+
+    @post(
+        "/{symbol:str}/pools",
+        status_code=HTTP_201_CREATED,
+        summary="Create a pool of a token (scripting); its first launches it",
+        guards=[scripting_on],
+        responses=error_responses(
+            400,
+            415,
+            503,
+            described=SCRIPTING_OFF
+            | NO_TOKEN
+            | {409: "A quoteToken that is not tradable or is the token, or deposits the venue refuses"},
+        ),
+    )
+    async def create_pool(
+        self,
+        market: NamedDependency[Market],
+        request: Request[Any, Any, Any],
+        symbol: Annotated[str, PathParameter()],
+        data: Annotated[PoolCreation, Body(media_type=RequestEncodingType.JSON)],
+    ) -> Wire:
+        strictly_typed(await request.body(), PoolCreation)
+        pool = await market.create_pool(
+            symbol, data.venue.value, data.quote_token, int(data.amount_raw), int(data.quote_amount_raw)
+        )
+        return pool_to_wire(pool)
+
+
 @post(
     "/swaps",
     status_code=HTTP_200_OK,
-    summary="Swap into one pool now (an outside trader)",
-    responses=error_responses(400, 415, 503, described=NO_POOL | NOT_FOR_THIS_POOL),
+    summary="Swap into one pool now (an outside trader; scripting)",
+    guards=[scripting_on],
+    responses=error_responses(400, 415, 503, described=NO_POOL | NOT_FOR_THIS_POOL | SCRIPTING_OFF),
 )
 async def outside_swap(
     market: NamedDependency[Market],
@@ -191,7 +309,7 @@ async def outside_swap(
     data: Annotated[OutsideSwap, Body(media_type=RequestEncodingType.JSON)],
 ) -> Wire:
     strictly_typed(await request.body(), OutsideSwap)
-    outcome = await market.ledger.swap_now(data.pool_id, data.token_in.value, int(data.amount_in_raw))
+    outcome = await market.ledger.swap_now(data.pool_id, data.token_in, int(data.amount_in_raw))
     return {**to_wire(outcome), "pool": pool_to_wire(market.ledger.pools[data.pool_id])}
 
 
@@ -214,13 +332,37 @@ def _invalid_transaction(_: Request[Any, Any, Any], exc: InvalidTransaction) -> 
     return error_response(409, "conflict", str(exc))
 
 
+def _refused(status_code: int, error: str) -> Any:
+    def handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+        return error_response(status_code, error, str(exc))
+
+    return handler
+
+
+def _refused_pool(_: Request[Any, Any, Any], exc: RefusedPool) -> Response[ErrorBody]:
+    return error_response(409, "conflict", str(exc), exc.field)
+
+
 def market_router(market: Market, path: str = "/market") -> Router:
     return Router(
         path=path,
-        route_handlers=[list_pools, get_pool, TransactionController, outside_swap, market_health],
+        route_handlers=[
+            list_pools,
+            get_pool,
+            TransactionController,
+            TokenController,
+            outside_swap,
+            market_health,
+        ],
         # One dependency: Litestar resolves two or more in an anyio task group, for every request.
         dependencies={"market": Provide(lambda: market, use_cache=True, sync_to_thread=False)},
-        exception_handlers={InvalidTransaction: _invalid_transaction},  # type: ignore[dict-item]
+        exception_handlers={
+            InvalidTransaction: _invalid_transaction,
+            UnknownToken: _refused(404, "not_found"),
+            TokenExists: _refused(409, "conflict"),
+            RefusedPool: _refused_pool,
+        },  # type: ignore[dict-item]
+        opt={SCRIPTING: market.config.scripting},
         tags=["market"],
     )
 

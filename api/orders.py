@@ -21,12 +21,23 @@ from api.access import require_api_key
 from api.errors import error_response, error_responses
 from api.messages import event_message
 from api.requests import strictly_typed
-from commands.submit_order import Enqueue, IdempotencyKeyReused, SubmitOrder, submit_order
+from commands.cancel_order import OrderNotFound, cancel_order
+from commands.submit_order import Enqueue, IdempotencyKeyReused, LaunchOf, SubmitOrder, submit_order
 from domain.amounts import RAW_PATTERN
-from domain.order import DEFAULT_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, MIN_SLIPPAGE_BPS
-from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
+from domain.order import (
+    DEFAULT_SLIPPAGE_BPS,
+    MAX_PRICE_TEXT,
+    MAX_SLIPPAGE_BPS,
+    MAX_SNIPE_DELAY_MS,
+    MAX_WAIT,
+    MIN_SLIPPAGE_BPS,
+    PRICE_TEXT,
+    TOKEN_SYMBOL,
+    NotWaiting,
+)
+from domain.order_type import OrderType
 from domain.status import OrderStatus
-from domain.tokens import TOKENS, Token
+from domain.tokens import SNIPER_FUNDING, TOKENS, Token
 from eventstore.base import EventStore
 from projections.order_view import OrderView
 from projections.queries import (
@@ -37,6 +48,7 @@ from projections.queries import (
     OrderQueries,
     OrderStats,
 )
+from venues.base import VENUE_FAILURES
 
 TOKEN_ENUM = {"enum": list(TOKENS)}
 # RFC 3339 date-times (the OpenAPI `date-time` format), seconds and zone required, as every timestamp the
@@ -54,14 +66,16 @@ PRINTABLE_ASCII = r"^[!-~]([ -~]*[!-~])?$"
 class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     """The body of `POST /api/orders/execute`: an order submitted (executing it is the workers' part)."""
 
-    # What msgspec decodes is looser than what is accepted: the domain then decides (400, or 422 for the
-    # order types still to come). The OpenAPI schema states what is accepted (`ORDER_SUBMISSION_SCHEMA`).
+    # What msgspec decodes is looser than what is accepted: the domain then decides (400). The OpenAPI
+    # schema states what is accepted (`ORDER_SUBMISSION_SCHEMA`).
     order_type: Annotated[
         OrderType,
         msgspec.Meta(
             extra_json_schema={
-                "description": f"{' and '.join(PLANNED_ORDER_TYPES)} orders are planned: 422 for now.",
-                "extra": {"enum": list(SUPPORTED_ORDER_TYPES)},
+                "description": "market: executed at once; limit: waits until a quote for its whole amountIn "
+                "reaches its limit (`waiting`), then runs as a market order that never takes less; sniper: "
+                "waits for the first pool of tokenOut, a token announced but not tradable yet, and buys it "
+                "if the token passes the checks (mint authority renounced, no freeze authority)."
             }
         ),
     ]
@@ -69,7 +83,15 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
         str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["SOL"]})
     ]
     token_out: Annotated[
-        str, msgspec.Meta(max_length=16, extra_json_schema={"extra": TOKEN_ENUM, "examples": ["USDC"]})
+        str,
+        msgspec.Meta(
+            max_length=16,
+            extra_json_schema={
+                "description": "One of the engine's tokens; for a sniper order, a token the market has "
+                "announced and not launched yet.",
+                "examples": ["USDC"],
+            },
+        ),
     ]
     amount_in: Annotated[
         Decimal | None,
@@ -92,6 +114,71 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
                 "Give this or amountIn.",
                 "extra": {"pattern": RAW_PATTERN},
                 "examples": ["500000000"],
+            },
+        ),
+    ] = None
+    limit_price: Annotated[
+        Decimal | None,
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "Limit orders: the least tokenOut per tokenIn (whole tokens) the order may "
+                "take, fees and price impact in, as a JSON number or a decimal string (at most 18 "
+                "significant digits). Give this, takingAmount or takingAmountRaw.",
+                "examples": [160, "160.5"],
+                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+            },
+        ),
+    ] = None
+    taking_amount: Annotated[
+        Decimal | None,
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "Limit orders: the least tokenOut (whole tokens) for the whole amountIn, as "
+                "Jupiter's trigger orders give it; at most tokenOut's decimals.",
+                "examples": [80, "80.25"],
+                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+            },
+        ),
+    ] = None
+    taking_amount_raw: Annotated[
+        str | None,
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "Limit orders: takingAmount in tokenOut's base units, as a string of digits.",
+                "extra": {"pattern": RAW_PATTERN},
+                "examples": ["80250000"],
+            },
+        ),
+    ] = None
+    expires_at: Annotated[
+        Annotated[str, msgspec.Meta(pattern=RFC_3339)] | None,
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "Limit orders: when a waiting order expires (RFC 3339, in the future, at most "
+                f"{MAX_WAIT.days} days ahead). None: it waits until it fires or is cancelled.",
+                "extra": DATE_TIME,
+            },
+        ),
+    ] = None
+    min_liquidity: Annotated[
+        Decimal | None,
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "Sniper orders: buy only from pools holding at least this much tokenIn (whole "
+                "tokens, at most its decimals); default 0.",
+                "examples": [100, "100.5"],
+                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+            },
+        ),
+    ] = None
+    max_delay_ms: Annotated[
+        int | None,
+        msgspec.Meta(
+            ge=1,
+            le=MAX_SNIPE_DELAY_MS,
+            extra_json_schema={
+                "description": "Sniper orders: buy within this many ms of the token's first pool, or expire. "
+                "Default: no limit."
             },
         ),
     ] = None
@@ -137,48 +224,135 @@ def given(field: str) -> Schema:
     return Schema(required=[field], properties={field: Schema(schema_not=Schema(type=OpenAPIType.NULL))})
 
 
-# The rules that tie fields together, from the token table the domain checks against: one branch per
-# tokenIn, with its amount range and the tokens it can be swapped for, and exactly one of amountIn and
-# amountInRaw. Unknown fields are refused.
+def positive_decimal(decimals: int) -> str:
+    """A regular expression (unanchored) of decimal strings above 0 with at most `decimals` after the
+    point, of any size (`takingAmount`, `minLiquidity` of a token with `decimals`)."""
+    below_one = "|".join(f"0{{{zeros}}}[1-9][0-9]{{0,{decimals - zeros - 1}}}" for zeros in range(decimals))
+    return rf"0\.({below_one})|[1-9][0-9]*(\.[0-9]{{1,{decimals}}})?"
+
+
+NULL = Schema(type=OpenAPIType.NULL)
+LIMIT_FIELDS = ("limitPrice", "takingAmount", "takingAmountRaw")
+SNIPER_FIELDS = ("minLiquidity", "maxDelayMs")
+
+
+def or_null(*schemas: Schema) -> Schema:
+    return Schema(one_of=[*schemas, NULL])
+
+
+def amounts_in(token: Token) -> dict[str, Schema]:
+    """`amountIn` and `amountInRaw` of `token`: its range, in whole tokens (a number or a decimal string)
+    or in base units."""
+    return {
+        "amountIn": or_null(
+            Schema(
+                type=OpenAPIType.NUMBER,
+                minimum=float(token.value(1)),
+                maximum=float(token.value(token.max_amount_in_raw)),
+            ),
+            Schema(type=OpenAPIType.STRING, pattern=decimal_pattern(token)),
+        ),
+        "amountInRaw": or_null(Schema(type=OpenAPIType.STRING, pattern=raw_pattern(token))),
+    }
+
+
+def limit_of(token_out: Token) -> dict[str, Schema]:
+    """The three ways to give a limit, selling for `token_out`."""
+    return {
+        "limitPrice": or_null(
+            Schema(type=OpenAPIType.NUMBER, exclusive_minimum=0),
+            Schema(type=OpenAPIType.STRING, pattern=f"^({PRICE_TEXT.pattern})$", max_length=MAX_PRICE_TEXT),
+        ),
+        "takingAmount": or_null(
+            Schema(type=OpenAPIType.NUMBER, minimum=float(token_out.value(1))),
+            Schema(type=OpenAPIType.STRING, pattern=f"^({positive_decimal(token_out.decimals)})$"),
+        ),
+        "takingAmountRaw": or_null(Schema(type=OpenAPIType.STRING, pattern=RAW_PATTERN)),
+    }
+
+
+ONE_AMOUNT = Schema(one_of=[given("amountIn"), given("amountInRaw")])
+
+
+def market_branch(symbol: str, token: Token) -> Schema:
+    return Schema(
+        title=f"Market: sell {symbol}",
+        properties={
+            "orderType": Schema(const="market"),
+            "tokenIn": Schema(const=symbol),
+            "tokenOut": Schema(enum=[other for other in TOKENS if other != symbol]),
+            **amounts_in(token),
+            **{field: NULL for field in (*LIMIT_FIELDS, *SNIPER_FIELDS, "expiresAt")},
+        },
+        all_of=[ONE_AMOUNT],
+    )
+
+
+def limit_branch(symbol: str, token: Token, out: str) -> Schema:
+    return Schema(
+        title=f"Limit: sell {symbol} for {out}",
+        properties={
+            "orderType": Schema(const="limit"),
+            "tokenIn": Schema(const=symbol),
+            "tokenOut": Schema(const=out),
+            **amounts_in(token),
+            **limit_of(TOKENS[out]),
+            **{field: NULL for field in SNIPER_FIELDS},
+        },
+        all_of=[ONE_AMOUNT, Schema(one_of=[given(field) for field in LIMIT_FIELDS])],
+    )
+
+
+def sniper_branch(symbol: str, token: Token) -> Schema:
+    return Schema(
+        title=f"Sniper: buy a new token with {symbol}",
+        properties={
+            "orderType": Schema(const="sniper"),
+            "tokenIn": Schema(const=symbol),
+            "tokenOut": Schema(
+                type=OpenAPIType.STRING,
+                pattern=f"^{TOKEN_SYMBOL.pattern}$",
+                schema_not=Schema(enum=list(TOKENS)),
+            ),
+            **amounts_in(token),
+            "minLiquidity": or_null(
+                Schema(type=OpenAPIType.NUMBER, minimum=0),
+                Schema(
+                    type=OpenAPIType.STRING,
+                    pattern=f"^(0|{positive_decimal(token.decimals)})$",
+                ),
+            ),
+            **{field: NULL for field in LIMIT_FIELDS},
+        },
+        all_of=[ONE_AMOUNT],
+    )
+
+
+# What is accepted, from the token table the domain checks against: one branch per order type and tokenIn
+# (and tokenOut, for a limit's amount out), each with its amount range and the fields its type takes;
+# exactly one of amountIn and amountInRaw, and for a limit exactly one way to give it. Unknown fields are
+# refused. What depends on the moment or the market (an expiry in the future, a sniper's token announced and
+# not launched) is `422`.
 ORDER_SUBMISSION_SCHEMA = {
     "additional_properties": False,
     "one_of": [
-        Schema(
-            title=f"Sell {symbol}",
-            properties={
-                "tokenIn": Schema(const=symbol),
-                "tokenOut": Schema(enum=[other for other in TOKENS if other != symbol]),
-                "amountIn": Schema(
-                    one_of=[
-                        Schema(
-                            type=OpenAPIType.NUMBER,
-                            minimum=float(token.value(1)),
-                            maximum=float(token.value(token.max_amount_in_raw)),
-                        ),
-                        Schema(type=OpenAPIType.STRING, pattern=decimal_pattern(token)),
-                        Schema(type=OpenAPIType.NULL),
-                    ]
-                ),
-                "amountInRaw": Schema(
-                    one_of=[
-                        Schema(type=OpenAPIType.STRING, pattern=raw_pattern(token)),
-                        Schema(type=OpenAPIType.NULL),
-                    ]
-                ),
-            },
-            one_of=[given("amountIn"), given("amountInRaw")],
-        )
-        for symbol, token in TOKENS.items()
+        *(market_branch(symbol, token) for symbol, token in TOKENS.items()),
+        *(
+            limit_branch(symbol, token, out)
+            for symbol, token in TOKENS.items()
+            for out in TOKENS
+            if out != symbol
+        ),
+        *(sniper_branch(symbol, TOKENS[symbol]) for symbol in SNIPER_FUNDING),
     ],
 }
 
 
-def amount_as_written(body: bytes, amount_in: Decimal | None) -> Decimal | str | None:
-    """`amountIn` as the client wrote it: a decimal string goes to the domain as that string, whose rules
-    for it are stricter than Python's (no spaces, underscores, signs or non-ASCII digits); a JSON number is
-    the exact Decimal msgspec read."""
-    written = msgspec.json.decode(body)
-    return written["amountIn"] if isinstance(written.get("amountIn"), str) else amount_in
+def as_written(written: dict[str, Any], key: str, value: Decimal | None) -> Decimal | str | None:
+    """A decimal field (`amountIn`, `limitPrice`, `takingAmount`) as the client wrote it: a decimal string
+    goes to the domain as that string, whose rules for it are stricter than Python's (no spaces,
+    underscores, signs or non-ASCII digits); a JSON number is the exact Decimal msgspec read."""
+    return written[key] if isinstance(written.get(key), str) else value
 
 
 OrderIdPath = Annotated[uuid.UUID, PathParameter(name="orderId")]
@@ -187,6 +361,11 @@ OrderIdPath = Annotated[uuid.UUID, PathParameter(name="orderId")]
 class OrderAccepted(msgspec.Struct, rename="camel"):
     order_id: str
     ws_url: str
+
+
+class OrderCancellation(msgspec.Struct, rename="camel"):
+    order_id: str
+    status: str
 
 
 class OrderController(Controller):
@@ -211,6 +390,7 @@ class OrderController(Controller):
         request: Request[Any, Any, Any],
         store: NamedDependency[EventStore],
         enqueue: NamedDependency[Enqueue],
+        launch_of: NamedDependency[LaunchOf],
         idempotency_key: Annotated[
             str | None,
             HeaderParameter(
@@ -232,20 +412,35 @@ class OrderController(Controller):
         """Accepts the order and queues it; follow it on the WebSocket at `wsUrl` (same path, GET upgrade)."""
         body = await request.body()
         data = strictly_typed(body, OrderSubmission)
+        written = msgspec.json.decode(body)
         try:
             submitted = await submit_order(
                 SubmitOrder(
                     order_type=data.order_type,
                     token_in=data.token_in,
                     token_out=data.token_out,
-                    amount_in=amount_as_written(body, data.amount_in),
+                    amount_in=as_written(written, "amountIn", data.amount_in),
                     amount_in_raw=data.amount_in_raw,
+                    limit_price=as_written(written, "limitPrice", data.limit_price),
+                    taking_amount=as_written(written, "takingAmount", data.taking_amount),
+                    taking_amount_raw=data.taking_amount_raw,
+                    expires_at=_moment("expiresAt", data.expires_at),
+                    min_liquidity=as_written(written, "minLiquidity", data.min_liquidity),
+                    max_delay_ms=data.max_delay_ms,
                     slippage_bps=int(data.slippage_bps),
                     idempotency_key=idempotency_key,
                     correlation_id=request_id,
                 ),
                 store,
                 enqueue,
+                launch_of=launch_of,
+            )
+        except VENUE_FAILURES:  # looking a sniper order's token up
+            return error_response(  # type: ignore[return-value]
+                503,
+                "market_unavailable",
+                "tokenOut: the market did not answer; nothing was recorded",
+                "tokenOut",
             )
         except IdempotencyKeyReused:
             return error_response(  # type: ignore[return-value]
@@ -256,6 +451,31 @@ class OrderController(Controller):
             )
         accepted = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
         return Response(accepted, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
+
+    @post(
+        "/{orderId:str}/cancel",
+        status_code=HTTP_200_OK,
+        summary="Cancel a waiting (limit or sniper) order",
+        guards=[require_api_key],
+        responses=error_responses(400, 401, 403, 404, 409, 503),
+    )
+    async def cancel(self, order_id: OrderIdPath, store: NamedDependency[EventStore]) -> OrderCancellation:
+        """Ends a `waiting` order as `cancelled`. An order that has fired or ended, or a market order, answers
+        409 with its `status`: of a cancel and a trigger racing, exactly one wins."""
+        try:
+            await cancel_order(str(order_id), store)
+        except OrderNotFound:
+            raise NotFoundException(f"no order {order_id}") from None
+        except NotWaiting as refused:
+            status = str(refused.status)
+            return error_response(  # type: ignore[return-value]
+                409,
+                "not_waiting",
+                f"orderId: the order is {status}; only a waiting order can be cancelled",
+                "orderId",
+                status,
+            )
+        return OrderCancellation(str(order_id), str(OrderStatus.CANCELLED))
 
     # Read as a string, then converted to the argument's type: a malformed id answers 400, not 404.
     @get("/{orderId:str}", summary="One order's read model", responses=error_responses(400, 404, 503))

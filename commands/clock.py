@@ -23,3 +23,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()

@@ -128,7 +128,8 @@ class _Runner:
         return {"order_id": self.order_id, "correlation_id": self.correlation_id}
 
     async def run(self) -> None:
-        while not self.order.is_terminal:
+        # A waiting order is the trigger stage's until it fires (commands/trigger_orders.py).
+        while not (self.order.is_terminal or self.order.is_waiting):
             try:
                 await self.step()
             except EngineFault as fault:
@@ -137,7 +138,10 @@ class _Runner:
     async def step(self) -> None:
         """One step of the order's own kind of execution."""
         match self.order.order_type:
-            case OrderType.MARKET:
+            case OrderType.LIMIT | OrderType.SNIPER if not self.order.armed:  # a log no code of ours wrote:
+                # run, it would ignore the limit or the checks it was never given
+                raise EngineFault(f"a {self.order.order_type} order never armed cannot be executed")
+            case OrderType.MARKET | OrderType.LIMIT | OrderType.SNIPER:  # once fired, as a market order
                 await self.market_step()
             case other:  # an order type accepted by a newer engine, or a log no code of ours wrote
                 raise EngineFault(f"{other} orders cannot be executed yet")
@@ -199,6 +203,10 @@ class _Runner:
         except InsufficientLiquidity:  # too small to buy anything, or more than the pools hold: not retried
             reason = f"the pools cannot pay out for {order.input_token.show(order.amount_in_raw)}"
             await self.record(lambda: order.abandon(reason))
+            return
+        below_limit = order.below_limit(plan.amount_out_raw)
+        if below_limit is not None:  # the price moved back since the trigger fired: try again later
+            await self.fail(below_limit)
             return
         quotes, legs, short = route_records(plan, pools, order.input_token, order.output_token)
         await self.record(

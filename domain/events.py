@@ -6,6 +6,7 @@ a JSON object tagged by `type`, with its fields in camelCase.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
@@ -82,6 +83,48 @@ class OrderSubmitted(Event, frozen=True):
     slippage_bps: int
 
 
+class TriggerArmed(Event, frozen=True):
+    """The order waits for its trigger; either kind expires at `expires_at` if it has not fired by then.
+
+    A limit order (the limit's fields set) fires once the best route for its whole `amountIn` (fees and
+    price impact in) pays at least `taking_amount_raw`, the floor it never executes below; `limit_price` is
+    the same limit as whole tokenOut per whole tokenIn. A sniper order (the launch's fields set) fires when
+    the first pool of tokenOut (`token_out_decimals` its precision) holds at least `min_liquidity_raw` of
+    tokenIn, if the token passes the checks, within `max_delay_ms` of the pool's creation."""
+
+    limit_price: Decimal | None = None
+    taking_amount: Decimal | None = None
+    taking_amount_raw: int | None = None
+    token_out_decimals: int | None = None
+    min_liquidity: Decimal | None = None
+    min_liquidity_raw: int | None = None
+    max_delay_ms: int | None = None
+    expires_at: datetime | None = None
+
+
+class TriggerFired(Event, frozen=True):
+    """The quote that fired the order: the route it found for the whole `amountIn`, paying `amount_out_raw`
+    (at least the limit) at `price` (whole tokenOut per whole tokenIn). The order then runs as a market
+    order, routed afresh, its limit as the transaction's floor."""
+
+    price: Decimal
+    amount_out: Decimal
+    amount_out_raw: int
+    route_plan: tuple[RouteLeg, ...]
+
+
+class OrderCancelled(Event, frozen=True):
+    """Its client cancelled the order while it was waiting."""
+
+    reason: str
+
+
+class OrderExpired(Event, frozen=True):
+    """The order was still waiting at `expires_at`."""
+
+    expires_at: datetime
+
+
 class RoutingStarted(Event, frozen=True):
     attempt: int
 
@@ -153,6 +196,10 @@ class OrderFailed(Event, frozen=True):
 
 OrderEvent = (
     OrderSubmitted
+    | TriggerArmed
+    | TriggerFired
+    | OrderCancelled
+    | OrderExpired
     | RoutingStarted
     | VenueSelected
     | TransactionBuilt

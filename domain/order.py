@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal, localcontext
+from fractions import Fraction
 
 from domain.amounts import MAX_DIGITS, AmountError, to_base_units
 from domain.events import (
@@ -12,7 +15,9 @@ from domain.events import (
     ExecutionCrashed,
     Fill,
     LeftOut,
+    OrderCancelled,
     OrderConfirmed,
+    OrderExpired,
     OrderFailed,
     OrderSubmitted,
     Quote,
@@ -20,17 +25,27 @@ from domain.events import (
     RoutingStarted,
     TransactionBuilt,
     TransactionSubmitted,
+    TriggerArmed,
+    TriggerFired,
     VenueSelected,
 )
-from domain.order_type import PLANNED_ORDER_TYPES, SUPPORTED_ORDER_TYPES, OrderType
+from domain.order_type import OrderType
+from domain.pools.base import Pool
 from domain.retry import RetryPolicy
 from domain.route_plan import min_amount_out_raw
-from domain.routing import execution_price
+from domain.routing import PRICE_DIGITS, execution_price
 from domain.status import OrderStatus
-from domain.tokens import NATIVE_SOL, TOKENS, Token
+from domain.tokens import NATIVE_SOL, SNIPER_FUNDING, TOKENS, Launch, Token, launched_token
 from domain.transitions import next_status
 
 MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, DEFAULT_SLIPPAGE_BPS = 1, 5000, 50
+MAX_FLOOR_RAW = 2**63 - 1  # a limit's floor in base units fits the read side's 64-bit integers
+MAX_WAIT = timedelta(days=365)  # the latest expiresAt a waiting order may have, from its submission
+MAX_SNIPE_DELAY_MS = 3_600_000  # a sniper order buys within at most an hour of its token's launch
+TOKEN_SYMBOL = re.compile(r"[A-Z0-9]{2,10}")  # a token's symbol, as the market announces it
+# A price as text: plain digits, above 0 (`0.5`, `150`, `150.25`; not `0`, `00.5`, `1e3`, ` 1`).
+PRICE_TEXT = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?")
+MAX_PRICE_TEXT = 40
 
 
 class OrderRejected(Exception):
@@ -42,8 +57,17 @@ class OrderRejected(Exception):
         self.rule = rule
 
 
-class OrderNotSupported(OrderRejected):
-    """A well-formed request for something the engine does not do yet."""
+class OrderUnprocessable(OrderRejected):
+    """A well-formed order that what is true now refuses: an expiry already past, a limit no pool could
+    ever pay, a sniper order's token that the market has not announced or already trades."""
+
+
+class NotWaiting(Exception):
+    """A decision of the trigger stage (cancel, fire, expire) on an order that is not waiting any more."""
+
+    def __init__(self, order_id: str, status: OrderStatus | None) -> None:
+        super().__init__(f"order {order_id} is {status or 'unknown'}, not waiting")
+        self.status = status
 
 
 class InvariantViolated(Exception):
@@ -62,6 +86,13 @@ class Order:
     token_out: str = ""
     amount_in_raw: int = 0
     slippage_bps: int = 0
+    limit_price: Decimal | None = None  # a limit order's limit, whole tokenOut per whole tokenIn
+    taking_amount_raw: int | None = None  # ... as the least it may pay out for amountIn: its floor
+    token_out_decimals: int | None = None  # a sniper order's token, launched after the engine's list
+    min_liquidity_raw: int | None = None  # a sniper order buys only from pools holding this much tokenIn
+    max_delay_ms: int | None = None  # ... and only this long after its token's launch
+    expires_at: datetime | None = None
+    armed: bool = False  # a triggered order's TriggerArmed has been applied
     attempt: int = 0
     quotes: tuple[Quote, ...] = ()
     route_plan: tuple[RouteLeg, ...] = ()
@@ -100,7 +131,11 @@ class Order:
 
     @property
     def output_token(self) -> Token:
-        return TOKENS[self.token_out]
+        if self.token_out in TOKENS:
+            return TOKENS[self.token_out]
+        if self.token_out_decimals is None:
+            raise InvariantViolated(f"order {self.order_id}: no precision known for {self.token_out}")
+        return launched_token(self.token_out, self.token_out_decimals)
 
     def apply(self, event: Event) -> None:
         """Change state by one event; refuses an event the transition table does not allow."""
@@ -111,6 +146,11 @@ class Order:
                 self.order_type = event.order_type
                 self.token_in, self.token_out = event.token_in, event.token_out
                 self.amount_in_raw, self.slippage_bps = event.amount_in_raw, event.slippage_bps
+            case TriggerArmed():
+                self.limit_price, self.taking_amount_raw = event.limit_price, event.taking_amount_raw
+                self.token_out_decimals, self.max_delay_ms = event.token_out_decimals, event.max_delay_ms
+                self.min_liquidity_raw, self.expires_at = event.min_liquidity_raw, event.expires_at
+                self.armed = True
             case RoutingStarted():
                 self.attempt = event.attempt
                 self.quotes, self.route_plan, self.selected_venue, self.instructions = (), (), None, ()
@@ -149,13 +189,13 @@ class Order:
 
         The amount comes either as whole tokens (`amount_in`, a decimal with at most the token's decimals) or
         as base units (`amount_in_raw`, a string of digits)."""
-        if order_type in PLANNED_ORDER_TYPES:
-            raise OrderNotSupported("orderType", f"'{order_type}' orders are not supported yet; use 'market'")
-        if order_type not in SUPPORTED_ORDER_TYPES:
-            raise OrderRejected("orderType", f"must be one of {', '.join(SUPPORTED_ORDER_TYPES)}")
+        if order_type not in OrderType.__members__.values():
+            raise OrderRejected("orderType", f"must be one of {', '.join(OrderType)}")
         kind = OrderType(order_type)
+        if kind is OrderType.SNIPER:
+            _check_sniper_tokens(token_in, token_out)
         for name, symbol in (("tokenIn", token_in), ("tokenOut", token_out)):
-            if symbol not in TOKENS:
+            if symbol not in TOKENS and not (kind is OrderType.SNIPER and name == "tokenOut"):
                 raise OrderRejected(name, f"unknown token '{symbol}'; supported: {', '.join(TOKENS)}")
         if token_in == token_out:
             raise OrderRejected("tokenOut", "must differ from tokenIn")
@@ -174,6 +214,170 @@ class Order:
             amount_in=token.value(raw),
             amount_in_raw=raw,
             slippage_bps=slippage_bps,
+        )
+
+    @staticmethod
+    def arm(
+        submitted: OrderSubmitted,
+        now: datetime,
+        *,
+        limit_price: Decimal | str | None = None,
+        taking_amount: Decimal | str | None = None,
+        taking_amount_raw: str | None = None,
+        expires_at: datetime | None = None,
+        launch: Launch | None = None,
+        min_liquidity: Decimal | str | None = None,
+        max_delay_ms: int | None = None,
+    ) -> TriggerArmed | None:
+        """The trigger a new order is armed with: None for a market order (which takes none of these).
+
+        A limit order gives its limit as exactly one of `limit_price` (whole tokenOut per whole tokenIn, a
+        positive decimal: a JSON number's exact value or plain digits as text), `taking_amount` (whole
+        tokenOut for the whole amountIn) or `taking_amount_raw` (the same in base units, digits); and may
+        give `expires_at` (timezone-aware, after `now`, within MAX_WAIT). The floor in base units is rounded
+        up from a price, and the price shown to PRICE_DIGITS digits up from a floor: the order never takes
+        less than its limit.
+
+        A sniper order names its token's `launch` as the chain shows it now (None: the chain does not know
+        the token), which must not be tradable yet; it may give `min_liquidity` (whole tokenIn a pool must
+        hold, default 0), `max_delay_ms` (1..MAX_SNIPE_DELAY_MS after the launch; default: no limit) and
+        `expires_at`. Raises `OrderRejected` naming the field."""
+        kind = submitted.order_type
+        sniper = {"minLiquidity": min_liquidity, "maxDelayMs": max_delay_ms}
+        if kind is not OrderType.SNIPER:
+            for name, value in sniper.items():
+                if value is not None:
+                    raise OrderRejected(name, "only sniper orders have a launch to wait for")
+        limit = {
+            "limitPrice": limit_price,
+            "takingAmount": taking_amount,
+            "takingAmountRaw": taking_amount_raw,
+        }
+        given = [name for name, value in limit.items() if value is not None]
+        if kind is OrderType.MARKET:
+            if given or expires_at is not None:
+                raise OrderRejected([*given, "expiresAt"][0], "only limit orders have a limit or an expiry")
+            return None
+        if expires_at is not None and not now < expires_at <= now + MAX_WAIT:
+            raise OrderUnprocessable(
+                "expiresAt", f"must be in the future, at most {MAX_WAIT.days} days ahead"
+            )
+        if kind is OrderType.SNIPER:
+            if given:
+                raise OrderRejected(given[0], "only limit orders have a limit")
+            return _arm_sniper(submitted, launch, min_liquidity, max_delay_ms, expires_at)
+        if len(given) != 1:
+            raise OrderRejected(
+                given[1] if given else "limitPrice",
+                "a limit order gives exactly one of limitPrice, takingAmount and takingAmountRaw",
+            )
+        token_in, token_out = TOKENS[submitted.token_in], TOKENS[submitted.token_out]
+        if limit_price is not None:
+            price = _positive_decimal("limitPrice", limit_price)
+            if price.adjusted() > MAX_DIGITS:
+                raise OrderUnprocessable("limitPrice", "is more than any pool could pay out for this order")
+            # A price this small asks for less than one base unit of anything: the floor is one.
+            tiny = price.adjusted() < -2 * MAX_DIGITS
+            out_per_in = Fraction(price) * 10**token_out.decimals / 10**token_in.decimals  # base units
+            floor = 1 if tiny else _ceil(out_per_in * submitted.amount_in_raw)
+        elif taking_amount is not None:
+            try:
+                floor = to_base_units(taking_amount, token_out.decimals)
+            except AmountError as error:
+                raise OrderRejected("takingAmount", str(error)) from None
+        else:
+            floor = _raw_digits("takingAmountRaw", taking_amount_raw or "", token_out)
+        if floor <= 0:
+            raise OrderRejected(given[0], f"must come to at least {token_out.show(1)} for the whole amountIn")
+        if floor > MAX_FLOOR_RAW:
+            raise OrderUnprocessable(given[0], "is more than any pool could pay out for this order")
+        if limit_price is None:
+            with localcontext() as context:
+                context.prec, context.rounding = PRICE_DIGITS, ROUND_CEILING
+                price = token_out.value(floor) / token_in.value(submitted.amount_in_raw)
+        return TriggerArmed(
+            limit_price=price,
+            taking_amount=token_out.value(floor),
+            taking_amount_raw=floor,
+            expires_at=expires_at,
+        )
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.status is OrderStatus.WAITING
+
+    def reaches_limit(self, amount_out_raw: int) -> bool:
+        """Whether a route paying `amount_out_raw` for the whole amountIn meets the order's limit (an order
+        without one has none to meet)."""
+        return self.taking_amount_raw is None or amount_out_raw >= self.taking_amount_raw
+
+    def fire(self, route_plan: tuple[RouteLeg, ...]) -> TriggerFired:
+        """Fire a waiting order on the quote `route_plan` (legs taking the whole amountIn) gave it.
+
+        Raises `NotWaiting`, and `InvariantViolated` for a route that does not meet the limit."""
+        if not self.is_waiting:
+            raise NotWaiting(self.order_id, self.status)
+        amount_out_raw = sum(leg.amount_out_raw for leg in route_plan)
+        if sum(leg.amount_in_raw for leg in route_plan) != self.amount_in_raw:
+            raise InvariantViolated(f"order {self.order_id}: the quote's legs do not add up to amountIn")
+        if not self.reaches_limit(amount_out_raw):
+            raise InvariantViolated(f"order {self.order_id}: fired on a quote below its limit")
+        return TriggerFired(
+            price=execution_price(self.amount_in_raw, self.input_token, amount_out_raw, self.output_token),
+            amount_out=self.output_token.value(amount_out_raw),
+            amount_out_raw=amount_out_raw,
+            route_plan=route_plan,
+        )
+
+    def cancel(self, reason: str = "cancelled by its client") -> OrderCancelled:
+        """Raises `NotWaiting` once the order has fired or ended (or is a market order)."""
+        if not self.is_waiting:
+            raise NotWaiting(self.order_id, self.status)
+        return OrderCancelled(reason=reason)
+
+    def is_due_to_expire(self, now: datetime) -> bool:
+        return self.is_waiting and self.expires_at is not None and now >= self.expires_at
+
+    def expire(self, now: datetime) -> OrderExpired:
+        """Raises `NotWaiting`, and `InvariantViolated` before the order's expiry."""
+        if not self.is_waiting:
+            raise NotWaiting(self.order_id, self.status)
+        if self.expires_at is None or not self.is_due_to_expire(now):
+            raise InvariantViolated(f"order {self.order_id}: not due to expire at {now.isoformat()}")
+        return OrderExpired(expires_at=self.expires_at)
+
+    def snipe(self, launch: Launch, now: datetime) -> OrderFailed | OrderExpired | None:
+        """A waiting sniper order's decision once its token has launched, before any pool is looked at:
+        the checks sniper bots apply (the mint authority renounced, no freeze authority) fail it with the
+        check that refused it; a launch seen more than `max_delay_ms` after it happened expires it; None:
+        go on, buy from the pools deep enough (`deep_enough`). Raises `NotWaiting`."""
+        if not self.is_waiting:
+            raise NotWaiting(self.order_id, self.status)
+        symbol = launch.symbol
+        if launch.mint_authority is not None:
+            return self.abandon(
+                f"refused: {symbol}'s mint authority is not renounced ({launch.mint_authority})"
+            )
+        if launch.freeze_authority is not None:
+            return self.abandon(f"refused: {symbol} has a freeze authority ({launch.freeze_authority})")
+        if launch.launched_at is not None and self.max_delay_ms is not None:
+            deadline = launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
+            if now > deadline:
+                return OrderExpired(expires_at=deadline)
+        return None
+
+    def deep_enough(self, pool: Pool) -> bool:
+        """Whether a sniper order may buy from `pool`: it holds at least `min_liquidity_raw` of tokenIn."""
+        return pool.liquidity(self.token_in) >= (self.min_liquidity_raw or 0)
+
+    def below_limit(self, amount_out_raw: int) -> str | None:
+        """Why a route paying `amount_out_raw` may not be taken (it pays less than the limit), or None."""
+        if self.reaches_limit(amount_out_raw):
+            return None
+        token = self.output_token
+        return (
+            f"the best route pays {token.show(amount_out_raw)}, below the limit's "
+            f"{token.show(self.taking_amount_raw or 0)}"
         )
 
     def start_attempt(self) -> RoutingStarted:
@@ -201,7 +405,9 @@ class Order:
     def build_transaction(self) -> TransactionBuilt:
         if self.route_amount_out_raw is None or self.selected_venue is None:
             raise InvariantViolated(f"order {self.order_id}: no route to build a transaction for")
-        floor = min_amount_out_raw(self.route_amount_out_raw, self.slippage_bps)
+        # A limit order never takes less than its limit, whatever slippage it allows.
+        slipped = min_amount_out_raw(self.route_amount_out_raw, self.slippage_bps)
+        floor = max(slipped, self.taking_amount_raw or 0)
         return TransactionBuilt(
             venue=self.selected_venue,
             instructions=swap_instructions(self.token_in, self.token_out, self.route_plan),
@@ -283,15 +489,7 @@ def _amount_in_raw(
     if amount_in is not None and amount_in_raw is not None:
         raise OrderRejected("amountInRaw", "give amountIn or amountInRaw, not both")
     if amount_in_raw is not None:
-        if not (amount_in_raw.isascii() and amount_in_raw.isdigit()) or amount_in_raw.startswith("0"):
-            raise OrderRejected(
-                "amountInRaw",
-                f"must be a positive whole number of base units as a string of digits "
-                f"(1 {token.symbol} is {10**token.decimals})",
-            )
-        # Longer than any token's maximum: Python's int() refuses strings over 4,300 digits, so not parsed.
-        too_long = len(amount_in_raw) > MAX_DIGITS
-        return "amountInRaw", 10**MAX_DIGITS if too_long else int(amount_in_raw)
+        return "amountInRaw", _raw_digits("amountInRaw", amount_in_raw, token)
     if amount_in is None:
         raise OrderRejected("amountIn", "required: whole tokens in amountIn, or base units in amountInRaw")
     try:
@@ -301,6 +499,79 @@ def _amount_in_raw(
     if raw <= 0:
         raise OrderRejected("amountIn", f"must be at least {token.show(1)}, the token's smallest unit")
     return "amountIn", raw
+
+
+def _raw_digits(field: str, text: str, token: Token) -> int:
+    """A positive amount of `token` in base units, written as a string of digits; one longer than any
+    token's maximum is read as 10**MAX_DIGITS (Python's int() refuses strings over 4,300 digits)."""
+    if not (text.isascii() and text.isdigit()) or text.startswith("0"):
+        raise OrderRejected(
+            field,
+            f"must be a positive whole number of base units as a string of digits "
+            f"(1 {token.symbol} is {10**token.decimals})",
+        )
+    return 10**MAX_DIGITS if len(text) > MAX_DIGITS else int(text)
+
+
+def _check_sniper_tokens(token_in: str, token_out: str) -> None:
+    if token_in not in SNIPER_FUNDING:
+        raise OrderRejected("tokenIn", f"a sniper order pays with {' or '.join(SNIPER_FUNDING)}")
+    if TOKEN_SYMBOL.fullmatch(token_out) is None:
+        raise OrderRejected("tokenOut", "must be a token's symbol: 2 to 10 capital letters or digits")
+    if token_out in TOKENS:
+        raise OrderRejected("tokenOut", f"{token_out} trades already; a sniper order waits for a new token")
+
+
+def _arm_sniper(
+    submitted: OrderSubmitted,
+    launch: Launch | None,
+    min_liquidity: Decimal | str | None,
+    max_delay_ms: int | None,
+    expires_at: datetime | None,
+) -> TriggerArmed:
+    symbol = submitted.token_out
+    if launch is None:
+        raise OrderUnprocessable("tokenOut", f"unknown token '{symbol}': the market has not announced it")
+    if launch.launched_at is not None:
+        raise OrderUnprocessable("tokenOut", f"{symbol} trades already; a sniper order waits for a new token")
+    if max_delay_ms is not None and not 1 <= max_delay_ms <= MAX_SNIPE_DELAY_MS:
+        raise OrderRejected("maxDelayMs", f"must be an integer from 1 to {MAX_SNIPE_DELAY_MS}")
+    token_in = TOKENS[submitted.token_in]
+    liquidity_raw = 0
+    if min_liquidity is not None:
+        try:
+            liquidity_raw = to_base_units(min_liquidity, token_in.decimals)
+        except AmountError as error:
+            raise OrderRejected("minLiquidity", str(error)) from None
+        if liquidity_raw > MAX_FLOOR_RAW:
+            raise OrderRejected("minLiquidity", "is more than any pool could hold")
+    return TriggerArmed(
+        token_out_decimals=launch.decimals,
+        min_liquidity=token_in.value(liquidity_raw),
+        min_liquidity_raw=liquidity_raw,
+        max_delay_ms=max_delay_ms,
+        expires_at=expires_at,
+    )
+
+
+def _positive_decimal(field: str, value: Decimal | str) -> Decimal:
+    """A price: a finite decimal above 0 of at most MAX_DIGITS digits; as text, plain digits
+    (`PRICE_TEXT`, at most MAX_PRICE_TEXT characters)."""
+    if isinstance(value, str) and (len(value) > MAX_PRICE_TEXT or PRICE_TEXT.fullmatch(value) is None):
+        raise OrderRejected(
+            field,
+            f"must be a decimal number above 0 of plain digits (at most {MAX_PRICE_TEXT}), such as 150.25",
+        )
+    number = Decimal(value)
+    if not number.is_finite() or number <= 0:
+        raise OrderRejected(field, "must be a decimal number above 0")
+    if len(number.as_tuple().digits) > MAX_DIGITS:
+        raise OrderRejected(field, f"must have at most {MAX_DIGITS} digits")
+    return number
+
+
+def _ceil(value: Fraction) -> int:
+    return -(-value.numerator // value.denominator)
 
 
 WRAPPED_SOL = "wSOL"

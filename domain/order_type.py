@@ -7,13 +7,10 @@ from enum import StrEnum
 
 class OrderType(StrEnum):
     MARKET = "market"  # executed at once at the best venue's price
-    LIMIT = "limit"  # planned: waits until the price reaches a limit
-    SNIPER = "sniper"  # planned: waits for a token's launch or migration
+    LIMIT = "limit"  # waits until a quote for its whole amount reaches its limit, then runs as market
+    SNIPER = "sniper"  # waits for a new token's first pool, then buys it as a market order
 
     @property
-    def is_supported(self) -> bool:
-        return self in SUPPORTED_ORDER_TYPES
-
-
-SUPPORTED_ORDER_TYPES = (OrderType.MARKET,)
-PLANNED_ORDER_TYPES = tuple(kind for kind in OrderType if kind not in SUPPORTED_ORDER_TYPES)
+    def is_triggered(self) -> bool:
+        """Whether the order waits for a trigger (armed at submission) before it runs as a market order."""
+        return self is not OrderType.MARKET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from domain.amounts import shown, to_decimal
@@ -41,6 +42,25 @@ TOKENS: dict[str, Token] = {
 }
 
 NATIVE_SOL = "SOL"
+SNIPER_FUNDING = ("SOL", "USDC")  # what a sniper order may pay with: what new tokens are paired against
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A token as the chain shows it to a sniper: its decimals, who may still mint it or freeze its holders'
+    accounts (None: renounced, or none), and when its first pool was created (None: not tradable yet)."""
+
+    symbol: str
+    decimals: int
+    mint_authority: str | None
+    freeze_authority: str | None
+    launched_at: datetime | None
+
+
+def launched_token(symbol: str, decimals: int) -> Token:
+    """A token launched on the chain after the engine's list was written: its precision is what matters
+    (it is bought, never sold, by the orders that name it, so it has no amountIn limit)."""
+    return Token(symbol, decimals, reference_usd=Decimal(0), max_amount_in_raw=0)
 
 
 def reference_price(token_in: str, token_out: str) -> Decimal:

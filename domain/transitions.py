@@ -6,17 +6,22 @@ from domain.events import (
     Event,
     ExecutionAttemptFailed,
     ExecutionCrashed,
+    OrderCancelled,
     OrderConfirmed,
+    OrderExpired,
     OrderFailed,
     OrderSubmitted,
     RoutingStarted,
     TransactionBuilt,
     TransactionSubmitted,
+    TriggerArmed,
+    TriggerFired,
     VenueSelected,
 )
 from domain.status import OrderStatus
 
-PENDING, ROUTING, BUILDING, SUBMITTED = (
+WAITING, PENDING, ROUTING, BUILDING, SUBMITTED = (
+    OrderStatus.WAITING,
     OrderStatus.PENDING,
     OrderStatus.ROUTING,
     OrderStatus.BUILDING,
@@ -27,6 +32,12 @@ IN_FLIGHT = frozenset({ROUTING, BUILDING, SUBMITTED})
 # event type -> (statuses it may follow; None is "no order yet"), status after it
 TRANSITIONS: dict[type[Event], tuple[frozenset[OrderStatus | None], OrderStatus]] = {
     OrderSubmitted: (frozenset({None}), PENDING),
+    # The trigger stage: a limit or sniper order is armed as it is submitted, and waits until exactly one of
+    # these ends the wait (the log's expected version lets only one of racing appends in).
+    TriggerArmed: (frozenset({PENDING}), WAITING),
+    TriggerFired: (frozenset({WAITING}), PENDING),
+    OrderCancelled: (frozenset({WAITING}), OrderStatus.CANCELLED),
+    OrderExpired: (frozenset({WAITING}), OrderStatus.EXPIRED),
     RoutingStarted: (frozenset({PENDING}), ROUTING),
     VenueSelected: (frozenset({ROUTING}), ROUTING),
     TransactionBuilt: (frozenset({ROUTING}), BUILDING),
@@ -35,7 +46,8 @@ TRANSITIONS: dict[type[Event], tuple[frozenset[OrderStatus | None], OrderStatus]
     OrderConfirmed: (frozenset({SUBMITTED, PENDING}), OrderStatus.CONFIRMED),
     ExecutionAttemptFailed: (IN_FLIGHT, PENDING),
     ExecutionCrashed: (IN_FLIGHT | {PENDING}, PENDING),
-    OrderFailed: (IN_FLIGHT | {PENDING}, OrderStatus.FAILED),
+    # From waiting too: a sniper order whose token fails its checks at launch.
+    OrderFailed: (IN_FLIGHT | {PENDING, WAITING}, OrderStatus.FAILED),
 }
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import msgspec
 import typer
 
-from engine.settings import ConfigurationError, Settings, load_settings
+from engine.settings import ConfigurationError, Settings, launch_schedule, load_settings
 
 # Only what `--help` needs is imported above: the engine's libraries (Litestar, SQLAlchemy, taskiq, ...)
 # take seconds to import, so each command imports what it uses when it runs.
@@ -84,6 +84,7 @@ def _settings(**flags: str | None) -> Settings:
     try:
         settings = load_settings(**{name: value for name, value in flags.items() if value is not None})
         check_urls(settings)
+        launch_schedule(settings)  # a schedule that cannot be played is told before anything starts
     except ConfigurationError as error:
         _fail(str(error), code=2)
     from engine.logs import configure_logging
@@ -154,6 +155,7 @@ def build_app(services: Services, *, worker: bool, projector: bool, market: bool
     return create_app(
         store=services.store,
         enqueue=services.enqueue,
+        launch_of=services.launch_of,
         queries=services.queries,
         feed=services.feed,
         redis=services.redis,
@@ -280,22 +282,80 @@ def api(
         _serve_http(settings, listener, worker=False, projector=False)
 
 
-@app.command()
+market_app = typer.Typer(invoke_without_command=True)
+app.add_typer(market_app, name="market")
+
+
+@market_app.callback()
 def market(
+    context: typer.Context,
     host: Host = None,
     market_port: MarketPort = None,
     database_url: DatabaseUrl = None,
     log_level: LogLevel = None,
 ) -> None:
     """The market alone (the one simulated chain: pools, ledger, flow), on MARKET_PORT; the engine's processes
-    reach it at MARKET_URL. Run one: it is the only writer of its tables."""
-    settings = _settings(**locals())
+    reach it at MARKET_URL. Run one: it is the only writer of its tables. `order-engine market launch`
+    launches a token on a running market."""
+    if context.invoked_subcommand is not None:
+        return
+    settings = _settings(host=host, market_port=market_port, database_url=database_url, log_level=log_level)
     with _explained(settings):
         from engine.problems import listening_socket
 
         listener = listening_socket(settings.host, settings.market_port, "--market-port or MARKET_PORT")
         _check_backends(settings)
         _run_server(settings, listener, _market_app(settings))
+
+
+class LaunchVenue(StrEnum):
+    raydium = "raydium"
+    meteora = "meteora"
+
+
+@market_app.command("launch")
+def market_launch(
+    symbol: Annotated[str, typer.Argument(help="The token's symbol: 2 to 10 uppercase letters or digits.")],
+    decimals: Annotated[int, typer.Option(min=0, max=9, help="Its mint's decimals.")],
+    amount_raw: Annotated[str, typer.Option(help="The pool's deposit of the token, in its base units.")],
+    quote_amount_raw: Annotated[
+        str, typer.Option(help="The pool's deposit of the quote token, in its base units.")
+    ],
+    venue: Annotated[LaunchVenue, typer.Option(help="Where the pool is created.")] = LaunchVenue.raydium,
+    quote: Annotated[str, typer.Option(help="The token it is paired with (tradable: SOL, USDC...).")] = "SOL",
+    mint_authority: Annotated[
+        str | None, typer.Option(help="Who may still mint it (base58); left out: renounced.")
+    ] = None,
+    freeze_authority: Annotated[
+        str | None, typer.Option(help="Who may freeze its accounts (base58); left out: none.")
+    ] = None,
+    market_url: MarketUrl = None,
+) -> None:
+    """Launches a token on a running market: announces it (unless known), creates its pool, prints its record.
+
+    The market must run with MARKET_SCRIPTING=true; it is MARKET_URL's, else the one inside `serve` at
+    http://HOST:PORT/market. The token's first pool is its launch; a later one is one more pool."""
+    from engine.launch import LaunchFailed, launch
+
+    settings = _settings(market_url=market_url)
+    base_url = settings.market_url or f"http://{settings.host}:{settings.port}/market"
+    announcement = {
+        "symbol": symbol,
+        "decimals": decimals,
+        "mintAuthority": mint_authority,
+        "freezeAuthority": freeze_authority,
+    }
+    pool = {
+        "venue": venue.value,
+        "quoteToken": quote,
+        "amountRaw": amount_raw,
+        "quoteAmountRaw": quote_amount_raw,
+    }
+    try:
+        record = asyncio.run(launch(base_url, announcement, pool))
+    except LaunchFailed as error:
+        _fail(str(error))
+    typer.echo(msgspec.json.format(msgspec.json.encode(record)).decode())
 
 
 def _market_app(settings: Settings) -> Litestar:

@@ -83,4 +83,8 @@ async def _collect(services: Services) -> list[Metric]:
         "Orders this process appended but could not hand to the queue: left to the recovery sweep",
     )
     fallbacks.add_metric([], services.enqueue_fallbacks)
-    return [orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients, fallbacks]
+    armed = GaugeMetricFamily(
+        "order_engine_armed_orders", "Limit orders in the trigger index, waiting for their price or expiry"
+    )
+    armed.add_metric([], await services.trigger_index.count())
+    return [orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients, fallbacks, armed]

@@ -15,7 +15,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from commands.clock import Clock, SystemClock
 from commands.submit_order import Enqueue
-from engine.settings import Settings
+from domain.tokens import Launch
+from engine.settings import Settings, launch_schedule
 from eventstore.backend import backend_for
 from eventstore.base import EventStore
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
@@ -26,6 +27,7 @@ from projections.feed import LiveFeed
 from projections.orders import OrdersProjection
 from projections.projector import Projector
 from projections.queries import OrderQueries
+from projections.trigger_index import InMemoryTriggerIndex, RedisTriggerIndex, TriggerIndex
 from venues.chain import Chain
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from taskiq import AsyncBroker
 
     from workers.executor import OrderExecutor
+    from workers.triggers import TriggerWatcher
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +77,14 @@ class Services:
             if self.redis
             else InMemoryClaims(QUEUED_TTL_S)
         )
+        self.trigger_index: TriggerIndex = (
+            RedisTriggerIndex(self.redis) if self.redis else InMemoryTriggerIndex()
+        )
         self.feed = LiveFeed(self.store, self.signal)
         self.projector = Projector(
-            self.store, self.signal, [OrdersProjection(self.db, self.backend), self.active_orders]
+            self.store,
+            self.signal,
+            [OrdersProjection(self.db, self.backend), self.active_orders, self.trigger_index],
         )
         self.executor: OrderExecutor | None = None
         self.enqueue_fallbacks = 0  # orders appended but not queued by this process (see `enqueue`)
@@ -159,6 +167,7 @@ class Services:
             )
             self._spawn(announce_forever(self.redis, self.worker_id))
             self._spawn(reap_forever(self.redis, self.broker, self.enqueue))
+        self._spawn(self.make_trigger_watcher().run_forever())
         self._spawn(
             sweep_forever(
                 self.queries,
@@ -226,6 +235,27 @@ class Services:
         task.add_done_callback(_report_failure)
         self._background.append(task)
 
+    async def launch_of(self, symbol: str) -> Launch | None:
+        """A token as the chain shows it now (None: not announced), for sniper orders; raises as the chain
+        does (`venues.base.VENUE_FAILURES`)."""
+        from venues.chain import as_launch
+
+        records = {record.symbol: record for record in await self.chain.tokens()}
+        return as_launch(records[symbol]) if symbol in records else None
+
+    def make_trigger_watcher(self) -> TriggerWatcher:
+        from workers.triggers import TriggerWatcher
+
+        return TriggerWatcher(
+            self.trigger_index,
+            self.chain,
+            self.store,
+            self.enqueue,
+            self.clock,
+            interval_s=self.settings.trigger_interval_ms / 1000,
+            worker_id=self.worker_id,
+        )
+
     def make_executor(self) -> OrderExecutor:
         import structlog
 
@@ -277,5 +307,7 @@ def make_market(settings: Settings, store: SqlMarketStore) -> Market:
             seed=settings.mock_seed,
             flow_interval_ms=settings.market_flow_interval_ms,
             quote_delay_ms=settings.mock_quote_delay_ms,
+            scripting=settings.market_scripting,
+            launch_schedule=launch_schedule(settings),
         ),
     )

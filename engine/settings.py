@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
+
+if TYPE_CHECKING:
+    from market.schedule import ScheduledLaunch
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
@@ -34,6 +37,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     market_flow_interval_ms: NonNegative = (
         1000  # the noise traders' and arbitrageurs' pace; 0: a still market
     )
+    # How often each worker's trigger watcher reads the pools of the pairs with armed limit orders.
+    trigger_interval_ms: Positive = 200
+    # The market's scripting endpoints (POST /tokens, POST /tokens/{symbol}/pools, POST /swaps): off unless
+    # set, so a production market takes no launches or price moves from anyone who can reach it.
+    market_scripting: bool = False
+    market_launch_schedule: str | None = None  # path of a JSON launch schedule the market plays at start
     recovery_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     recovery_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     worker_lease_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # a killed worker's orders are free after it
@@ -73,3 +82,16 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         return msgspec.convert(raw, Settings, strict=False)
     except (msgspec.ValidationError, ValueError) as error:
         raise ConfigurationError(f"invalid configuration: {error}") from None
+
+
+def launch_schedule(settings: Settings) -> tuple[ScheduledLaunch, ...]:
+    """MARKET_LAUNCH_SCHEDULE's launches (none when unset). Raises ConfigurationError for a file that
+    cannot be read or is not a schedule."""
+    if settings.market_launch_schedule is None:
+        return ()
+    from market.schedule import InvalidSchedule, load_schedule
+
+    try:
+        return load_schedule(settings.market_launch_schedule)
+    except InvalidSchedule as error:
+        raise ConfigurationError(str(error)) from None

@@ -6,7 +6,9 @@ Each tick (every MARKET_FLOW_INTERVAL_MS; 0 turns it off):
 - noise traders swap random amounts (log-uniform in USD) into random pools, either way;
 - arbitrageurs swap the pools furthest from the reference back to it (the largest swap that does not pass
   it), skipping those within their fee of it, so venues differ a little and converge again.
-Every swap is a transaction of the ledger (`Ledger.swap_now`), of no order.
+Every swap is a transaction of the ledger (`Ledger.swap_now`), of no order. The flow trades the pools of the
+starting tokens only: a launched token has no reference price to walk or pull back to (its pools move
+with the swaps sent to them).
 """
 
 from __future__ import annotations
@@ -74,8 +76,16 @@ class MarketFlow:
             moved = int(WALK_REVERSION * self.deviation_bps[token]) + step
             self.deviation_bps[token] = max(-WALK_LIMIT_BPS, min(WALK_LIMIT_BPS, moved))
 
+    def _pools(self) -> list[PoolState]:
+        """The pools the flow trades, by id: those of two starting tokens."""
+        return [
+            pool
+            for _, pool in sorted(self.ledger.pools.items())
+            if pool.token_x in TOKENS and pool.token_y in TOKENS
+        ]
+
     async def noise_trade(self) -> None:
-        pool = self._rng.choice(sorted(self.ledger.pools.values(), key=lambda p: p.pool_id))
+        pool = self._rng.choice(self._pools())
         token_in = self._rng.choice((pool.token_x, pool.token_y))
         low, high = NOISE_USD
         usd = Decimal(math.exp(self._rng.uniform(math.log(low), math.log(high)))).quantize(Decimal(1))
@@ -85,7 +95,7 @@ class MarketFlow:
 
     async def arbitrage(self) -> None:
         gaps = []
-        for pool in self.ledger.pools.values():
+        for pool in self._pools():
             target = self.reference_price(pool.token_x, pool.token_y)
             gap_bps = (pool.spot_price(pool.token_x) / target - 1) * 10_000
             if abs(gap_bps) > max(Decimal(ARBITRAGE_MIN_BPS), _fee_bps(pool)):

@@ -13,7 +13,7 @@ from eventstore.base import StoreUnavailable
 from market.ledger import InvalidTransaction
 from market.market import Market
 from venues.base import VenueError
-from venues.chain import Dropped, Landed, SwapTransaction, TransactionStatus
+from venues.chain import Dropped, Landed, SwapTransaction, TokenRecord, TransactionStatus
 
 
 class InProcessChain:
@@ -34,3 +34,6 @@ class InProcessChain:
 
     async def transaction_status(self, client_tx_id: str) -> TransactionStatus | None:
         return self.market.ledger.status(client_tx_id)
+
+    async def tokens(self) -> list[TokenRecord]:
+        return self.market.registry.all()

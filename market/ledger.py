@@ -30,7 +30,16 @@ from domain.pools.base import InsufficientLiquidity
 from eventstore.base import StoreUnavailable
 from eventstore.grouped import Grouped
 from market.signatures import base58
-from venues.chain import Dropped, Landed, LegFill, Pending, SwapLeg, SwapTransaction, TransactionStatus
+from venues.chain import (
+    Dropped,
+    Landed,
+    LegFill,
+    Pending,
+    SwapLeg,
+    SwapTransaction,
+    TokenRecord,
+    TransactionStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,14 @@ class MarketStore(Protocol):
 
     async def save_pools(self, pools: list[PoolState]) -> None:
         """Write `pools` (insert or replace)."""
+        ...
+
+    async def load_tokens(self) -> list[TokenRecord]:
+        """Every token record, by symbol."""
+        ...
+
+    async def save_tokens(self, records: list[TokenRecord], pools: list[PoolState]) -> None:
+        """Write token records and new pools (insert or replace), in one database transaction."""
         ...
 
     async def record_sent(self, records: list[TransactionRecord]) -> None:

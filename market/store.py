@@ -18,8 +18,8 @@ from domain.pools import PoolState
 from eventstore.backend import Backend
 from eventstore.database import unavailable_as_store_error
 from market.ledger import TransactionRecord
-from market.tables import market_pools, market_transactions
-from venues.chain import Dropped, Landed, SwapTransaction
+from market.tables import market_pools, market_tokens, market_transactions
+from venues.chain import Dropped, Landed, SwapTransaction, TokenRecord
 
 
 def _time(unix_ms: int) -> datetime:
@@ -51,6 +51,19 @@ class SqlMarketStore:
                 .order_by(market_transactions.c.sent_at)
             )
             return pools, [_record(row) for row in tx_rows]
+
+    @unavailable_as_store_error
+    async def load_tokens(self) -> list[TokenRecord]:
+        async with self.engine.connect() as conn:
+            token_rows = await conn.execute(sa.select(market_tokens).order_by(market_tokens.c.symbol))
+            return [_token(row) for row in token_rows]
+
+    @unavailable_as_store_error
+    async def save_tokens(self, records: list[TokenRecord], pools: list[PoolState]) -> None:
+        async with self.engine.begin() as conn:
+            await self.backend.upsert(conn, market_tokens, [_token_row(record) for record in records])
+            if pools:
+                await self.backend.upsert(conn, market_pools, [_pool_row(pool) for pool in pools])
 
     @unavailable_as_store_error
     async def save_pools(self, pools: list[PoolState]) -> None:
@@ -86,6 +99,30 @@ _COUNT_POOLS = sa.select(sa.func.count()).select_from(market_pools)
 
 def _pool_row(pool: PoolState) -> dict[str, Any]:
     return {"pool_id": pool.pool_id, "state": msgspec.to_builtins(pool), "updated_at": datetime.now(UTC)}
+
+
+def _token_row(record: TokenRecord) -> dict[str, Any]:
+    return {
+        "symbol": record.symbol,
+        "decimals": record.decimals,
+        "mint_authority": record.mint_authority,
+        "freeze_authority": record.freeze_authority,
+        "announced_at": _time(record.announced_at),
+        "launched_at": None if record.launched_at is None else _time(record.launched_at),
+        "first_pool": record.first_pool,
+    }
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(
+        symbol=row.symbol,
+        decimals=row.decimals,
+        mint_authority=row.mint_authority,
+        freeze_authority=row.freeze_authority,
+        announced_at=_unix_ms(row.announced_at),
+        launched_at=None if row.launched_at is None else _unix_ms(row.launched_at),
+        first_pool=row.first_pool,
+    )
 
 
 def _transaction_row(record: TransactionRecord) -> dict[str, Any]:

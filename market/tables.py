@@ -1,4 +1,4 @@
-"""The market's tables: its pools (each one's state as JSON) and its ledger of transactions."""
+"""The market's tables: its pools (each one's state as JSON), its ledger of transactions and its tokens."""
 
 from __future__ import annotations
 
@@ -28,4 +28,16 @@ market_transactions = sa.Table(
     sa.Column("sent_at", UtcDateTime, nullable=False),
     sa.Column("lands_at", UtcDateTime, nullable=False),
     sa.Column("decided_at", UtcDateTime),
+)
+
+market_tokens = sa.Table(
+    "market_tokens",
+    metadata,
+    sa.Column("symbol", sa.String(16), primary_key=True),
+    sa.Column("decimals", sa.SmallInteger, nullable=False),
+    sa.Column("mint_authority", sa.String(64)),  # NULL: renounced
+    sa.Column("freeze_authority", sa.String(64)),  # NULL: none
+    sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.Column("launched_at", UtcDateTime),  # NULL until its first pool exists
+    sa.Column("first_pool", sa.String(64)),
 )

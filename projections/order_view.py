@@ -15,6 +15,7 @@ from domain.events import (
     RouteLeg,
     RoutingStarted,
     TransactionBuilt,
+    TriggerArmed,
     VenueSelected,
 )
 from domain.pairs import QUOTE_PREFERENCE
@@ -83,6 +84,11 @@ class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
     version: int
     # How much more the route paid out than the best quote of any other venue, in basis points.
     price_improvement_bps: Decimal | None = None
+    # Limit orders: the limit, whole tokenOut per tokenIn and as the least amount out for amountIn; expiry.
+    limit_price: Decimal | None = None
+    taking_amount: Decimal | None = None
+    taking_amount_raw: str | None = None
+    expires_at: datetime | None = None
 
 
 def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
@@ -104,6 +110,9 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
         )
     assert view is not None, f"order {recorded.order_id} does not start with OrderSubmitted"
     match event:
+        case TriggerArmed():
+            view.limit_price, view.taking_amount = event.limit_price, event.taking_amount
+            view.taking_amount_raw, view.expires_at = str(event.taking_amount_raw), event.expires_at
         case RoutingStarted():
             view.attempts = event.attempt
         case VenueSelected():

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.routing import execution_price
-from domain.status import TERMINAL_STATUSES
+from domain.status import TERMINAL_STATUSES, OrderStatus
 from domain.tokens import TOKENS
 from domain.transitions import status_after
 from eventstore.backend import Backend
@@ -99,9 +99,10 @@ class OrderQueries:
 
     @unavailable_as_store_error
     async def execution_latencies(self, bounds_s: list[float]) -> tuple[list[int], float, int]:
-        """For ended orders, submit-to-end times: how many took at most each bound, their sum and count."""
+        """For ended market orders, submit-to-end times: how many took at most each bound, their sum and
+        count (a limit order's time is mostly its wait for the price, which says nothing of execution)."""
         seconds = self.backend.seconds_between(orders.c.updated_at, orders.c.created_at)
-        ended = orders.c.status.in_([str(s) for s in TERMINAL_STATUSES])
+        ended = orders.c.status.in_([str(s) for s in TERMINAL_STATUSES]) & (orders.c.order_type == "market")
         columns = [sa.func.count().filter(seconds <= bound) for bound in bounds_s]
         query = sa.select(*columns, sa.func.coalesce(sa.func.sum(seconds), 0.0), sa.func.count()).where(ended)
         async with self.engine.connect() as conn:
@@ -110,9 +111,11 @@ class OrderQueries:
 
     @unavailable_as_store_error
     async def unfinished(self, updated_before: datetime) -> list[str]:
-        """Orders that have not ended and whose last event is older than `updated_before`."""
+        """Orders in the workers' hands (not ended, not waiting for a trigger) whose last event is older
+        than `updated_before`."""
+        not_executing = [str(s) for s in (*TERMINAL_STATUSES, OrderStatus.WAITING)]
         query = sa.select(orders.c.order_id).where(
-            orders.c.status.not_in([str(s) for s in TERMINAL_STATUSES]), orders.c.updated_at < updated_before
+            orders.c.status.not_in(not_executing), orders.c.updated_at < updated_before
         )
         async with self.engine.connect() as conn:
             return list((await conn.execute(query)).scalars())

@@ -80,6 +80,10 @@ orders = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("price_improvement_bps", ExactDecimal),
+    sa.Column("limit_price", ExactDecimal),
+    sa.Column("taking_amount", ExactDecimal),
+    sa.Column("taking_amount_raw", BaseUnits),
+    sa.Column("expires_at", UtcDateTime),
 )
 
 projection_checkpoints = sa.Table(

@@ -9,7 +9,7 @@ from migrations.run import upgrade_to_head
 from tests.services import create_database, drop_database, fresh_redis
 
 READ_SIDE_AND_LOG = ("order_events", "orders", "projection_checkpoints")
-MARKET = ("market_pools", "market_transactions")
+MARKET = ("market_pools", "market_transactions", "market_tokens")
 
 
 @pytest.fixture(scope="session")

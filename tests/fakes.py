@@ -13,7 +13,7 @@ import msgspec
 
 from domain.pools import CpmmPool, PoolState
 from venues.base import VenueError
-from venues.chain import Dropped, Landed, LegFill, Pending, SwapTransaction, TransactionStatus
+from venues.chain import Dropped, Landed, LegFill, Pending, SwapTransaction, TokenRecord, TransactionStatus
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -117,6 +117,9 @@ class FakeChain:
     hanging: set[str] = field(default_factory=set)
     sent: list[str] = field(default_factory=list)  # the client_tx_ids sent, in order
     ledger: dict[str, Landed | Dropped] = field(default_factory=dict)
+    token_records: list[TokenRecord] = field(
+        default_factory=list
+    )  # what `tokens` answers; a test adds launches
 
     @property
     def venues(self) -> tuple[str, ...]:
@@ -154,6 +157,10 @@ class FakeChain:
         if isinstance(answer, Pending):
             return msgspec.structs.replace(answer, client_tx_id=client_tx_id)
         return self.ledger.get(client_tx_id)
+
+    async def tokens(self) -> list[TokenRecord]:
+        await asyncio.sleep(0)
+        return sorted(self.token_records, key=lambda record: record.symbol)
 
     def _land(self, tx: SwapTransaction) -> Landed | Dropped:
         by_id = {pool.pool_id: pool for pools in self.pools_by_venue.values() for pool in pools}

@@ -10,6 +10,7 @@ FAST = {
     "mock_execution_delay_ms_max": 60,
     "mock_failure_rate": 0.0,
     "market_flow_interval_ms": 0,  # the market's prices move only when a test moves them
+    "market_scripting": True,  # tests launch tokens and move prices (POST /tokens, /swaps); off by default
     "retry_base_ms": 50,
     "recovery_interval_s": 0.2,
     "recovery_grace_s": 0.5,

@@ -6,7 +6,8 @@ and a BONK pool's reserves are above it): the transactions' `*Raw` fields, a CPM
 `reserveYRaw`, a DLMM pool's bins (`{"<binId>": ["<amountXRaw>", "<amountYRaw>"]}`). Rates, decimals, bin ids
 and times stay numbers. A pool also carries `spotPrice`, whole `tokenY` per whole `tokenX`, as an exact
 decimal string (ignored when read back: the pool's maths give it). A transaction's outcome carries `status`:
-"pending", "landed" or "dropped".
+"pending", "landed" or "dropped". A token record is its struct's camelCase fields (`mintAuthority`,
+`freezeAuthority`, `firstPool` null when absent; `announcedAt`, `launchedAt` in unix milliseconds).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import msgspec
 
 from domain.amounts import raw_as_text
 from domain.pools import PoolState
-from venues.chain import Dropped, Landed, Pending, TransactionStatus
+from venues.chain import Dropped, Landed, Pending, TokenRecord, TransactionStatus
 
+# Amounts in base units on the wire: a u64, as on Solana (at most 19 digits keeps below 2^64).
+POSITIVE_RAW = r"^[1-9][0-9]{0,18}$"
+RAW = r"^(0|[1-9][0-9]{0,18})$"
 # Pool fields that are amounts in base units (strings on the wire).
 POOL_AMOUNTS = frozenset({"reserve_x", "reserve_y", "bins"})
 STATUS_TYPES: dict[str, type[Landed | Dropped | Pending]] = {
@@ -94,3 +98,13 @@ def status_from_wire(wire: dict[str, Any]) -> TransactionStatus:
         {k: v for k, v in wire.items() if k != "status"}, kind, strict=False
     )
     return status
+
+
+def token_to_wire(record: TokenRecord) -> dict[str, Any]:
+    wire: dict[str, Any] = msgspec.to_builtins(record)
+    return wire
+
+
+def token_from_wire(wire: Any) -> TokenRecord:
+    """A token record as `token_to_wire` wrote it; msgspec.ValidationError for anything else."""
+    return msgspec.convert(wire, TokenRecord)

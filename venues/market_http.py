@@ -18,8 +18,8 @@ import msgspec
 
 from domain.pools import PoolState
 from venues.base import VenueError
-from venues.chain import Dropped, Landed, Pending, SwapTransaction, TransactionStatus
-from venues.chain_wire import pool_from_wire, status_from_wire, to_wire
+from venues.chain import Dropped, Landed, Pending, SwapTransaction, TokenRecord, TransactionStatus
+from venues.chain_wire import pool_from_wire, status_from_wire, to_wire, token_from_wire
 
 VENUES = ("raydium", "meteora")
 
@@ -69,6 +69,10 @@ class MarketHttpChain:
     async def transaction_status(self, client_tx_id: str) -> TransactionStatus | None:
         answer = await self._call("GET", f"/transactions/{client_tx_id}", missing_ok=True)
         return None if answer is None else _decoded(answer, status_from_wire)
+
+    async def tokens(self) -> list[TokenRecord]:
+        answer = await self._call("GET", "/tokens")
+        return _decoded(answer, lambda wire: [token_from_wire(record) for record in wire])
 
     async def landed_of_order(self, order_id: str) -> list[Landed]:
         """Every landed swap of an order (GET /transactions?order=)."""

@@ -90,6 +90,11 @@ class Pool(Protocol):
         """Swap, changing the pool's state exactly as `quote` said it would."""
         ...
 
+    def liquidity(self, token: str) -> int:
+        """Base units of `token` the pool holds (what sniper orders' `minLiquidity` is checked against).
+        Raises `ValueError` for a token the pool does not trade."""
+        ...
+
 
 class PoolFields(msgspec.Struct, kw_only=True, tag_field="kind"):
     """What every pool's state starts with. Pools travel as msgspec Structs (the market persists them and

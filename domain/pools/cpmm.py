@@ -95,6 +95,9 @@ class CpmmPool(PoolFields, kw_only=True, tag="cpmm"):
             self.reserve_y, self.reserve_x = new_reserve_in, new_reserve_out
         return self._result(amount_in_raw, trade)
 
+    def liquidity(self, token: str) -> int:
+        return self._reserves(token)[0]
+
     def _reserves(self, token_in: str) -> tuple[int, int]:
         if token_in == self.token_x:
             return self.reserve_x, self.reserve_y

@@ -96,8 +96,8 @@ def bin_price(bin_id: int, bin_step: int) -> int:
     return _pow(ONE + bps, bin_id)
 
 
-def bin_id_at(price: Decimal, bin_step: int, decimals_x: int, decimals_y: int) -> int:
-    """The bin holding `price` (whole token_y per whole token_x): the highest id whose price is <= it.
+def bin_id_at(price: Decimal | Fraction, bin_step: int, decimals_x: int, decimals_y: int) -> int:
+    """The bin holding `price` (whole token_y per whole token_x, exact): the highest id whose price is <= it.
 
     Raises ValueError for a price <= 0."""
     if price <= 0:
@@ -216,6 +216,10 @@ class DlmmPool(PoolFields, kw_only=True, tag="dlmm"):
         self.index_reference = walk.index_reference
         self.last_update_timestamp = now
         return result
+
+    def liquidity(self, token: str) -> int:
+        side = 0 if self._swaps_for_y(token) else 1  # each bin holds (amount_x, amount_y)
+        return sum(amounts[side] for amounts in self.bins.values())
 
     def _swaps_for_y(self, token_in: str) -> bool:
         if token_in == self.token_x:

@@ -408,11 +408,15 @@ async def test_every_get_resource_answers_head_and_a_405_allows_http_methods_onl
         # The market's routes, mounted at /market by serve, are there too: shown with the order's swap.
         (landed,) = (await engine.http.get("/market/transactions", params={"order": order_id})).json()
         pool = landed["fills"][0]["pool"]
-        known = {"orderId": order_id, "clientTxId": landed["clientTxId"], "poolId": pool}
+        known = {"orderId": order_id, "clientTxId": landed["clientTxId"], "poolId": pool, "symbol": "SOL"}
         paths = [path.format_map(known) for path in documented]
         assert "/market/pools" in paths, "the market's routes are documented"
         paths += ["/", "/index.html", "/schema", "/schema/openapi.json", "/api/orders/not-a-uuid"]
-        paths += [f"/market/transactions?order={order_id}", "/market/pools/no-such-pool"]
+        paths += [
+            f"/market/transactions?order={order_id}",
+            "/market/pools/no-such-pool",
+            "/market/tokens/NOPE",
+        ]
         problems = []
         for path in paths:
             get = await engine.http.get(path)

@@ -567,14 +567,16 @@ async def test_a_run_that_crashed_once_goes_on_and_confirms():
     assert len(setup.landed()) == 1
 
 
+# A log no code of ours wrote (the order was never armed): executing it would ignore its limit or checks.
 @pytest.mark.parametrize("order_type", ["limit", "sniper"])
-async def test_order_types_execution_does_not_support_fail_as_our_error_never_loop(order_type):
+async def test_triggered_orders_never_armed_fail_as_our_error_never_loop(order_type):
+    reason = f"a {order_type} order never armed cannot be executed"
     setup = Setup(policy=RetryPolicy(max_attempts=3, base_ms=500, max_crashed_runs=2))
     await setup.submit(order_type)
     events = await setup.run()
 
     assert types(events) == ["OrderSubmitted", "ExecutionCrashed", "OrderFailed"]
-    assert events[-1].reason == f"internal error: {order_type} orders cannot be executed yet (crashed 2 runs)"
+    assert events[-1].reason == f"internal error: {reason} (crashed 2 runs)"
     assert setup.chain.sent == []
 
 
@@ -674,3 +676,41 @@ async def test_an_order_the_pools_cannot_fill_fails_at_once_without_retrying():
     assert types(events) == ["OrderSubmitted", "RoutingStarted", "OrderFailed"]
     assert events[-1] == OrderFailed(reason="the pools cannot pay out for 0.000000001 SOL", attempts=1)
     assert setup.clock.sleeps == []
+
+
+# -- limit orders, once fired ---------------------------------------------------------------------------
+
+
+async def fire_limit_order(setup: Setup, limit_price: str, fired_at_usdc_per_sol: int = 160) -> None:
+    """A limit order on 0.5 SOL armed at `limit_price`, fired on a pool at `fired_at_usdc_per_sol` (where
+    the price was then; the chain's pools are where they are now)."""
+    submitted = Order.submit("limit", "SOL", "USDC", 50, amount_in="0.5")
+    armed = Order.arm(submitted, setup.clock.now(), limit_price=limit_price)
+    assert armed is not None
+    order = Order.from_events(ORDER_ID, [submitted, armed])
+    pools = [cpmm_pool("meteora", fired_at_usdc_per_sol)]
+    plan = plan_route(pools, "SOL", order.amount_in_raw, 0)
+    _, legs, _ = route_records(plan, pools, TOKENS["SOL"], TOKENS["USDC"])
+    await setup.store.append(ORDER_ID, [submitted, armed, order.fire(legs)], expected_version=0)
+
+
+async def test_a_fired_limit_order_runs_as_a_market_order_with_its_limit_as_the_floor():
+    setup = Setup()
+    await fire_limit_order(setup, "149")  # the pools pay about 150.4 per SOL after the fee
+    events = await setup.run()
+
+    assert types(events)[:4] == ["OrderSubmitted", "TriggerArmed", "TriggerFired", "RoutingStarted"]
+    assert isinstance(events[-1], OrderConfirmed)
+    assert events[-1].amount_out_raw >= 74_500_000
+    assert setup.limiter.turns == 1  # a fired order starts under the rate limit, as a new market order does
+
+
+async def test_a_limit_order_whose_price_fell_after_the_fire_is_never_sent_below_its_limit():
+    setup = Setup(policy=RetryPolicy(max_attempts=2, base_ms=500))
+    await fire_limit_order(setup, "151")  # above what any pool pays after its fee, now
+    events = await setup.run()
+
+    failures = [e for e in events if isinstance(e, ExecutionAttemptFailed | OrderFailed)]
+    assert [type(e).__name__ for e in failures] == ["ExecutionAttemptFailed", "OrderFailed"]
+    assert all("below the limit's 75.5 USDC" in e.reason for e in failures)
+    assert setup.chain.sent == []

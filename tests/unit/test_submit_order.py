@@ -10,7 +10,7 @@ from msgspec.structs import replace
 
 from commands.submit_order import IdempotencyKeyReused, SubmitOrder, submit_order
 from domain.events import OrderSubmitted
-from domain.order import OrderNotSupported, OrderRejected
+from domain.order import OrderRejected, OrderUnprocessable
 from domain.order_type import OrderType
 from eventstore.base import LOG_START
 from eventstore.memory import InMemoryEventStore
@@ -130,7 +130,9 @@ async def test_an_enqueue_that_fails_still_answers_the_recorded_order():
         ({"amount_in": Decimal(0)}, OrderRejected),
         ({"amount_in": Decimal("0.0000000001")}, OrderRejected),
         ({"amount_in": None, "amount_in_raw": "05"}, OrderRejected),
-        ({"order_type": "limit"}, OrderNotSupported),
+        ({"order_type": "limit"}, OrderRejected),  # without its limit
+        ({"limit_price": Decimal(150)}, OrderRejected),  # a market order with a limit
+        ({"order_type": "sniper", "token_out": "PEPE"}, OrderUnprocessable),  # a token nobody announced
     ],
 )
 async def test_a_refused_order_records_and_enqueues_nothing(change, error):

@@ -1,0 +1,110 @@
+"""The trigger watcher: each round, reads the pools of every pair with armed orders and checks only the
+orders the price can have reached, and those due to expire (and, once a new token's pair has a pool, the
+chain's record of the token, for the sniper orders' checks).
+
+Every worker process runs one. Several may check one order at once; the log lets exactly one decision in
+(`commands/trigger_orders.py`). A process that dies between a price crossing and its `TriggerFired` has
+recorded nothing: the order is still armed in the index (a projection of the log), and the next round of any
+watcher fires it. A venue that fails to answer is left out of a round: with fewer pools the best route can
+only pay less, so an order never fires on a price it did not get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from commands.clock import Clock
+from commands.submit_order import Enqueue
+from commands.trigger_orders import TriggerOutcome, check_trigger
+from domain.pools import PoolState
+from domain.tokens import TOKENS, Launch
+from eventstore.base import EventStore
+from projections.trigger_index import Pair, TriggerIndex
+from venues.base import VENUE_FAILURES
+from venues.chain import Chain, as_launch
+
+log = logging.getLogger(__name__)
+
+CHECKS_AT_ONCE = 16  # orders checked side by side in a round (each is a read and perhaps an append)
+
+
+class TriggerWatcher:
+    def __init__(
+        self,
+        index: TriggerIndex,
+        chain: Chain,
+        store: EventStore,
+        enqueue: Enqueue,
+        clock: Clock,
+        interval_s: float,
+        worker_id: str = "",
+        on_outcome: Callable[[TriggerOutcome], None] = lambda _: None,
+    ) -> None:
+        self.index = index
+        self.chain = chain
+        self.store = store
+        self.enqueue = enqueue
+        self.clock = clock
+        self.interval_s = interval_s
+        self.worker_id = worker_id
+        self.on_outcome = on_outcome  # counts outcomes for the metrics
+
+    async def run_round(self) -> Counter[TriggerOutcome]:
+        """One round: expire what is due, fire what the pools now reach; returns what happened."""
+        now = self.clock.now()
+        checks: dict[str, list[PoolState]] = {order_id: [] for order_id in await self.index.due(now)}
+        launched: set[str] = set()  # tokens not in the engine's list whose pairs have pools now
+        for pair in await self.index.armed_pairs():
+            pools = await self._pools(pair)
+            if not pools:
+                continue
+            if pair[1] not in TOKENS:
+                launched.add(pair[1])
+            best_spot = max(pool.spot_price(pair[0]) for pool in pools)
+            for order_id in await self.index.crossed(pair, best_spot):
+                checks[order_id] = pools
+        launches = await self._launches() if launched else {}
+        slots = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+        async def check(order_id: str, pools: list[PoolState]) -> TriggerOutcome:
+            async with slots:
+                return await check_trigger(
+                    order_id, pools, now, self.store, self.enqueue, self.worker_id, launches
+                )
+
+        outcomes = await asyncio.gather(*(check(order_id, pools) for order_id, pools in checks.items()))
+        for outcome in outcomes:
+            self.on_outcome(outcome)
+        return Counter(outcomes)
+
+    async def _pools(self, pair: Pair) -> list[PoolState]:
+        venues = self.chain.venues
+        answers = await asyncio.gather(
+            *(self.chain.pools(venue, *pair) for venue in venues), return_exceptions=True
+        )
+        pools: list[PoolState] = []
+        for venue, answer in zip(venues, answers, strict=True):
+            if isinstance(answer, list):
+                pools.extend(answer)
+            elif isinstance(answer, VENUE_FAILURES):
+                log.warning("trigger round without %s: %s", venue, answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+        return pools
+
+    async def _launches(self) -> dict[str, Launch]:
+        """Every token as the chain shows it now (one read), for the sniper orders' checks."""
+        return {record.symbol: as_launch(record) for record in await self.chain.tokens()}
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_round()
+            except Exception as error:
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]  # a driver's own error
+                    raise asyncio.CancelledError from error  # for the cancellation: stopping, not failing
+                log.exception("trigger round failed; trying again in %.2f s", self.interval_s)
+            await asyncio.sleep(self.interval_s)
