@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from domain.events import OrderSubmitted
 from domain.transitions import status_after
 from eventstore.base import LOG_START, LogPosition, RecordedEvent
+from projections.redis_checkpoint import checkpoint_args, delete_projection, read_checkpoint
 
 PREFIX = "order-engine:active"
 CHECKPOINT_KEY = "order-engine:checkpoint:active-orders"
@@ -52,10 +52,6 @@ def _by_order(batch: list[RecordedEvent]) -> dict[str, dict[str, Any] | None]:
     return changes
 
 
-def _checkpoint(position: LogPosition) -> str:
-    return f"{position.transaction_id}:{position.position}"
-
-
 # KEYS: the checkpoint, the set of active ids, then each changed order's hash. ARGV: the checkpoint the batch
 # follows and the one it moves to, then for each order (in KEYS' order) its id, the number n of field and
 # value items to set (0: the order ended, its hash goes) and those n items. Nothing changes unless the
@@ -87,18 +83,14 @@ class RedisActiveOrders:
         self._apply = redis.register_script(_APPLY)
 
     async def position(self) -> LogPosition:
-        raw = await self.redis.get(CHECKPOINT_KEY)
-        if raw is None:
-            return LOG_START
-        transaction_id, position = raw.decode().split(":")
-        return LogPosition(int(transaction_id), int(position))
+        return await read_checkpoint(self.redis, CHECKPOINT_KEY)
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Apply `batch` and move the checkpoint with it in one script, which Redis runs atomically: one
         round trip, where watching the checkpoint, reading it and a MULTI took three."""
         changes = _by_order(batch)
         keys = [CHECKPOINT_KEY, PREFIX, *(f"{PREFIX}:{order_id}" for order_id in changes)]
-        args: list[str | int] = [_checkpoint(after), _checkpoint(batch[-1].log_position if batch else after)]
+        args: list[str | int] = [*checkpoint_args(after, batch)]
         for order_id, fields in changes.items():
             pairs = [] if fields is None else [item for pair in fields.items() for item in pair]
             args += [order_id, len(pairs), *pairs]
@@ -106,17 +98,7 @@ class RedisActiveOrders:
 
     async def reset(self) -> None:
         """Forget the cache and its checkpoint together: following the log then rebuilds it from the start."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(PREFIX, CHECKPOINT_KEY)
-                    keys = [f"{PREFIX}:{member.decode()}" for member in await pipe.smembers(PREFIX)]
-                    pipe.multi()
-                    pipe.delete(PREFIX, CHECKPOINT_KEY, *keys)
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
+        await delete_projection(self.redis, PREFIX, lambda order_id: f"{PREFIX}:{order_id}", CHECKPOINT_KEY)
 
     async def all(self) -> dict[str, dict[str, str]]:
         ids = sorted(member.decode() for member in await self.redis.smembers(PREFIX))

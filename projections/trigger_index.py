@@ -21,14 +21,15 @@ from decimal import Decimal
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from domain.events import OrderCancelled, OrderExpired, OrderSubmitted, TriggerArmed, TriggerFired
 from eventstore.base import LOG_START, LogPosition, RecordedEvent
+from projections.redis_checkpoint import checkpoint_args, delete_projection, read_checkpoint
 
 PREFIX = "order-engine:triggers"
 CHECKPOINT_KEY = "order-engine:checkpoint:trigger-index"
 PAIRS_KEY, ARMED_KEY, EXPIRY_KEY = f"{PREFIX}:pairs", f"{PREFIX}:armed", f"{PREFIX}:expiry"
+LIMITS = f"{PREFIX}:limit:"  # + "IN>OUT": the sorted set of a pair's armed orders by limit price
 # Scores are doubles: a price is looked up this much above itself, so that rounding never hides an order
 # whose limit the price has reached (the trigger stage then checks each candidate exactly).
 SCORE_MARGIN = Decimal("1e-9")
@@ -78,10 +79,6 @@ def _operations(batch: list[RecordedEvent]) -> list[tuple[str, ...]]:
         elif isinstance(event, ENDED):
             operations.append(("end", order_id))
     return operations
-
-
-def _checkpoint(position: LogPosition) -> str:
-    return f"{position.transaction_id}:{position.position}"
 
 
 def _pair(text: str) -> Pair:
@@ -136,20 +133,12 @@ class RedisTriggerIndex:
         self._apply = redis.register_script(_APPLY)
 
     async def position(self) -> LogPosition:
-        raw = await self.redis.get(CHECKPOINT_KEY)
-        if raw is None:
-            return LOG_START
-        transaction_id, position = raw.decode().split(":")
-        return LogPosition(int(transaction_id), int(position))
+        return await read_checkpoint(self.redis, CHECKPOINT_KEY)
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Apply `batch` and move the checkpoint with it, atomically (one script); False if the checkpoint
         is no longer `after`."""
-        args: list[str] = [
-            _checkpoint(after),
-            _checkpoint(batch[-1].log_position if batch else after),
-            f"{PREFIX}:limit:",
-        ]
+        args = [*checkpoint_args(after, batch), LIMITS]
         for operation in _operations(batch):
             args += operation
         keys = [CHECKPOINT_KEY, PAIRS_KEY, ARMED_KEY, EXPIRY_KEY]
@@ -157,23 +146,15 @@ class RedisTriggerIndex:
 
     async def reset(self) -> None:
         """Forget the index and its checkpoint together: following the log then rebuilds it."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(PAIRS_KEY, CHECKPOINT_KEY)
-                    pairs = [f"{PREFIX}:limit:{member.decode()}" for member in await pipe.smembers(PAIRS_KEY)]
-                    pipe.multi()
-                    pipe.delete(CHECKPOINT_KEY, PAIRS_KEY, ARMED_KEY, EXPIRY_KEY, *pairs)
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
+        await delete_projection(
+            self.redis, PAIRS_KEY, lambda pair: f"{LIMITS}{pair}", CHECKPOINT_KEY, ARMED_KEY, EXPIRY_KEY
+        )
 
     async def armed_pairs(self) -> set[Pair]:
         return {_pair(member.decode()) for member in await self.redis.smembers(PAIRS_KEY)}
 
     async def crossed(self, pair: Pair, spot_price: Decimal) -> list[str]:
-        key = f"{PREFIX}:limit:{pair[0]}>{pair[1]}"
+        key = f"{LIMITS}{pair[0]}>{pair[1]}"
         return [member.decode() for member in await self.redis.zrangebyscore(key, "-inf", _bound(spot_price))]
 
     async def due(self, now: datetime) -> list[str]:
