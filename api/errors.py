@@ -76,6 +76,10 @@ def _camel(name: str) -> str:
 
 
 MSGSPEC_FIELD = re.compile(r"(?:at `\$\.|field `)(\w+)")
+# msgspec names the Python types it expected and got; clients send JSON, whose types these are.
+JSON_TYPES = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
+PYTHON_TYPE = re.compile(r"\b(float|int|str|bool)\b")
+QUOTED = re.compile(r"`[^`]*`")
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
@@ -83,7 +87,7 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     if not problems:
         return error_response(400, "invalid_request", _about_the_body(_readable(str(exc.detail))))
     first = problems[0]
-    message = first.get("message", exc.detail)
+    message = QUOTED.sub(_in_json_terms, first.get("message", exc.detail))
     field = first.get("key") or None
     if field in (None, "data"):  # the body as a whole: name the field msgspec's message points at
         named = MSGSPEC_FIELD.search(message)
@@ -95,6 +99,10 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     if field:
         message = f"{field}: {message}"
     return error_response(400, "invalid_request", _about_the_body(message), field)
+
+
+def _in_json_terms(quoted: re.Match[str]) -> str:
+    return PYTHON_TYPE.sub(lambda name: JSON_TYPES[name.group(1)], quoted.group(0))
 
 
 def _about_the_body(message: str) -> str:

@@ -518,8 +518,12 @@ def _check_sniper_tokens(token_in: str, token_out: str) -> None:
         raise OrderRejected("tokenIn", f"a sniper order pays with {' or '.join(SNIPER_FUNDING)}")
     if TOKEN_SYMBOL.fullmatch(token_out) is None:
         raise OrderRejected("tokenOut", "must be a token's symbol: 2 to 10 capital letters or digits")
-    if token_out in TOKENS:
-        raise OrderRejected("tokenOut", f"{token_out} trades already; a sniper order waits for a new token")
+    if token_out in TOKENS:  # as for a launched token: what the market holds, not what the request says
+        raise _trades_already(token_out)
+
+
+def _trades_already(symbol: str) -> OrderUnprocessable:
+    return OrderUnprocessable("tokenOut", f"{symbol} trades already; a sniper order waits for a new token")
 
 
 def _arm_sniper(
@@ -533,7 +537,7 @@ def _arm_sniper(
     if launch is None:
         raise OrderUnprocessable("tokenOut", f"unknown token '{symbol}': the market has not announced it")
     if launch.launched_at is not None:
-        raise OrderUnprocessable("tokenOut", f"{symbol} trades already; a sniper order waits for a new token")
+        raise _trades_already(symbol)
     if max_delay_ms is not None and not 1 <= max_delay_ms <= MAX_SNIPE_DELAY_MS:
         raise OrderRejected("maxDelayMs", f"must be an integer from 1 to {MAX_SNIPE_DELAY_MS}")
     token_in = TOKENS[submitted.token_in]

@@ -131,8 +131,8 @@ BAD_BODIES: list[tuple[str, dict[str, Any], int, str | None, str | None]] = [
     ("unknown tokenOut", {"json": order(tokenOut="DOGE")}, 400, "invalid_request", "tokenOut"),
     ("same token in and out", {"json": order(tokenOut="SOL")}, 400, "invalid_request", "tokenOut"),
     ("unknown extra field", {"json": order(priority="high")}, 400, "invalid_request", "priority"),
-    ("orderType limit", {"json": order(orderType="limit")}, 422, "not_supported", "orderType"),
-    ("orderType sniper", {"json": order(orderType="sniper")}, 422, "not_supported", "orderType"),
+    ("a limit without its limit", {"json": order(orderType="limit")}, 400, "invalid_request", "limitPrice"),
+    ("a sniper for a traded token", {"json": order(orderType="sniper")}, 422, "unprocessable", "tokenOut"),
     ("orderType foo", {"json": order(orderType="foo")}, 400, "invalid_request", "orderType"),
     ("a JSON array", {"json": [MARKET_ORDER]}, 400, "invalid_request", "body"),
     ("a JSON string", {"json": "just a string"}, 400, "invalid_request", "body"),
@@ -217,6 +217,10 @@ async def test_only_amount_in_may_be_a_decimal_string(sqlite_url):
         "slippageBps": 400,
         "amountInRaw": 400,
     }, answers
+    # Named in JSON's types, not Python's (msgspec says `float`, `int` and `str`).
+    messages = {field: body.get("message") for field, (_, body) in answers.items()}
+    assert messages["slippageBps"].startswith("slippageBps: Expected `number`, got `string`"), messages
+    assert messages["amountInRaw"].startswith("amountInRaw: Expected `string | null`, got `int"), messages
     assert [(o["orderId"], o["amountIn"], o["amountInRaw"]) for o in created] == [
         (answers["amountIn"][1]["orderId"], 0.5, "500000000")
     ]
