@@ -19,7 +19,9 @@ from litestar.status_codes import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from domain.order import OrderRejected, OrderUnprocessable
+from commands.cancel_order import OrderNotFound
+from commands.submit_order import IdempotencyKeyReused
+from domain.order import NotWaiting, OrderRejected, OrderUnprocessable
 from eventstore.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,21 @@ def _order_rejected(_: Request[Any, Any, Any], exc: OrderRejected) -> Response[E
     return error_response(400, "invalid_request", str(exc), exc.field)
 
 
+def _key_reused(_: Request[Any, Any, Any], exc: IdempotencyKeyReused) -> Response[ErrorBody]:
+    message = "Idempotency-Key: already used for a different order"
+    return error_response(409, "idempotency_key_reused", message, "Idempotency-Key")
+
+
+def _not_waiting(_: Request[Any, Any, Any], exc: NotWaiting) -> Response[ErrorBody]:
+    status = str(exc.status)
+    message = f"orderId: the order is {status}; only a waiting order can be cancelled"
+    return error_response(409, "not_waiting", message, "orderId", status)
+
+
+def _no_order(_: Request[Any, Any, Any], exc: OrderNotFound) -> Response[ErrorBody]:
+    return error_response(404, "not_found", f"no order {exc}")
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     if client_left(request.scope):
         return _client_left(request, exc)
@@ -198,6 +215,9 @@ EXCEPTION_HANDLERS = {
     RedisConnectionError: _dependency_down,
     ValidationException: _validation_error,
     OrderRejected: _order_rejected,
+    IdempotencyKeyReused: _key_reused,
+    NotWaiting: _not_waiting,
+    OrderNotFound: _no_order,
     HTTPException: _http_error,
     Exception: _unexpected,
 }

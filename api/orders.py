@@ -21,8 +21,8 @@ from api.access import require_api_key
 from api.errors import error_response, error_responses
 from api.messages import event_message
 from api.requests import strictly_typed
-from commands.cancel_order import OrderNotFound, cancel_order
-from commands.submit_order import Enqueue, IdempotencyKeyReused, LaunchOf, SubmitOrder, submit_order
+from commands.cancel_order import cancel_order
+from commands.submit_order import Enqueue, LaunchOf, SubmitOrder, submit_order
 from domain.amounts import RAW_PATTERN
 from domain.order import (
     DEFAULT_SLIPPAGE_BPS,
@@ -33,7 +33,6 @@ from domain.order import (
     MIN_SLIPPAGE_BPS,
     PRICE_TEXT,
     TOKEN_SYMBOL,
-    NotWaiting,
 )
 from domain.order_type import OrderType
 from domain.status import OrderStatus
@@ -440,13 +439,6 @@ class OrderController(Controller):
                 "tokenOut: the market did not answer; nothing was recorded",
                 "tokenOut",
             )
-        except IdempotencyKeyReused:
-            return error_response(  # type: ignore[return-value]
-                409,
-                "idempotency_key_reused",
-                "Idempotency-Key: already used for a different order",
-                "Idempotency-Key",
-            )
         accepted = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
         return Response(accepted, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
 
@@ -460,19 +452,7 @@ class OrderController(Controller):
     async def cancel(self, order_id: OrderIdPath, store: NamedDependency[EventStore]) -> OrderCancellation:
         """Ends a `waiting` order as `cancelled`. An order that has fired or ended, or a market order, answers
         409 with its `status`: of a cancel and a trigger racing, exactly one wins."""
-        try:
-            await cancel_order(str(order_id), store)
-        except OrderNotFound:
-            raise NotFoundException(f"no order {order_id}") from None
-        except NotWaiting as refused:
-            status = str(refused.status)
-            return error_response(  # type: ignore[return-value]
-                409,
-                "not_waiting",
-                f"orderId: the order is {status}; only a waiting order can be cancelled",
-                "orderId",
-                status,
-            )
+        await cancel_order(str(order_id), store)
         return OrderCancellation(str(order_id), str(OrderStatus.CANCELLED))
 
     # Read as a string, then converted to the argument's type: a malformed id answers 400, not 404.
