@@ -35,9 +35,12 @@ async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[http
 
     async def enqueue(order_id: str) -> None: ...
 
+    async def launch_of(symbol: str) -> None: ...  # no market: no sniper order is placed here
+
     app = create_app(
         store=store,
         enqueue=enqueue,
+        launch_of=launch_of,
         queries=OrderQueries(db, store, backend),
         feed=LiveFeed(store, InProcessSignal()),
         redis=redis,
