@@ -155,25 +155,28 @@ async def test_a_waiting_order_expires_at_its_expiry(backend):
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "status", "field"),
     [
-        ({}, "limitPrice"),
-        ({"limitPrice": "150", "takingAmountRaw": "1"}, "takingAmountRaw"),
-        ({"limitPrice": "-1"}, "limitPrice"),
-        ({"limitPrice": "1e3"}, "limitPrice"),
-        ({"limitPrice": 0}, "limitPrice"),
-        ({"takingAmount": "1.0000001"}, "takingAmount"),
-        ({"takingAmountRaw": "01"}, "takingAmountRaw"),
-        ({"limitPrice": "150", "expiresAt": "2020-01-01T00:00:00Z"}, "expiresAt"),
-        ({"limitPrice": "150", "expiresAt": "tomorrow"}, "expiresAt"),
-        ({"limitPrice": "150", "orderType": "market"}, "limitPrice"),
+        ({}, 400, "limitPrice"),
+        ({"limitPrice": "150", "takingAmountRaw": "1"}, 400, "takingAmountRaw"),
+        ({"limitPrice": "-1"}, 400, "limitPrice"),
+        ({"limitPrice": "1e3"}, 400, "limitPrice"),
+        ({"limitPrice": 0}, 400, "limitPrice"),
+        ({"takingAmount": "1.0000001"}, 400, "takingAmount"),
+        ({"takingAmountRaw": "01"}, 400, "takingAmountRaw"),
+        ({"limitPrice": "150", "expiresAt": "tomorrow"}, 400, "expiresAt"),
+        ({"limitPrice": "150", "orderType": "market"}, 400, "limitPrice"),
+        # Well formed, refused for the moment it is sent at or what the pools could pay.
+        ({"limitPrice": "150", "expiresAt": "2020-01-01T00:00:00Z"}, 422, "expiresAt"),
+        ({"limitPrice": "150", "expiresAt": "2999-01-01T00:00:00Z"}, 422, "expiresAt"),
+        ({"limitPrice": "1" + "0" * 30}, 422, "limitPrice"),
     ],
 )
-async def test_a_bad_limit_is_refused_naming_its_field_and_records_nothing(backend, body, field):
+async def test_a_bad_limit_is_refused_naming_its_field_and_records_nothing(backend, body, status, field):
     async with running_engine(engine_settings(backend)) as engine:
         response = await engine.http.post("/api/orders/execute", json={**LIMIT_ORDER, **body})
         await project_everything(engine.services)
         page = (await engine.http.get("/api/orders")).json()
-    assert response.status_code == 400, response.text
+    assert response.status_code == status, response.text
     assert response.json()["field"] == field
     assert page["orders"] == []
