@@ -171,17 +171,22 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
             },
         ),
     ] = None
-    max_delay_ms: Annotated[
-        int | None,
-        msgspec.Meta(
-            ge=1,
-            le=MAX_SNIPE_DELAY_MS,
-            extra_json_schema={
-                "description": "Sniper orders: buy within this many ms of the token's first pool, or expire. "
-                "Default: no limit."
-            },
-        ),
-    ] = None
+    # The bounds are on the integer, not on the union: msgspec refuses `ge` on `int | None` (every decoder
+    # of this body, and the OpenAPI document, failed to build).
+    max_delay_ms: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=MAX_SNIPE_DELAY_MS,
+                extra_json_schema={
+                    "description": "Sniper orders: buy within this many ms of the token's first pool, or "
+                    "expire. Default: no limit."
+                },
+            ),
+        ]
+        | None
+    ) = None
     # A float of integral value: JSON (and its schema's `integer`) makes no difference between 50 and 50.0.
     slippage_bps: Annotated[
         float,
