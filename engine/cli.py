@@ -156,6 +156,7 @@ def build_app(services: Services, *, worker: bool, projector: bool, market: bool
         store=services.store,
         enqueue=services.enqueue,
         launch_of=services.launch_of,
+        chain=lambda: services.chain,
         queries=services.queries,
         feed=services.feed,
         redis=services.redis,
