@@ -110,8 +110,9 @@ async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(brow
         await expect(page.get_by_test_id("orders-empty")).to_be_visible()
         order_type = page.get_by_test_id("order-type")
         await expect(order_type).to_have_value("market")
-        await expect(order_type.locator("option[value=limit]")).to_be_disabled()
-        await expect(order_type.locator("option[value=sniper]")).to_be_disabled()
+        await expect(order_type.locator("option[value=limit]")).to_be_enabled()
+        await expect(order_type.locator("option[value=sniper]")).to_be_enabled()
+        await expect(page.get_by_test_id("limit-field")).to_be_hidden()  # a market order has no limit
         await expect(page.get_by_test_id("slippage-bps")).to_have_value("50")
 
         # The API's refusal is shown next to the form, and nothing is created.
