@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.browser.test_monitoring_page import LONG, http_base, monitoring_page, number_in, row
 from tests.harness import Engine, engine_settings, running_engine
@@ -177,3 +177,28 @@ async def test_the_launch_feed_follows_a_token_and_a_sniper_order_placed_from_it
         await expect(fired).to_contain_text("Trigger fired")
         await expect(fired).to_contain_text("SOL per PEPE")
         await expect(detail.get_by_test_id("detail-execution-price")).to_contain_text("SOL per PEPE")
+
+
+async def test_a_cancel_that_loses_the_race_shows_the_api_s_409(browser, sqlite_url):
+    backend = {"database_url": sqlite_url, "redis_url": None}
+    async with (
+        running_engine(engine_settings(backend, **SEED)) as engine,
+        monitoring_page(browser, http_base(engine)) as (page, _),
+    ):
+        order_id = await engine.submit(
+            orderType="limit", tokenIn="SOL", tokenOut="USDC", amountIn="0.5", limitPrice="1000"
+        )
+        order_row = row(page, order_id)
+        await expect(order_row).to_have_attribute("data-status", "waiting")
+
+        async def ended_first(route: Route) -> None:
+            # The order ends (another client cancels it) just before the page's cancel reaches the engine.
+            assert (await engine.http.post(f"/api/orders/{order_id}/cancel", json={})).status_code == 200
+            await route.continue_()
+
+        await page.route(f"**/api/orders/{order_id}/cancel", ended_first)
+        await order_row.get_by_test_id("cancel-order").click()
+        await expect(page.get_by_test_id("form-error")).to_have_text(
+            "409: orderId: the order is cancelled; only a waiting order can be cancelled"
+        )
+        await expect(order_row).to_have_attribute("data-status", "cancelled")
