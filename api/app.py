@@ -15,6 +15,7 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
+from api.chain_view import prices, tokens
 from api.docs import docs_routes, openapi_config
 from api.errors import EXCEPTION_HANDLERS
 from api.head import head_as_get
@@ -30,6 +31,7 @@ from eventstore.base import EventStore
 from market.market import Market
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
+from venues.chain import Chain
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"  # Litestar adds the charset
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -41,6 +43,7 @@ def create_app(
     store: EventStore,
     enqueue: Enqueue,
     launch_of: LaunchOf,
+    chain: Callable[[], Chain],
     queries: OrderQueries,
     feed: LiveFeed,
     redis: Redis | None,
@@ -53,8 +56,9 @@ def create_app(
     read_horizon_warn_s: float = 30.0,
     market: Market | None = None,
 ) -> Litestar:
-    """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it. With
-    `market` (the embedded one), the market's API is mounted at `/market`."""
+    """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it. `chain`
+    gives the engine's way to the market (prices and tokens are relayed from it). With `market` (the
+    embedded one), the market's API is mounted at `/market`."""
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -67,6 +71,8 @@ def create_app(
         route_handlers=[
             OrderController,
             order_stats,
+            prices,
+            tokens,
             order_stream,
             log_stream,
             health,
@@ -81,6 +87,8 @@ def create_app(
             "store": provide(store),
             "enqueue": provide(enqueue),
             "launch_of": provide(launch_of),
+            # Built when first asked for: an API process that never reads the chain never opens it.
+            "chain": Provide(chain, use_cache=True, sync_to_thread=False),
             "queries": provide(queries),
             "feed": provide(feed),
             "redis": provide(redis),

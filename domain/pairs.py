@@ -41,8 +41,13 @@ def pair_of(token_in: str, token_out: str) -> Pair:
     """The pair a swap trades on, the same for both directions."""
     if token_in == token_out:
         raise ValueError(f"a pair needs two tokens, not {token_in} twice")
-    quote = min(token_in, token_out, key=QUOTE_PREFERENCE.index)
+    # A token launched since (a sniper order's) is the base: it is priced in the token it trades against.
+    quote = min(token_in, token_out, key=_quote_rank)
     return Pair(base=token_out if quote == token_in else token_in, quote=quote)
+
+
+def _quote_rank(token: str) -> int:
+    return QUOTE_PREFERENCE.index(token) if token in QUOTE_PREFERENCE else len(QUOTE_PREFERENCE)
 
 
 def readable(price: Decimal) -> str:

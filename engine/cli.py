@@ -156,6 +156,7 @@ def build_app(services: Services, *, worker: bool, projector: bool, market: bool
         store=services.store,
         enqueue=services.enqueue,
         launch_of=services.launch_of,
+        chain=lambda: services.chain,
         queries=services.queries,
         feed=services.feed,
         redis=services.redis,
@@ -538,18 +539,61 @@ async def _status(settings: Settings) -> None:
 
 @app.command()
 def demo(
-    orders: Annotated[int, typer.Option(min=1, max=100, help="How many orders to fire at once.")] = 5,
+    orders: Annotated[int, typer.Option(min=0, max=100, help="How many market orders to fire at once.")] = 5,
     url: Annotated[str | None, typer.Option(help="The engine's base URL (default http://HOST:PORT).")] = None,
+    limit: Annotated[
+        int, typer.Option(min=0, max=100, help="How many limit orders to place (see --limit-offset-bps).")
+    ] = 0,
+    limit_offset_bps: Annotated[
+        int,
+        typer.Option(
+            min=-5000,
+            max=5000,
+            help="Each limit this many bps above the best price now (tokenOut per tokenIn): below 0 it "
+            "fires at once, above 0 it waits for the market to rise that far.",
+        ),
+    ] = 10,
+    limit_expires_s: Annotated[
+        float, typer.Option(min=1, max=3600, help="Limit orders not fired by then expire.")
+    ] = 30.0,
+    sniper: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100,
+            help="How many sniper orders to place on a token the demo announces, then launches "
+            "(the market needs MARKET_SCRIPTING=true).",
+        ),
+    ] = 0,
+    launch_after_s: Annotated[
+        float, typer.Option(min=0, max=600, help="How long the sniper orders wait before the launch.")
+    ] = 2.0,
+    market_url: MarketUrl = None,
 ) -> None:
-    """Submits orders concurrently to a running engine and shows them live, then a summary."""
+    """Submits orders concurrently to a running engine and shows them live, then a summary.
+
+    Market orders by default; with --limit, limit orders priced from the best price now (GET /api/prices);
+    with --sniper, sniper orders on a new token announced and launched on the market (MARKET_URL's, else
+    the one inside `serve` at http://HOST:PORT/market)."""
     import httpx
     from rich.console import Console
 
-    from engine.demo import run_demo
+    from engine.demo import LimitPlan, SniperPlan, run_demo
+    from engine.launch import LaunchFailed
 
-    settings = _settings()
-    base_url = url or f"http://{settings.host}:{settings.port}"
+    if not orders and not limit and not sniper:
+        _fail("nothing to do: give --orders, --limit or --sniper a number above 0", code=2)
+    settings = _settings(market_url=market_url)
+    base_url = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    limits = LimitPlan(limit, limit_offset_bps, limit_expires_s) if limit else None
+    snipers = (
+        SniperPlan(sniper, settings.market_url or f"{base_url}/market", launch_after_s) if sniper else None
+    )
     try:
-        asyncio.run(run_demo(base_url.rstrip("/"), orders, Console()))
+        asyncio.run(run_demo(base_url, orders, Console(), limits=limits, snipers=snipers))
+    except LaunchFailed as error:
+        _fail(f"{error}; sniper orders need a launch: run the market with MARKET_SCRIPTING=true")
+    except httpx.HTTPStatusError as error:
+        _fail(f"the engine at {base_url} answered {error.response.status_code}: {error.response.text}")
     except httpx.HTTPError as error:
         _fail(f"could not reach the engine at {base_url}: {error}; start it with `order-engine serve`")

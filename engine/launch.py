@@ -18,6 +18,21 @@ class LaunchFailed(Exception):
     """The market refused a step or could not be reached; the message says which and why."""
 
 
+async def announce(base_url: str, announcement: dict[str, Any]) -> dict[str, Any]:
+    """Announce `announcement` ({symbol, decimals, mintAuthority?, freezeAuthority?}) on the market at
+    `base_url`: a token that exists and does not trade yet (what a sniper order waits for). Returns its
+    record (the JSON of POST /tokens). Raises LaunchFailed (403 when the market's scripting is off, 409 for a
+    symbol it knows)."""
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=TIMEOUT_S) as http:
+        try:
+            record: dict[str, Any] = _checked(
+                await http.post("/tokens", json=announcement), "announcing it"
+            ).json()
+        except httpx.HTTPError as error:
+            raise LaunchFailed(f"could not reach the market at {base_url}: {error}") from None
+    return record
+
+
 async def launch(base_url: str, announcement: dict[str, Any], pool: dict[str, Any]) -> dict[str, Any]:
     """Announce `announcement` ({symbol, decimals, mintAuthority, freezeAuthority}) if the market at
     `base_url` does not know its symbol, create `pool` ({venue, quoteToken, amountRaw, quoteAmountRaw})

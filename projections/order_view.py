@@ -112,7 +112,10 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
     match event:
         case TriggerArmed():
             view.limit_price, view.taking_amount = event.limit_price, event.taking_amount
-            view.taking_amount_raw, view.expires_at = str(event.taking_amount_raw), event.expires_at
+            # A sniper order has no limit: None, not the text "None" (which stopped the read table's
+            # projection at the order: its column takes digits only).
+            raw = event.taking_amount_raw
+            view.taking_amount_raw, view.expires_at = (None if raw is None else str(raw)), event.expires_at
         case RoutingStarted():
             view.attempts = event.attempt
         case VenueSelected():

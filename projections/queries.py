@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.routing import execution_price
+from domain.routing import PRICE_DIGITS, execution_price
 from domain.status import TERMINAL_STATUSES, OrderStatus
 from domain.tokens import TOKENS
 from domain.transitions import status_after
@@ -64,7 +64,8 @@ class PairStats(msgspec.Struct, rename="camel"):
 
 class OrderStats(msgspec.Struct, rename="camel"):
     total: int
-    by_status: dict[str, int]
+    by_status: dict[str, int]  # waiting, pending, ..., confirmed, failed, cancelled, expired
+    by_order_type: dict[str, int]  # market, limit, sniper
     confirmed_by_venue: dict[str, int]
     pairs: list[PairStats]
     success_rate: float | None  # confirmed / (confirmed + failed); None before any order ended
@@ -170,6 +171,20 @@ class OrderQueries:
                     .order_by(orders.c.token_in, orders.c.token_out)
                 )
             ).all()
+            by_type = dict(
+                (
+                    await conn.execute(
+                        sa.select(orders.c.order_type, sa.func.count()).group_by(orders.c.order_type)
+                    )
+                ).all()
+            )
+            # A launched token (a sniper order's) is not in the engine's list: its price comes from the
+            # orders' amounts in whole tokens, which carry its decimals.
+            launched = {
+                (i, o): await self._average_price(conn, i, o)
+                for i, o, *_ in pairs
+                if i not in TOKENS or o not in TOKENS
+            }
             retried, retries = (
                 await conn.execute(
                     sa.select(
@@ -183,14 +198,39 @@ class OrderQueries:
             total=sum(by_status.values()),
             by_status=by_status,
             confirmed_by_venue=by_venue,
+            by_order_type=by_type,
             pairs=[
-                PairStats(f"{i}/{o}", count, execution_price(int(raw_in), TOKENS[i], int(raw_out), TOKENS[o]))
+                PairStats(
+                    f"{i}/{o}",
+                    count,
+                    launched[(i, o)]
+                    if (i, o) in launched
+                    else execution_price(int(raw_in), TOKENS[i], int(raw_out), TOKENS[o]),
+                )
                 for i, o, count, raw_in, raw_out in pairs
             ],
             success_rate=by_status.get("confirmed", 0) / ended if ended else None,
             orders_retried=retried,
             retries=int(retries),
         )
+
+    @staticmethod
+    async def _average_price(conn: AsyncConnection, token_in: str, token_out: str) -> Decimal:
+        """Whole tokenOut per whole tokenIn over the pair's confirmed orders, to PRICE_DIGITS digits."""
+        rows = (
+            await conn.execute(
+                sa.select(orders.c.amount_in, orders.c.amount_out).where(
+                    (orders.c.status == "confirmed")
+                    & (orders.c.token_in == token_in)
+                    & (orders.c.token_out == token_out)
+                )
+            )
+        ).all()
+        with localcontext() as context:
+            context.prec = PRICE_DIGITS
+            return sum((row.amount_out for row in rows), Decimal(0)) / sum(
+                (row.amount_in for row in rows), Decimal(0)
+            )
 
 
 # A cursor is the last order's creation time (microseconds since 1970, UTC) and its id (32 hex digits),

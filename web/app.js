@@ -9,11 +9,25 @@ const TOKENS = {
   BONK: { decimals: 5, max: "50000000000" },
   JUP: { decimals: 6, max: "1000000" },
 };
-const STATUSES = ["pending", "routing", "building", "submitted", "confirmed", "failed"];
-const TERMINAL = new Set(["confirmed", "failed"]);
+const STATUSES = [
+  "waiting",
+  "pending",
+  "routing",
+  "building",
+  "submitted",
+  "confirmed",
+  "failed",
+  "cancelled",
+  "expired",
+];
+const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
 const MAX_ROWS = 200; // rows drawn; every order stays in memory and in the counters
 const EVENT_LABELS = {
   OrderSubmitted: "Order received",
+  TriggerArmed: "Waiting for trigger",
+  TriggerFired: "Trigger fired",
+  OrderCancelled: "Cancelled",
+  OrderExpired: "Expired",
   RoutingStarted: "Routing started",
   VenueSelected: "Venue selected",
   TransactionBuilt: "Transaction built",
@@ -23,7 +37,10 @@ const EVENT_LABELS = {
   ExecutionCrashed: "Run crashed",
   OrderFailed: "Order failed",
 };
-const COLUMNS = ["Status", "Pair", "Amount", "Venue", "Exec. price", "Attempts", "Tx hash"];
+const COLUMNS = ["Status", "Pair", "Amount", "Venue", "Price", "Attempts", "Tx hash"];
+// Prices and tokens are read from the engine (GET /api/prices, /api/tokens) every MARKET_POLL_MS while the
+// page is visible: the chain's prices have no stream. Prices only while something on the page shows them.
+const MARKET_POLL_MS = 2_000;
 
 // "Fire 5 orders": varied pairs, amounts drawn in a range per pair, varied slippage.
 const FIVE_ORDERS = [
@@ -79,6 +96,10 @@ class Order {
       submitted: null,
       confirmed: null,
       failed: null,
+      armed: null, // TriggerArmed: the limit (or the launch) the order waits for
+      fired: null,
+      cancelled: null,
+      expired: null,
     };
     for (const e of this.events) {
       s.status = e.status ?? s.status;
@@ -94,6 +115,18 @@ class Order {
             pair: e.pair,
             createdAt: e.timestamp,
           });
+          break;
+        case "TriggerArmed":
+          s.armed = e;
+          break;
+        case "TriggerFired":
+          s.fired = e;
+          break;
+        case "OrderCancelled":
+          s.cancelled = e;
+          break;
+        case "OrderExpired":
+          s.expired = e;
           break;
         case "RoutingStarted":
           s.attempts = Math.max(s.attempts, e.attempt ?? 0);
@@ -370,23 +403,119 @@ function drawRow(row, order) {
         ? h("small", { class: "split", "data-testid": "route-split", title: "the route is split" }, `${legs} pools`)
         : "",
     ),
-    h(
-      "td",
-      { class: "num", "data-testid": "execution-price" },
-      fmt(pairPrice(order, order.confirmed?.executionPrice)),
-      order.confirmed ? h("small", { "data-testid": "price-unit" }, priceUnit(order)) : "",
-    ),
+    priceCell(order),
     h("td", { class: "num", "data-testid": "attempts" }, attempts),
     h("td", { class: "hash", "data-testid": "tx-hash", title: txHash || null }, txHash),
   ];
   cells.forEach((cell, i) => cell.setAttribute("data-label", COLUMNS[i]));
-  if (order.failed) cells[6].replaceChildren(h("span", { class: "muted" }, "—"));
+  if (order.failed || order.cancelled || order.expired) cells[6].replaceChildren(h("span", { class: "muted" }, "—"));
+  if (order.status === "waiting") cells[6].replaceChildren(cancelButton(order));
   row.replaceChildren(...cells);
   row.dataset.status = order.status;
   row.classList.toggle("selected", order.id === selectedId);
   row.classList.toggle("live", !TERMINAL.has(order.status));
   row.setAttribute("aria-expanded", String(order.id === selectedId));
   row.setAttribute("aria-label", `Order ${shortId(order.id)}, ${pair}, ${order.status}`);
+}
+
+/** The Price column: the execution price once confirmed; while a limit order waits, its limit beside the
+ * price that would fire it now (the pair's best bid when it sells the base, best ask when it buys it). */
+function priceCell(order) {
+  const props = { class: "num", "data-testid": "execution-price" };
+  if (order.confirmed || order.status !== "waiting") {
+    return h(
+      "td",
+      props,
+      fmt(pairPrice(order, order.confirmed?.executionPrice)),
+      order.confirmed ? h("small", { "data-testid": "price-unit" }, priceUnit(order)) : "",
+    );
+  }
+  const watch = limitWatch(order);
+  if (!watch) {
+    const launch = order.armed?.maxDelayMs !== undefined || order.orderType === "sniper";
+    return h("td", props, h("small", { "data-testid": "awaiting" }, launch ? "awaiting launch" : "waiting"));
+  }
+  return h(
+    "td",
+    { ...props, title: watch.title },
+    h("span", { class: "limit" }, `${watch.sign} `, h("span", { "data-testid": "limit-price" }, fmt(watch.limit))),
+    h(
+      "small",
+      {},
+      "now ",
+      h("span", { "data-testid": "current-price" }, watch.now === null ? "…" : fmt(Number(watch.now))),
+    ),
+    h("small", { "data-testid": "price-unit" }, priceUnit(order)),
+  );
+}
+
+/**
+ * A waiting limit order against the market, in its pair's unit: `limit` (the order's limit price turned
+ * to the pair's orientation), `now` (the best price on that side, a decimal string, or null before the
+ * first read) and `sign`: ≥ when the order sells the base (it fires once the bid reaches the limit), ≤ when
+ * it buys it (once the ask comes down to it).
+ */
+function limitWatch(order) {
+  const limitPrice = order.armed?.limitPrice;
+  if (!order.pair || typeof limitPrice !== "number") return null;
+  const sellsBase = order.tokenIn === order.pair.base;
+  const quoted = market.prices.get(`${order.pair.base}/${order.pair.quote}`);
+  const now = quoted ? (sellsBase ? quoted.bid : quoted.ask) : null;
+  return {
+    limit: pairPrice(order, limitPrice),
+    now,
+    sign: sellsBase ? "≥" : "≤",
+    title: sellsBase
+      ? "fires once the best bid reaches the limit (fees and price impact then checked on the route)"
+      : "fires once the best ask comes down to the limit (fees and price impact then checked on the route)",
+  };
+}
+
+function cancelButton(order) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "cancel",
+      "data-testid": "cancel-order",
+      "aria-label": `Cancel order ${shortId(order.id)}`,
+      onclick: (e) => {
+        e.stopPropagation(); // not a click on the row
+        cancelOrder(order.id, e.currentTarget);
+      },
+    },
+    "Cancel",
+  );
+}
+
+/** POST the cancel; the order's row turns `cancelled` from the stream. A 409 (it fired or ended first) is
+ * shown as the API words it. */
+async function cancelOrder(id, button) {
+  if (button) button.disabled = true;
+  let response;
+  try {
+    response = await fetch(`/api/orders/${id}/cancel`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+  } catch (error) {
+    showFormResult({ error: `Could not reach the engine (${error.message})` });
+    if (button) button.disabled = false;
+    return;
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // not JSON: fall back on the status line
+  }
+  if (response.ok) {
+    showFormResult({ status: `Order ${shortId(id)}… cancelled` });
+  } else {
+    showFormResult({ error: `${response.status}: ${data?.message ?? response.statusText}` });
+    if (button) button.disabled = false;
+  }
 }
 
 function drawCounters(all) {
@@ -453,7 +582,11 @@ function drawDetail(order) {
       "×",
     ),
   );
-  const cards = [timelineCard(order), resultCard(order), routingCard(order)];
+  if (order.status === "waiting") header.firstChild.append(cancelButton(order));
+  const cards = [timelineCard(order), resultCard(order)];
+  if (order.armed) cards.push(triggerCard(order));
+  // A waiting order has no route yet; once it fired (or for a market order) the routing shows.
+  if (order.routings.length || !order.armed || order.fired) cards.push(routingCard(order));
   if (order.failures.length) cards.push(retriesCard(order));
   const cell = h(
     "td",
@@ -461,6 +594,33 @@ function drawDetail(order) {
     h("div", { class: "detail" }, header, failureBanner(order), h("div", { class: "cards" }, cards)),
   );
   ui.detailRow.replaceChildren(cell);
+}
+
+function triggerCard(order) {
+  const a = order.armed;
+  const field = (label, value, props = {}) =>
+    h("div", { class: "field" }, h("dt", {}, label), h("dd", props, value));
+  const fields = [];
+  if (typeof a.limitPrice === "number") {
+    const watch = limitWatch(order);
+    fields.push(
+      field("Limit", `${watch?.sign ?? ""} ${showPrice(order, a.limitPrice)}`.trim(), { "data-testid": "detail-limit-price" }),
+      field("At least", amount(a.takingAmountRaw, a.takingAmount, order.tokenOut), { "data-testid": "detail-taking-amount" }),
+    );
+    if (order.status === "waiting") {
+      const now = watch?.now;
+      fields.push(
+        field("Price now", now ? `${fmt(Number(now))} ${priceUnit(order)}` : "…", { "data-testid": "detail-current-price" }),
+      );
+    }
+  } else {
+    fields.push(field("Waits for", `${order.tokenOut}'s first pool`));
+    if (a.maxDelayMs) fields.push(field("Within", `${a.maxDelayMs} ms of the launch`));
+    if (a.minLiquidity) fields.push(field("Pools holding", `at least ${a.minLiquidity} ${order.tokenIn}`));
+  }
+  fields.push(field("Expires", a.expiresAt ? `${time(a.expiresAt)} (${a.expiresAt})` : "never"));
+  if (order.fired) fields.push(field("Fired at", showPrice(order, order.fired.price), { "data-testid": "detail-fired-price" }));
+  return card("Trigger", "trigger-panel", h("dl", { class: "fields" }, fields));
 }
 
 function card(title, testid, ...children) {
@@ -472,6 +632,17 @@ function describe(event, order) {
   switch (event.type) {
     case "OrderSubmitted":
       return `${capitalize(event.orderType ?? "")} order: ${amount(event.amountInRaw, event.amountIn, event.tokenIn)} for ${event.tokenOut}, slippage ${event.slippageBps} bps`;
+    case "TriggerArmed":
+      if (typeof event.limitPrice === "number") {
+        return `Waiting until a route pays at least ${amount(event.takingAmountRaw, event.takingAmount, tokenOut)} (limit ${showPrice(order, event.limitPrice)})${event.expiresAt ? `, until ${time(event.expiresAt)}` : ""}`;
+      }
+      return `Waiting for ${tokenOut}'s first pool${event.maxDelayMs ? `, to buy within ${event.maxDelayMs} ms of it` : ""}${event.expiresAt ? `, until ${time(event.expiresAt)}` : ""}`;
+    case "TriggerFired":
+      return `Fired at ${showPrice(order, event.price)}: the route pays ${amount(event.amountOutRaw, event.amountOut, tokenOut)}; now executed as a market order`;
+    case "OrderCancelled":
+      return `Cancelled while waiting${event.reason ? ` (${event.reason})` : ""}`;
+    case "OrderExpired":
+      return `Expired at ${time(event.expiresAt)} without firing`;
     case "RoutingStarted":
       return `Attempt ${event.attempt}: quoting every pool`;
     case "VenueSelected": {
@@ -851,6 +1022,102 @@ function recycle(why) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The market as the engine relays it: each pair's best prices (for waiting limit orders and the limit
+// field), and the tokens the market announces and launches (the launch feed, the sniper field's choices).
+
+const market = {
+  prices: new Map(), // "SOL/USDC" -> {base, quote, unit, bid, ask, pools}; bid and ask as decimal strings
+  tokens: [], // the market's token records, as GET /api/tokens gives them
+  timer: null,
+};
+
+const needsPrices = () =>
+  ui.form.elements.orderType.value === "limit" ||
+  [...orders.values()].some((o) => o.status === "waiting" && typeof o.armed?.limitPrice === "number");
+
+async function getJson(path) {
+  try {
+    const response = await fetch(path);
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null; // the engine or the market is away: keep what was shown, try again next round
+  }
+}
+
+async function refreshMarket() {
+  clearTimeout(market.timer);
+  const [tokens, prices] = await Promise.all([getJson("/api/tokens"), needsPrices() ? getJson("/api/prices") : null]);
+  if (Array.isArray(tokens)) {
+    market.tokens = tokens;
+    drawLaunches();
+  }
+  if (prices?.pairs) {
+    market.prices = new Map(prices.pairs.map((p) => [`${p.base}/${p.quote}`, p]));
+    for (const order of orders.values()) if (order.status === "waiting") dirty.add(order.id);
+    scheduleRender();
+    updateLimitHint();
+  }
+  clearTimeout(market.timer); // another round may have started meanwhile: one timer at a time
+  if (!document.hidden) market.timer = setTimeout(refreshMarket, MARKET_POLL_MS);
+}
+
+/** The tokens the market announced after it started (the five it started with launched with it), newest
+ * first: announced ones wait for their first pool, launched ones show it. */
+function drawLaunches() {
+  const fresh = market.tokens
+    .filter((t) => !(t.symbol in TOKENS))
+    .sort((a, b) => b.announcedAt - a.announcedAt || (a.symbol < b.symbol ? -1 : 1));
+  const stamp = (ms) => (typeof ms === "number" ? time(new Date(ms).toISOString()) : "—");
+  const items = fresh.map((t) => {
+    const launched = t.firstPool !== null && t.firstPool !== undefined;
+    const checks = [
+      h("span", { class: t.mintAuthority ? "check bad" : "check ok" }, t.mintAuthority ? "can still be minted" : "mint renounced"),
+      h("span", { class: t.freezeAuthority ? "check bad" : "check ok" }, t.freezeAuthority ? "can be frozen" : "no freeze"),
+    ];
+    return h(
+      "li",
+      { class: `launch ${launched ? "launched" : "announced"}`, "data-testid": "launch-item", "data-symbol": t.symbol, "data-state": launched ? "launched" : "announced" },
+      h(
+        "div",
+        { class: "launch-top" },
+        h("b", {}, t.symbol),
+        h("span", { class: `badge badge-${launched ? "confirmed" : "waiting"}`, "data-testid": "launch-state" }, launched ? "launched" : "announced"),
+        launched
+          ? ""
+          : h(
+              "button",
+              { type: "button", class: "snipe", "data-testid": "snipe-token", onclick: () => snipe(t.symbol) },
+              "Snipe",
+            ),
+      ),
+      h(
+        "small",
+        { class: "muted" },
+        `${t.decimals} decimals · announced ${stamp(t.announcedAt)}`,
+        launched ? ` · first pool ${stamp(t.launchedAt)}` : " · no pool yet",
+      ),
+      launched ? h("code", { class: "pool", "data-testid": "launch-pool" }, t.firstPool) : "",
+      h("div", { class: "checks" }, checks),
+    );
+  });
+  ui.launches.replaceChildren(...items);
+  ui.launchesEmpty.hidden = fresh.length > 0;
+  ui.announced.replaceChildren(
+    ...fresh.filter((t) => !t.firstPool).map((t) => h("option", { value: t.symbol })),
+  );
+}
+
+/** "Snipe" on an announced token: the form, set for a sniper order on it. */
+function snipe(symbol) {
+  const f = ui.form.elements;
+  f.orderType.value = "sniper";
+  if (!["SOL", "USDC"].includes(f.tokenIn.value)) f.tokenIn.value = "SOL";
+  f.sniperToken.value = symbol;
+  updateOrderType();
+  f.amountIn.focus();
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Submitting orders.
 
 async function postOrder(body) {
@@ -895,13 +1162,52 @@ function markInvalid(field) {
 function formBody() {
   const f = ui.form.elements;
   const number = (raw) => (raw.trim() === "" ? null : Number(raw));
-  return {
-    orderType: f.orderType.value,
+  const orderType = f.orderType.value;
+  const body = {
+    orderType,
     tokenIn: f.tokenIn.value,
-    tokenOut: f.tokenOut.value,
+    tokenOut: orderType === "sniper" ? f.sniperToken.value.trim().toUpperCase() : f.tokenOut.value,
     amountIn: f.amountIn.value.trim() || null, // a decimal string, sent as typed: the API reads it exactly
     slippageBps: number(f.slippageBps.value),
   };
+  // Each type's own fields only (the API refuses another type's); decimals as typed, strings.
+  if (orderType === "limit") body.limitPrice = f.limitPrice.value.trim() || null;
+  if (orderType === "sniper") {
+    if (f.maxDelayMs.value.trim()) body.maxDelayMs = number(f.maxDelayMs.value);
+    if (f.minLiquidity.value.trim()) body.minLiquidity = f.minLiquidity.value.trim();
+  }
+  return body;
+}
+
+/** The form's fields for its order type: a limit price for a limit order, the new token and the sniper's
+ * options for a sniper order. */
+function updateOrderType() {
+  const type = ui.form.elements.orderType.value;
+  ui.limitField.hidden = type !== "limit";
+  ui.sniperFields.hidden = type !== "sniper";
+  ui.sniperTokenField.hidden = type !== "sniper";
+  ui.tokenOutField.hidden = type === "sniper";
+  ui.swap.hidden = type === "sniper";
+  ui.minLiquidityUnit.textContent = ui.form.elements.tokenIn.value;
+  updateLimitHint();
+  if (type === "limit" && !market.prices.size) refreshMarket();
+}
+
+/** The limit's unit (tokenOut per tokenIn, as the API takes it) and the best price in that direction now. */
+function updateLimitHint() {
+  const f = ui.form.elements;
+  const [tokenIn, tokenOut] = [f.tokenIn.value, f.tokenOut.value];
+  ui.limitUnit.textContent = `${tokenOut} per ${tokenIn}`;
+  const quoted = [...market.prices.values()].find(
+    (p) => (p.base === tokenIn && p.quote === tokenOut) || (p.base === tokenOut && p.quote === tokenIn),
+  );
+  if (!quoted) {
+    ui.limitNow.textContent = "";
+    return;
+  }
+  // Selling the base: the bid, as it is; selling the quote: base per quote is 1 / the ask (shown rounded).
+  const now = quoted.base === tokenIn ? Number(quoted.bid) : 1 / Number(quoted.ask);
+  ui.limitNow.textContent = `now ${fmt(now)} ${tokenOut} per ${tokenIn}`;
 }
 
 async function onSubmit(event) {
@@ -913,6 +1219,7 @@ async function onSubmit(event) {
   if (result.ok) {
     markInvalid(null);
     showFormResult({ status: `Order ${shortId(result.orderId)}… submitted` });
+    if (formBody().orderType === "limit") refreshMarket(); // its current price, without waiting a round
   } else {
     markInvalid(result.field);
     showFormResult({ error: result.status ? `${result.status}: ${result.message}` : result.message });
@@ -965,6 +1272,7 @@ function setUpForm() {
     if (changed.value === other.value) other.value = previous[changed.name];
     previous = { tokenIn: tokenIn.value, tokenOut: tokenOut.value };
     updateAmountHint();
+    updateOrderType();
   };
   tokenIn.addEventListener("change", () => keepDistinct(tokenIn, tokenOut));
   tokenOut.addEventListener("change", () => keepDistinct(tokenOut, tokenIn));
@@ -972,11 +1280,14 @@ function setUpForm() {
     [tokenIn.value, tokenOut.value] = [tokenOut.value, tokenIn.value];
     previous = { tokenIn: tokenIn.value, tokenOut: tokenOut.value };
     updateAmountHint();
+    updateOrderType();
   });
+  ui.form.elements.orderType.addEventListener("change", updateOrderType);
   ui.form.addEventListener("input", (e) => e.target.removeAttribute?.("aria-invalid"));
   ui.form.addEventListener("submit", onSubmit);
   ui.fire.addEventListener("click", fireFive);
   updateAmountHint();
+  updateOrderType();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -998,6 +1309,16 @@ function start() {
     empty: $("orders-empty"),
     more: $("orders-more"),
     detailRow: h("tr", { class: "detail-row", "data-testid": "order-detail" }),
+    limitField: $("limit-field"),
+    limitUnit: $("limit-unit"),
+    limitNow: $("limit-now"),
+    sniperFields: $("sniper-fields"),
+    sniperTokenField: $("sniper-token-field"),
+    tokenOutField: $("token-out-field"),
+    minLiquidityUnit: $("min-liquidity-unit"),
+    launches: $("launch-list"),
+    launchesEmpty: $("launches-empty"),
+    announced: $("announced-tokens"),
   });
   setUpForm();
 
@@ -1026,6 +1347,12 @@ function start() {
   setConnection("connecting", "Connecting…");
   connect();
   scheduleRender();
+  refreshMarket();
+  // A hidden tab reads nothing; back in view, it reads at once.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) clearTimeout(market.timer);
+    else refreshMarket();
+  });
 }
 
 start();

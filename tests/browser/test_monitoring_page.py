@@ -29,6 +29,7 @@ from tests.proxy import DroppableProxy
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "monitoring-page.png"
 SCREENSHOT_MAX_BYTES = 300_000
+FIRST_SCREEN = {"x": 0, "y": 0, "width": 1280, "height": 1150}  # what a screenshot too large keeps
 
 TX_HASH = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{87,88}$")  # a base58 Solana signature
 TERMINAL = re.compile(r"^(confirmed|failed)$")
@@ -110,8 +111,9 @@ async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(brow
         await expect(page.get_by_test_id("orders-empty")).to_be_visible()
         order_type = page.get_by_test_id("order-type")
         await expect(order_type).to_have_value("market")
-        await expect(order_type.locator("option[value=limit]")).to_be_disabled()
-        await expect(order_type.locator("option[value=sniper]")).to_be_disabled()
+        await expect(order_type.locator("option[value=limit]")).to_be_enabled()
+        await expect(order_type.locator("option[value=sniper]")).to_be_enabled()
+        await expect(page.get_by_test_id("limit-field")).to_be_hidden()  # a market order has no limit
         await expect(page.get_by_test_id("slippage-bps")).to_have_value("50")
 
         # The API's refusal is shown next to the form, and nothing is created.
@@ -398,12 +400,30 @@ async def test_screenshot_of_the_page_with_orders_and_one_detail(browser, sqlite
         for index in range(6):
             await expect(rows.nth(index)).to_have_attribute("data-status", TERMINAL, timeout=LONG)
 
+        # A limit order waiting beside the price that would fire it, and a token announced, then launched.
+        limit = await engine.submit(
+            orderType="limit", tokenIn="SOL", tokenOut="USDC", amountIn="2", limitPrice="160"
+        )
+        await expect(row(page, limit).get_by_test_id("current-price")).not_to_have_text("…", timeout=LONG)
+        for symbol in ("WIF", "PEPE"):
+            announced = await engine.http.post("/market/tokens", json={"symbol": symbol, "decimals": 6})
+            assert announced.status_code == 201, announced.text
+        pool = {
+            "venue": "raydium",
+            "quoteToken": "SOL",
+            "amountRaw": str(10**15),
+            "quoteAmountRaw": str(50 * 10**9),
+        }
+        assert (await engine.http.post("/market/tokens/WIF/pools", json=pool)).status_code == 201
+        launched = page.locator('[data-testid="launch-item"][data-symbol="WIF"]')
+        await expect(launched).to_have_attribute("data-state", "launched", timeout=LONG)
+
         # Open the most telling order: the large one, its route split across pools.
         await row(page, large).click()
         await expect(page.get_by_test_id("order-detail")).to_be_visible()
         await page.evaluate("window.scrollTo(0, 0)")
         image = await page.screenshot(full_page=True, animations="disabled")
         if len(image) >= SCREENSHOT_MAX_BYTES:  # a long detail: the window's worth is enough
-            image = await page.screenshot(animations="disabled")
+            image = await page.screenshot(animations="disabled", clip=FIRST_SCREEN)
     assert 0 < len(image) < SCREENSHOT_MAX_BYTES, f"the screenshot is {len(image)} bytes"
     await asyncio.to_thread(screenshot_path.write_bytes, image)

@@ -16,6 +16,7 @@ from eventstore.signal import InProcessSignal
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
 from tests.harness import MARKET_ORDER, serve_http
+from venues.chain import Chain
 
 NOTHING_LISTENS = "127.0.0.1:1"
 
@@ -35,12 +36,17 @@ async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[http
 
     async def enqueue(order_id: str) -> None: ...
 
-    async def launch_of(symbol: str) -> None: ...  # no market: no sniper order is placed here
+    async def launch_of(symbol: str) -> None:  # no sniper order is submitted here
+        return None
+
+    def no_chain() -> Chain:
+        raise AssertionError("the API alone reads no chain in these tests")
 
     app = create_app(
         store=store,
         enqueue=enqueue,
         launch_of=launch_of,
+        chain=no_chain,
         queries=OrderQueries(db, store, backend),
         feed=LiveFeed(store, InProcessSignal()),
         redis=redis,

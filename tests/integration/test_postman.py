@@ -74,6 +74,9 @@ def test_the_collection_covers_every_endpoint_of_the_api():
         ("GET", "/api/orders/{}/events"),
         ("GET", "/api/orders"),
         ("GET", "/api/stats"),
+        ("POST", "/api/orders/{}/cancel"),
+        ("GET", "/api/prices"),
+        ("GET", "/api/tokens"),
         ("GET", "/health"),
         ("GET", "/schema/openapi.json"),
     ]:

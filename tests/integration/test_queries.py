@@ -91,3 +91,45 @@ async def test_stats_count_statuses_venues_prices_and_retries(backend):
     assert {p["pair"]: round(p["averageExecutionPrice"], 6) for p in stats["pairs"]} == {
         pair: round(mean(values), 6) for pair, values in prices.items()
     }
+
+
+async def test_stats_count_order_types_and_waiting_orders_and_price_a_launched_token_s_pair(backend):
+    sniped = {
+        "venue": "raydium",
+        "quoteToken": "SOL",
+        "amountRaw": str(10**15),
+        "quoteAmountRaw": str(50 * 10**9),
+    }
+    async with running_engine(engine_settings(backend, mock_seed=7)) as engine:
+        market_id = await engine.submit()
+        await engine.stream(market_id)
+        waiting = [
+            await engine.submit(
+                orderType="limit", limitPrice="1000", amountIn="0.5", tokenIn="SOL", tokenOut="USDC"
+            )
+            for _ in range(2)
+        ]
+        assert (await engine.http.post(f"/api/orders/{waiting[0]}/cancel", json={})).status_code == 200
+        assert (
+            await engine.http.post("/market/tokens", json={"symbol": "PEPE", "decimals": 6})
+        ).status_code == 201
+        sniper_id = await engine.submit(orderType="sniper", tokenOut="PEPE", amountIn="0.2", slippageBps=500)
+        assert (await engine.http.post("/market/tokens/PEPE/pools", json=sniped)).status_code == 201
+        messages, _ = await engine.stream(sniper_id)
+        await project_everything(engine.services)
+        stats = (await engine.http.get("/api/stats")).json()
+        waiting_page = (await engine.http.get("/api/orders?status=waiting")).json()
+
+    assert messages[-1]["type"] == "OrderConfirmed", messages[-1]
+    assert stats["byOrderType"] == {"market": 1, "limit": 2, "sniper": 1}
+    assert stats["byStatus"] == {"confirmed": 2, "waiting": 1, "cancelled": 1}
+    assert stats["total"] == 4 and stats["successRate"] == 1.0
+    assert [o["orderId"] for o in waiting_page["orders"]] == [waiting[1]]
+    (pepe,) = [p for p in stats["pairs"] if p["pair"] == "SOL/PEPE"]
+    # Whole PEPE per whole SOL: the pool started at 1e9 PEPE for 50 SOL; one buy, fees and impact in.
+    assert pepe["confirmed"] == 1
+    assert (
+        abs(pepe["averageExecutionPrice"] - messages[-1]["executionPrice"])
+        <= 1e-9 * pepe["averageExecutionPrice"]
+    )
+    assert 1.5e7 < pepe["averageExecutionPrice"] < 2e7

@@ -70,3 +70,11 @@ def test_a_token_does_not_pair_with_itself():
 )
 def test_a_price_reads_without_exponent_or_trailing_zeros(price, text):
     assert readable(price) == text
+
+
+@pytest.mark.parametrize("funding", ["SOL", "USDC"])
+def test_a_launched_token_is_the_base_priced_in_what_buys_it(funding):
+    """A sniper order's token is none of the engine's: its pair reads in the token it trades against."""
+    for token_in, token_out in ((funding, "PEPE"), ("PEPE", funding)):
+        pair = pair_of(token_in, token_out)
+        assert (pair.base, pair.quote, pair.unit) == ("PEPE", funding, f"{funding} per PEPE")
