@@ -171,17 +171,22 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
             },
         ),
     ] = None
-    max_delay_ms: Annotated[
-        int | None,
-        msgspec.Meta(
-            ge=1,
-            le=MAX_SNIPE_DELAY_MS,
-            extra_json_schema={
-                "description": "Sniper orders: buy within this many ms of the token's first pool, or expire. "
-                "Default: no limit."
-            },
-        ),
-    ] = None
+    # The bounds on the int, not on `int | None` (msgspec refuses constraints on a union: every request
+    # failed with a TypeError while decoding).
+    max_delay_ms: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=MAX_SNIPE_DELAY_MS,
+                extra_json_schema={
+                    "description": "Sniper orders: buy within this many ms of the token's first pool, or "
+                    "expire. Default: no limit."
+                },
+            ),
+        ]
+        | None
+    ) = None
     # A float of integral value: JSON (and its schema's `integer`) makes no difference between 50 and 50.0.
     slippage_bps: Annotated[
         float,
