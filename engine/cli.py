@@ -388,11 +388,18 @@ async def _run_roles(settings: Settings, *, worker: bool = False, projector: boo
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
     services = Services(settings)
     await services.start(worker=worker, projector=projector)
+    heartbeat: asyncio.Task[None] | None = None
+    if settings.heartbeat_file is not None:
+        from engine.healthcheck import beat_forever
+
+        heartbeat = asyncio.create_task(beat_forever(settings.heartbeat_file))
     _freeze_what_lives_forever()
     _collect_young_objects_less_often()
     try:
         await stopping.wait()
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()  # a stopping process is no longer healthy
         await services.stop()
 
 

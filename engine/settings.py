@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     log_level: Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|error|critical)$")] = "INFO"
     # /health warns when a transaction of our database has held the followers' view back for longer.
     read_horizon_warn_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Set: a worker or projector touches this file every 5 s, for a container's health check.
+    heartbeat_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.mock_execution_delay_ms_min > self.mock_execution_delay_ms_max:
