@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
 from api.docs import docs_routes, openapi_config
+from api.draining import Draining
 from api.errors import EXCEPTION_HANDLERS
 from api.head import head_as_get
 from api.health import health
@@ -52,9 +53,11 @@ def create_app(
     cors_origins: list[str] | None = None,
     read_horizon_warn_s: float = 30.0,
     market: Market | None = None,
+    draining: Draining | None = None,
 ) -> Litestar:
     """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it. With
-    `market` (the embedded one), the market's API is mounted at `/market`."""
+    `market` (the embedded one), the market's API is mounted at `/market`. `draining`: the process's
+    shutdown state (the server begins it on SIGTERM; see `api/draining.py`)."""
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -85,6 +88,7 @@ def create_app(
             "feed": provide(feed),
             "redis": provide(redis),
             "read_horizon_warn_s": provide(read_horizon_warn_s),
+            "draining": provide(draining or Draining()),
         },
         lifespan=[lifespan],
         guards=[refuse_cross_site],
