@@ -394,7 +394,7 @@ def _market_app(settings: Settings) -> Litestar:
     from market.store import SqlMarketStore
 
     backend = backend_for(settings.database_url)
-    db = backend.open(settings.database_url)
+    db = backend.open(settings.database_url, prepared_statements=settings.database_prepared_statements)
     market = make_market(settings, SqlMarketStore(db, backend))
 
     @asynccontextmanager

@@ -66,7 +66,9 @@ class Services:
         if chain is not None:
             self.chain = chain
         self.backend = backend_for(settings.database_url)  # the one place the database's kind is chosen
-        self.db = self.backend.open(settings.database_url)
+        self.db = self.backend.open(
+            settings.database_url, prepared_statements=settings.database_prepared_statements
+        )
         self.redis = _redis(settings.redis_url) if settings.redis_url else None
         self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
         self.store: EventStore = store or self.backend.event_store(self.db, self.signal)
