@@ -38,6 +38,7 @@ async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[http
     app = create_app(
         store=store,
         enqueue=enqueue,
+        launch_of=lambda symbol: asyncio.sleep(0, None),  # no token is announced
         queries=OrderQueries(db, store, backend),
         feed=LiveFeed(store, InProcessSignal()),
         redis=redis,
