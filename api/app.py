@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from api.access import ALLOWED_ORIGINS_STATE, API_KEY_STATE, refuse_cross_site, submit_rate_limit
 from api.chain_view import prices, tokens
 from api.docs import docs_routes, openapi_config
+from api.draining import Draining
 from api.errors import EXCEPTION_HANDLERS
 from api.head import head_as_get
 from api.health import health
@@ -55,10 +56,12 @@ def create_app(
     cors_origins: list[str] | None = None,
     read_horizon_warn_s: float = 30.0,
     market: Market | None = None,
+    draining: Draining | None = None,
 ) -> Litestar:
     """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it. `chain`
     gives the engine's way to the market (prices and tokens are relayed from it). With `market` (the
-    embedded one), the market's API is mounted at `/market`."""
+    embedded one), the market's API is mounted at `/market`. `draining`: the process's shutdown state (the
+    server begins it on SIGTERM; see `api/draining.py`)."""
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -93,6 +96,7 @@ def create_app(
             "feed": provide(feed),
             "redis": provide(redis),
             "read_horizon_warn_s": provide(read_horizon_warn_s),
+            "draining": provide(draining or Draining()),
         },
         lifespan=[lifespan],
         guards=[refuse_cross_site],

@@ -1,4 +1,5 @@
-"""`GET /health`: 200 when every dependency answers, 503 naming the one that does not.
+"""`GET /health`: 200 when every dependency answers, 503 naming the one that does not, and 503 `draining`
+while the process shuts down (so that a proxy sends it nothing new).
 
 A read side held back by a long transaction of our database is a warning, not an outage: the engine
 still takes and executes orders, but lists, the all-orders stream and the projections stand still."""
@@ -15,13 +16,14 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from redis.asyncio import Redis
 
+from api.draining import Draining
 from eventstore.base import EventStore
 
 CHECK_TIMEOUT_S = 2.0
 
 
 class Health(msgspec.Struct, omit_defaults=True):
-    status: str  # "ok" or "degraded"
+    status: str  # "ok", "degraded" (a dependency is down) or "draining" (the process is stopping)
     dependencies: dict[str, str]  # name -> "up" or "down: <why>"
     warnings: list[str] = []  # present when something needs a look although every dependency is up
 
@@ -39,13 +41,22 @@ async def probe(check: Awaitable[Any]) -> str:
     "/health",
     tags=["health"],
     summary="Dependency health",
-    responses={503: ResponseSpec(Health, description="A dependency is down; `dependencies` says which")},
+    responses={
+        503: ResponseSpec(
+            Health,
+            description="A dependency is down (`degraded`; `dependencies` says which), or the process is "
+            "shutting down (`draining`)",
+        )
+    },
 )
 async def health(
     redis: NamedDependency[Redis | None],
     store: NamedDependency[EventStore],
     read_horizon_warn_s: NamedDependency[float],
+    draining: NamedDependency[Draining],
 ) -> Response[Health]:
+    if draining.begun:
+        return Response(Health("draining", {}), status_code=503)
     dependencies = {"database": await probe(store.ping())}
     if redis is not None:
         dependencies["redis"] = await probe(redis.ping())

@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
 from api import wire
+from api.draining import CLOSE_GOING_AWAY, GOING_AWAY_REASON, Draining
 from api.messages import event_message, log_message
 from eventstore.base import (
     LOG_START,
@@ -35,10 +36,19 @@ CLOSE_NOT_FOUND = 4404
 
 @websocket("/api/orders/execute")
 async def order_stream(
-    socket: WebSocket, feed: NamedDependency[LiveFeed], store: NamedDependency[EventStore]
+    socket: WebSocket,
+    feed: NamedDependency[LiveFeed],
+    store: NamedDependency[EventStore],
+    draining: NamedDependency[Draining],
 ) -> None:
     """`?orderId=<uuid>[&afterVersion=N]`: every event of the order so far, then each new one, in version
-    order; closes 1000 after the terminal event, 4404 for an unknown order, 4400 for a malformed request."""
+    order; closes 1000 after the terminal event, 4404 for an unknown order, 4400 for a malformed request,
+    1001 when this server shuts down (resume on another with afterVersion)."""
+    with draining.socket():
+        await _order_stream(socket, feed, store, draining)
+
+
+async def _order_stream(socket: WebSocket, feed: LiveFeed, store: EventStore, draining: Draining) -> None:
     await socket.accept()
     params = socket.query_params
     try:
@@ -56,17 +66,27 @@ async def order_stream(
         socket,
         lambda fell_behind: feed.follow(order_id, after_version, fell_behind),
         _ORDER_MESSAGES.text,
+        draining,
     )
 
 
 @websocket("/api/orders/stream")
 async def log_stream(
-    socket: WebSocket, feed: NamedDependency[LiveFeed], store: NamedDependency[EventStore]
+    socket: WebSocket,
+    feed: NamedDependency[LiveFeed],
+    store: NamedDependency[EventStore],
+    draining: NamedDependency[Draining],
 ) -> None:
     """`[?afterToken=T | ?afterPosition=N]`: every event of every order in log order, then each new one; each
     message carries its `resumeToken` and `position`. Resume with the last token received: tokens strictly
     increase along the stream (compare them as strings). Positions are unique but, in PostgreSQL, handed out
-    before commit, so along the stream they do not always increase; `afterPosition` resumes all the same."""
+    before commit, so along the stream they do not always increase; `afterPosition` resumes all the same.
+    Closes 1001 when this server shuts down (resume on another with the last token)."""
+    with draining.socket():
+        await _log_stream(socket, feed, store, draining)
+
+
+async def _log_stream(socket: WebSocket, feed: LiveFeed, store: EventStore, draining: Draining) -> None:
     await socket.accept()
     params = socket.query_params
     if "afterToken" in params and "afterPosition" in params:
@@ -88,7 +108,7 @@ async def log_stream(
     if after is None:
         await socket.close(CLOSE_NOT_FOUND, "no event at that position")
         return
-    await _send_until_done(socket, lambda _: feed.follow_log(after), _log_message_text)
+    await _send_until_done(socket, lambda _: feed.follow_log(after), _log_message_text, draining)
 
 
 class _MessageTexts:
@@ -129,10 +149,12 @@ async def _send_until_done(
     socket: WebSocket,
     follow: Callable[[Callable[[FellBehind], Any]], AsyncIterator[RecordedEvent]],
     to_text: Callable[[RecordedEvent], str],
+    draining: Draining,
 ) -> None:
-    """Send each event of `follow(fell_behind)` until the feed ends (then close 1000), the client leaves, or
+    """Send each event of `follow(fell_behind)` until the feed ends (then close 1000), the client leaves,
     the feed drops the client for falling behind (then close 1013, once its socket takes the close frame:
-    after every message it was given, so it resumes from the last one it got without a gap)."""
+    after every message it was given, so it resumes from the last one it got without a gap), or this server
+    drains (then close 1001, after the message being sent, if any: the client resumes after the last one)."""
     dropped: list[FellBehind] = []
 
     def fell_behind(behind: FellBehind) -> None:
@@ -163,17 +185,23 @@ async def _send_until_done(
 
     sender = asyncio.create_task(send())
     watcher = asyncio.create_task(until_disconnect())
+    going_away = asyncio.create_task(draining.wait())
+    tasks = (sender, watcher, going_away)
     try:
-        await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         client_left = watcher.done()
+        drained = going_away.done() and not sender.done()
     finally:
-        for task in (sender, watcher):
+        for task in tasks:
             task.cancel()
-        for task in (sender, watcher):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
     if dropped and not client_left:
         await _close_fallen_behind(socket, dropped[0])
+    elif drained and not client_left:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await socket.close(CLOSE_GOING_AWAY, GOING_AWAY_REASON)
 
 
 async def _close_fallen_behind(socket: WebSocket, behind: FellBehind) -> None:

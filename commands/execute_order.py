@@ -95,6 +95,23 @@ class Execution:
     worker_id: str = ""  # recorded in each event's metadata: which process took the step
     # Binds the order and correlation ids to every log line written while the order runs.
     log_context: Callable[..., AbstractContextManager[Any]] = lambda **_: nullcontext()
+    # Set when the worker stops: each run ends at its next event (a step in progress appends what it was
+    # about to; a wait for a backoff or the rate limit ends at once), leaving the order to another worker.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def unless_stopping(self, waiting: Awaitable[None]) -> bool:
+        """Await `waiting`: True once it is done; False, with it cancelled, if the worker stops first."""
+        wait = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wait, stop):
+                task.cancel()
+        if wait.done() and not wait.cancelled():
+            wait.result()  # its error, if it failed
+            return True
+        return False
 
     async def run(self, order_id: str) -> None:
         history = await self.store.read_stream(order_id)
@@ -130,6 +147,9 @@ class _Runner:
     async def run(self) -> None:
         # A waiting order is the trigger stage's until it fires (commands/trigger_orders.py).
         while not (self.order.is_terminal or self.order.is_waiting):
+            if self.execution.stopping.is_set():
+                log.info("order %s left at version %d: this worker stops", self.order_id, self.order.version)
+                return
             try:
                 await self.step()
             except EngineFault as fault:
@@ -150,7 +170,8 @@ class _Runner:
         order = self.order
         match order.status:
             case OrderStatus.PENDING:
-                await self.wait_before_attempt()
+                if not await self.execution.unless_stopping(self.wait_before_attempt()):
+                    return  # nothing was started: the next worker waits out the rest
                 if not await self.landed_after_all():
                     await self.record(order.start_attempt)
             case OrderStatus.ROUTING if order.selected_venue is None:

@@ -25,6 +25,7 @@ from engine.settings import ConfigurationError, Settings, launch_schedule, load_
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from api.draining import Draining
     from engine.services import Services
 
 
@@ -137,8 +138,16 @@ def _require_market_url(settings: Settings) -> None:
         )
 
 
-def build_app(services: Services, *, worker: bool, projector: bool, market: bool = False) -> Litestar:
-    """The engine's app; with `market` and MARKET_URL unset it also runs the market, at `/market`."""
+def build_app(
+    services: Services,
+    *,
+    worker: bool,
+    projector: bool,
+    market: bool = False,
+    draining: Draining | None = None,
+) -> Litestar:
+    """The engine's app; with `market` and MARKET_URL unset it also runs the market, at `/market`.
+    `draining`: begun by the server on SIGTERM (`_run_server`)."""
     from api.app import create_app
     from engine.metrics import render_metrics
 
@@ -168,6 +177,7 @@ def build_app(services: Services, *, worker: bool, projector: bool, market: bool
         cors_origins=[o.strip() for o in services.settings.cors_origins.split(",") if o.strip()],
         read_horizon_warn_s=services.settings.read_horizon_warn_s,
         market=services.market if embedded_market else None,
+        draining=draining,
     )
 
 
@@ -199,38 +209,57 @@ def _collect_young_objects_less_often() -> None:
 def _serve_http(
     settings: Settings, listener: socket.socket, *, worker: bool, projector: bool, market: bool = False
 ) -> None:
+    from api.draining import Draining
     from engine.services import Services
 
-    _run_server(
-        settings, listener, build_app(Services(settings), worker=worker, projector=projector, market=market)
+    draining = Draining()
+    litestar_app = build_app(
+        Services(settings), worker=worker, projector=projector, market=market, draining=draining
     )
+    _run_server(settings, listener, litestar_app, draining)
 
 
-def _run_server(settings: Settings, listener: socket.socket, litestar_app: Litestar) -> None:
-    import uvicorn
-
+def _run_server(
+    settings: Settings, listener: socket.socket, litestar_app: Litestar, draining: Draining | None = None
+) -> None:
+    """Serve `litestar_app` on `listener` until SIGTERM or SIGINT, then shut down within SHUTDOWN_GRACE_S:
+    stop accepting, begin `draining` (WebSockets close 1001, /health answers 503) and wait for the
+    WebSockets to close, let requests in progress finish, then stop the roles (the lifespan)."""
+    from engine.draining_server import DrainingServer
     from engine.websocket_log import WebSocketLog
 
     _freeze_what_lives_forever()
     _collect_young_objects_less_often()
-    server = uvicorn.Server(
-        uvicorn.Config(
+    server = DrainingServer(
+        draining,
+        uvicorn_config(
+            settings,
             WebSocketLog(litestar_app),
-            ws_max_size=WS_MAX_FRAME_BYTES,
-            timeout_keep_alive=KEEP_ALIVE_S,
-            # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
-            # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
-            ws_per_message_deflate=False,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # keep the process's structured logging (engine/logs.py)
-            # uvicorn believes forwarded headers from 127.0.0.1 by default; only from TRUSTED_PROXIES here.
-            proxy_headers=bool(settings.trusted_proxies.strip()),
-            forwarded_allow_ips=settings.trusted_proxies.strip() or "",
-        )
+        ),
     )
     # uvicorn raises Ctrl-C again once it has shut down; the stop was clean (as `uvicorn.run` treats it).
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[listener])
+
+
+def uvicorn_config(settings: Settings, app: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        # Messages are a few hundred bytes of JSON: compressing them cost about a third of the CPU of
+        # fanning out to 1,000 sockets, and 40 KiB of memory per socket.
+        ws_per_message_deflate=False,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep the process's structured logging (engine/logs.py)
+        # uvicorn believes forwarded headers from 127.0.0.1 by default; only from TRUSTED_PROXIES here.
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies.strip() or "",
+        # Requests still running this long after SIGTERM are cancelled.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
 
 
 def _check_backends(settings: Settings, *, schema: bool = True) -> None:
@@ -366,7 +395,7 @@ def _market_app(settings: Settings) -> Litestar:
     from market.store import SqlMarketStore
 
     backend = backend_for(settings.database_url)
-    db = backend.open(settings.database_url)
+    db = backend.open(settings.database_url, prepared_statements=settings.database_prepared_statements)
     market = make_market(settings, SqlMarketStore(db, backend))
 
     @asynccontextmanager
@@ -389,11 +418,18 @@ async def _run_roles(settings: Settings, *, worker: bool = False, projector: boo
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
     services = Services(settings)
     await services.start(worker=worker, projector=projector)
+    heartbeat: asyncio.Task[None] | None = None
+    if settings.heartbeat_file is not None:
+        from engine.healthcheck import beat_forever
+
+        heartbeat = asyncio.create_task(beat_forever(settings.heartbeat_file))
     _freeze_what_lives_forever()
     _collect_young_objects_less_often()
     try:
         await stopping.wait()
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()  # a stopping process is no longer healthy
         await services.stop()
 
 

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 REDIS_MAX_CONNECTIONS = 100
 REDIS_POOL_TIMEOUT_S = 10.0
 QUEUED_TTL_S = 120.0  # a queued order whose message got lost is swept again after this
-SHUTDOWN_GRACE_S = 5.0
+CLOSE_TIMEOUT_S = 5.0  # for background tasks to end once cancelled, and for connections to close
 
 
 class Services:
@@ -66,7 +66,9 @@ class Services:
         if chain is not None:
             self.chain = chain
         self.backend = backend_for(settings.database_url)  # the one place the database's kind is chosen
-        self.db = self.backend.open(settings.database_url)
+        self.db = self.backend.open(
+            settings.database_url, prepared_statements=settings.database_prepared_statements
+        )
         self.redis = _redis(settings.redis_url) if settings.redis_url else None
         self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
         self.store: EventStore = store or self.backend.event_store(self.db, self.signal)
@@ -179,17 +181,25 @@ class Services:
         )
 
     async def stop(self) -> None:
+        """Stop every role started, within the settings' SHUTDOWN_GRACE_S and CLOSE_TIMEOUT_S: the queue's
+        receiver first (no new delivery), a projector at once (an apply in progress is one transaction:
+        it commits or rolls back, and the other projectors go on from the checkpoint), then the orders in
+        hand reach their next event and go back to the queue (`_hand_back`)."""
+        # The orders in hand start towards their next event at once, while the receiver stops.
+        executor, grace_s = self.executor, self.settings.shutdown_grace_s
+        orders_stopped = asyncio.create_task(executor.stop(grace_s)) if executor is not None else None
         for task in self._background:
             task.cancel()
         # A task whose driver turned its cancellation into a wait (a Redis read, a psycopg cancel) ends
         # when its connections close below; stopping does not wait for it past the grace period.
         if self._background:
-            _, lingering = await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE_S)
+            _, lingering = await asyncio.wait(self._background, timeout=CLOSE_TIMEOUT_S)
             if lingering:
                 log.warning("%d background tasks outlived their cancellation", len(lingering))
         self._background.clear()
-        if self.executor is not None:
-            await self._stop_worker(self.executor)
+        if executor is not None and orders_stopped is not None:
+            # Once the receiver is gone, so that a delivery it handed over meanwhile goes back too.
+            await self._hand_back([*await orders_stopped, *executor.refused])
         if "market" in self.__dict__:
             await self.market.stop()
         if "chain" in self.__dict__ and hasattr(self.chain, "aclose"):
@@ -202,17 +212,17 @@ class Services:
             closing.append(asyncio.create_task(self.broker.shutdown()))
         if self.redis is not None:
             closing.append(asyncio.create_task(self.redis.aclose()))
-        done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_GRACE_S)
+        done, stuck = await asyncio.wait(closing, timeout=CLOSE_TIMEOUT_S)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 log.warning("while shutting down: %r", task.exception())
         if stuck:
-            log.warning("%d connections did not close within %.0f s", len(stuck), SHUTDOWN_GRACE_S)
+            log.warning("%d connections did not close within %.0f s", len(stuck), CLOSE_TIMEOUT_S)
 
-    async def _stop_worker(self, executor: OrderExecutor) -> None:
-        """Stop the orders in hand and give them back to the queue at once, for another worker to resume
+    async def _hand_back(self, stopped: list[str]) -> None:
+        """Give the orders this worker stopped back to the queue at once, for another worker to resume
         (without Redis the queue ends with this process, and the next start's sweep finds them)."""
-        stopped = await executor.stop()
+        stopped = list(dict.fromkeys(stopped))
         if self.redis is None:
             return
         from workers.consumers import hand_back

@@ -57,6 +57,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     log_level: Annotated[str, msgspec.Meta(pattern=r"(?i)^(debug|info|warning|error|critical)$")] = "INFO"
     # /health warns when a transaction of our database has held the followers' view back for longer.
     read_horizon_warn_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # false behind a pooler that shares server connections between transactions (PgBouncer in transaction
+    # mode, before 1.21): psycopg then prepares no statement, which would be another client's on the next.
+    database_prepared_statements: bool = True
+    # SIGTERM/SIGINT: how long an API has to finish its requests and close its WebSockets (1001), and a
+    # worker to let its orders in hand reach their next event, before what is left is cut off.
+    shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    # Set: a worker or projector touches this file every 5 s, for a container's health check.
+    heartbeat_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.mock_execution_delay_ms_min > self.mock_execution_delay_ms_max:

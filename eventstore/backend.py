@@ -38,8 +38,9 @@ class Backend(Protocol):
         """The file that holds the database, as DATABASE_URL writes it (None for a server's database)."""
         ...
 
-    def open(self, database_url: str) -> AsyncEngine:
-        """The pool of connections the engine uses."""
+    def open(self, database_url: str, *, prepared_statements: bool = True) -> AsyncEngine:
+        """The pool of connections the engine uses; without `prepared_statements` the driver prepares
+        none (for a pooler that hands each transaction whichever server connection is free)."""
         ...
 
     def one_statement(self, engine: AsyncEngine) -> AsyncEngine:

@@ -34,7 +34,7 @@ class PostgresBackend:
     def database_file(self, database_url: str) -> str | None:
         return None
 
-    def open(self, database_url: str) -> AsyncEngine:
+    def open(self, database_url: str, *, prepared_statements: bool = True) -> AsyncEngine:
         # No pre-ping: it is a round trip on every checkout, and a connection that died with its server
         # fails its one statement (503) and is dropped, the pool with it. psycopg prepares a statement run
         # five times on a connection (PostgreSQL then plans it once: a sixth less of its CPU per order); a
@@ -42,8 +42,17 @@ class PostgresBackend:
         # where no ROLLBACK ends them. No overflow: a burst waits a moment for a pooled connection rather
         # than have PostgreSQL start (and then end) a backend process for each request past the pool, which
         # costs more than the request; and six processes stay within PostgreSQL's default 100 connections.
+        # Nothing else of a session is relied on (no SET, LISTEN, advisory lock, temporary table or
+        # server-side cursor; isolation is per transaction), so behind PgBouncer in transaction mode only
+        # the prepared statements must go: they live on the server connection, which the next transaction
+        # may not get (DATABASE_PREPARED_STATEMENTS=false).
+        connect_args: dict[str, Any] = {} if prepared_statements else {"prepare_threshold": None}
         return create_async_engine(
-            self.driver_url(sa.make_url(database_url)), pool_size=16, max_overflow=0, **JSON_OPTIONS
+            self.driver_url(sa.make_url(database_url)),
+            pool_size=16,
+            max_overflow=0,
+            connect_args=connect_args,
+            **JSON_OPTIONS,
         )
 
     def one_statement(self, engine: AsyncEngine) -> AsyncEngine:

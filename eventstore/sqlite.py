@@ -33,7 +33,7 @@ class SqliteBackend:
         database = sa.make_url(database_url).database
         return None if database in (None, "", ":memory:") else database
 
-    def open(self, database_url: str) -> AsyncEngine:
+    def open(self, database_url: str, *, prepared_statements: bool = True) -> AsyncEngine:
         # One connection, shared in turn: SQLite has one writer anyway, and a single connection can never
         # meet SQLITE_BUSY. Nothing may hold a connection while it asks for another.
         url = self.driver_url(sa.make_url(database_url))

@@ -25,7 +25,14 @@ from workers.broker import CONSUMER_GROUP, QUEUE
 # The recovery sweep and the claim's lease at their defaults, so that only a hand-back can make an order
 # move on quickly. The market's transactions take a few seconds to land: the orders are in flight when the
 # first worker goes, and the second finishes them well before the lease would have run out.
-DEFAULT_RECOVERY = {"recovery_interval_s": 10, "recovery_grace_s": 30, "worker_lease_s": 30}
+# No grace period: a stopped worker stops its orders where they are (instead of taking each to its next
+# event, the landing 10 s away; tests/integration/test_graceful_shutdown.py covers that).
+DEFAULT_RECOVERY = {
+    "recovery_interval_s": 10,
+    "recovery_grace_s": 30,
+    "worker_lease_s": 30,
+    "shutdown_grace_s": 0,
+}
 # Long enough for the second worker process to start while the first holds the orders (a few seconds on a
 # busy 2-core machine), short beside the 30 s lease a resumed order must not wait for.
 LANDING = {"mock_execution_delay_ms_min": 10_000, "mock_execution_delay_ms_max": 10_000}

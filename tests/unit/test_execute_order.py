@@ -714,3 +714,44 @@ async def test_a_limit_order_whose_price_fell_after_the_fire_is_never_sent_below
     assert [type(e).__name__ for e in failures] == ["ExecutionAttemptFailed", "OrderFailed"]
     assert all("below the limit's 75.5 USDC" in e.reason for e in failures)
     assert setup.chain.sent == []
+
+
+# -- the worker stopping (SIGTERM): each run ends at its next event -----------------------------------------
+
+
+class BlockingClock(FakeClock):
+    """A clock whose waits never end by themselves; `asleep` is set once a wait has begun."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asleep = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.asleep.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_run_begun_while_the_worker_stops_appends_nothing():
+    setup = Setup()
+    await setup.submit()
+    setup.execution.stopping.set()
+
+    assert types(await setup.run()) == ["OrderSubmitted"]
+    assert setup.limiter.turns == 0
+
+
+async def test_a_backoff_in_progress_ends_at_once_when_the_worker_stops_and_the_order_stays_pending():
+    setup = Setup(FakeChain(send_outcomes=[drops("blockhash expired")]))
+    clock = BlockingClock()
+    setup.execution.clock = clock
+    await setup.submit()
+    run = asyncio.create_task(setup.execution.run(ORDER_ID))
+    await clock.asleep.wait()  # the failed attempt is recorded, its backoff begun
+    setup.execution.stopping.set()
+    await asyncio.wait_for(run, 5)
+    events = await setup.events()
+
+    assert types(events)[-1] == "ExecutionAttemptFailed"
+    assert Order.from_events(ORDER_ID, events).status == OrderStatus.PENDING
+    assert setup.chain.sent == [tx_id(1)]  # no second attempt began
