@@ -172,10 +172,8 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
         ),
     ] = None
     max_delay_ms: Annotated[
-        int | None,
+        Annotated[int, msgspec.Meta(ge=1, le=MAX_SNIPE_DELAY_MS)] | None,
         msgspec.Meta(
-            ge=1,
-            le=MAX_SNIPE_DELAY_MS,
             extra_json_schema={
                 "description": "Sniper orders: buy within this many ms of the token's first pool, or expire. "
                 "Default: no limit."

@@ -35,14 +35,22 @@ from domain.retry import RetryPolicy
 from domain.route_plan import min_amount_out_raw
 from domain.routing import PRICE_DIGITS, execution_price
 from domain.status import OrderStatus
-from domain.tokens import NATIVE_SOL, SNIPER_FUNDING, TOKENS, Launch, Token, launched_token
+from domain.tokens import (
+    NATIVE_SOL,
+    SNIPER_FUNDING,
+    TOKEN_SYMBOL,
+    TOKENS,
+    Launch,
+    Token,
+    UnknownToken,
+    token_of,
+)
 from domain.transitions import next_status
 
 MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, DEFAULT_SLIPPAGE_BPS = 1, 5000, 50
 MAX_FLOOR_RAW = 2**63 - 1  # a limit's floor in base units fits the read side's 64-bit integers
 MAX_WAIT = timedelta(days=365)  # the latest expiresAt a waiting order may have, from its submission
 MAX_SNIPE_DELAY_MS = 3_600_000  # a sniper order buys within at most an hour of its token's launch
-TOKEN_SYMBOL = re.compile(r"[A-Z0-9]{2,10}")  # a token's symbol, as the market announces it
 # A price as text: plain digits, above 0 (`0.5`, `150`, `150.25`; not `0`, `00.5`, `1e3`, ` 1`).
 PRICE_TEXT = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?")
 MAX_PRICE_TEXT = 40
@@ -127,15 +135,17 @@ class Order:
 
     @property
     def input_token(self) -> Token:
-        return TOKENS[self.token_in]
+        return self._token(self.token_in, None)
 
     @property
     def output_token(self) -> Token:
-        if self.token_out in TOKENS:
-            return TOKENS[self.token_out]
-        if self.token_out_decimals is None:
-            raise InvariantViolated(f"order {self.order_id}: no precision known for {self.token_out}")
-        return launched_token(self.token_out, self.token_out_decimals)
+        return self._token(self.token_out, self.token_out_decimals)
+
+    def _token(self, symbol: str, decimals: int | None) -> Token:
+        try:
+            return token_of(symbol, decimals)
+        except UnknownToken:
+            raise InvariantViolated(f"order {self.order_id}: no precision known for {symbol}") from None
 
     def apply(self, event: Event) -> None:
         """Change state by one event; refuses an event the transition table does not allow."""
@@ -543,6 +553,8 @@ def _arm_sniper(
             liquidity_raw = to_base_units(min_liquidity, token_in.decimals)
         except AmountError as error:
             raise OrderRejected("minLiquidity", str(error)) from None
+        if liquidity_raw < 0:
+            raise OrderRejected("minLiquidity", "must be 0 or more, in whole tokenIn")
         if liquidity_raw > MAX_FLOOR_RAW:
             raise OrderRejected("minLiquidity", "is more than any pool could hold")
     return TriggerArmed(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.routing import execution_price
 from domain.status import TERMINAL_STATUSES, OrderStatus
-from domain.tokens import TOKENS
+from domain.tokens import token_of
 from domain.transitions import status_after
 from eventstore.backend import Backend
 from eventstore.base import EventStore, RecordedEvent
@@ -161,6 +161,8 @@ class OrderQueries:
                     sa.select(
                         orders.c.token_in,
                         orders.c.token_out,
+                        # the same for every order of the pair: set for a launched tokenOut only
+                        sa.func.max(orders.c.token_out_decimals),
                         sa.func.count(),
                         sa.func.sum(orders.c.amount_in_raw),
                         sa.func.sum(orders.c.amount_out_raw),
@@ -184,8 +186,12 @@ class OrderQueries:
             by_status=by_status,
             confirmed_by_venue=by_venue,
             pairs=[
-                PairStats(f"{i}/{o}", count, execution_price(int(raw_in), TOKENS[i], int(raw_out), TOKENS[o]))
-                for i, o, count, raw_in, raw_out in pairs
+                PairStats(
+                    f"{i}/{o}",
+                    count,
+                    execution_price(int(raw_in), token_of(i), int(raw_out), token_of(o, decimals)),
+                )
+                for i, o, decimals, count, raw_in, raw_out in pairs
             ],
             success_rate=by_status.get("confirmed", 0) / ended if ended else None,
             orders_retried=retried,
