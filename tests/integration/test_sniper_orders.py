@@ -7,18 +7,22 @@ while waiting; refused at submission (400, 422) as documented. The test announce
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from commands.trigger_orders import TriggerOutcome
 from domain.pools import PoolState
+from projections.rebuild import OrdersRebuild
 from tests.fakes import FakeClock
 from tests.harness import Engine, engine_settings, project_everything, running_engine
+from tests.integration.test_rebuild import orders_table
 
 AUTHORITY = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 SOL, USDC = 10**9, 10**6
@@ -330,3 +334,90 @@ async def test_a_bad_sniper_field_is_refused_naming_it_and_records_nothing(backe
     assert response.status_code == 400, response.text
     assert response.json()["field"] == field
     assert page["orders"] == []
+
+
+# -- tokens launched at runtime across the read side ------------------------------------------------------
+
+
+def average_price(confirmed: list[dict[str, Any]], decimals_in: int, decimals_out: int) -> Fraction:
+    """Whole tokenOut per whole tokenIn over `confirmed` (OrderConfirmed messages), exactly."""
+    raw_in = sum(int(fill["amountInRaw"]) for m in confirmed for fill in m["fills"])
+    raw_out = sum(int(m["amountOutRaw"]) for m in confirmed)
+    return Fraction(raw_out, 10**decimals_out) / Fraction(raw_in, 10**decimals_in)
+
+
+async def test_launched_tokens_read_across_the_api_the_stats_and_a_rebuild(backend):
+    async with running_engine(engine_settings(backend)) as engine:
+        await announce(engine, "PEPE", 6)
+        await announce(engine, "WIF", 9)
+        await announce(engine, "Z0", 0)
+        pepe = [await submit_sniper(engine, amountIn=amount) for amount in ("0.5", "0.25")]
+        wif = await submit_sniper(engine, tokenIn="USDC", tokenOut="WIF", amountIn="5")
+        z0 = await submit_sniper(engine, tokenOut="Z0", amountIn=None, amountInRaw="123456789")
+        market = await engine.submit()
+        order_ids = (*pepe, wif, z0, market)
+        streams = [asyncio.create_task(engine.stream(order_id)) for order_id in order_ids]
+        await project_everything(engine.services)
+        await add_pool(engine, "PEPE")
+        await add_pool(engine, "WIF", quote="USDC", amount_raw=10**17, quote_amount_raw=50_000 * USDC)
+        await add_pool(engine, "Z0", amount_raw=10**12, quote_amount_raw=1_000 * SOL)
+        messages = {order_id: (await task)[0] for order_id, task in zip(order_ids, streams, strict=True)}
+        await project_everything(engine.services)
+
+        stats = json.loads((await engine.http.get("/api/stats")).text, parse_float=Decimal)
+        pages = {
+            name: (await engine.http.get("/api/orders", params=params)).json()["orders"]
+            for name, params in {
+                "PEPE": {"tokenOut": "PEPE"},
+                "WIF": {"tokenIn": "USDC", "tokenOut": "WIF", "status": "confirmed"},
+                "Z0": {"tokenOut": "Z0", "venue": "raydium"},
+                "unknown": {"tokenOut": "DOGE"},
+                "sold": {"tokenIn": "PEPE"},
+            }.items()
+        }
+        views = {order_id: await view(engine, order_id) for order_id in (wif, z0, market)}
+        live = await orders_table(engine)
+        applied = await OrdersRebuild(
+            engine.services.db, engine.services.store, engine.services.backend
+        ).run()
+        rebuilt = await orders_table(engine)
+        stats_after_rebuild = json.loads((await engine.http.get("/api/stats")).text, parse_float=Decimal)
+
+    confirmed = {order_id: stream[-1] for order_id, stream in messages.items()}
+    assert {m["type"] for m in confirmed.values()} == {"OrderConfirmed"}
+    by_pair = {p["pair"]: p for p in stats["pairs"]}
+    assert set(by_pair) == {"SOL/PEPE", "USDC/WIF", "SOL/Z0", "SOL/USDC"}
+    expected = {
+        "SOL/PEPE": (2, average_price([confirmed[o] for o in pepe], 9, 6)),
+        "USDC/WIF": (1, average_price([confirmed[wif]], 6, 9)),
+        "SOL/Z0": (1, average_price([confirmed[z0]], 9, 0)),
+    }
+    for pair, (count, price) in expected.items():
+        shown = by_pair[pair]["averageExecutionPrice"]
+        assert by_pair[pair]["confirmed"] == count
+        assert abs(Fraction(shown) - price) <= price / 10**17, (pair, shown, price)  # 18 digits, exact JSON
+    assert stats["byStatus"] == {"confirmed": 5}
+    assert stats_after_rebuild == stats
+
+    assert [o["orderId"] for o in pages["PEPE"]] == pepe[::-1]  # newest first
+    assert {o["tokenOutDecimals"] for o in pages["PEPE"]} == {6}
+    assert [o["orderId"] for o in pages["WIF"]] == [wif]
+    assert [o["orderId"] for o in pages["Z0"]] == [z0]
+    assert pages["unknown"] == pages["sold"] == []
+
+    wif_view, z0_view = views[wif], views[z0]
+    assert (wif_view["tokenOutDecimals"], wif_view["amountOutRaw"]) == (9, confirmed[wif]["amountOutRaw"])
+    assert Decimal(str(wif_view["amountOut"])) == Decimal(confirmed[wif]["amountOutRaw"]).scaleb(-9)
+    assert (z0_view["amountInRaw"], z0_view["amountIn"]) == ("123456789", 0.123456789)
+    assert Decimal(str(z0_view["amountOut"])) == Decimal(confirmed[z0]["amountOutRaw"])  # 0 decimals
+    assert views[market]["tokenOutDecimals"] is None
+
+    pairs = {order_id: stream[0]["pair"] for order_id, stream in messages.items()}
+    assert pairs[pepe[0]] == {"base": "PEPE", "quote": "SOL", "unit": "SOL per PEPE"}
+    assert pairs[wif] == {"base": "WIF", "quote": "USDC", "unit": "USDC per WIF"}
+    assert pairs[z0] == {"base": "Z0", "quote": "SOL", "unit": "SOL per Z0"}
+    assert pairs[market] == {"base": "SOL", "quote": "USDC", "unit": "USDC per SOL"}
+
+    assert applied == sum(row["version"] for row in live)
+    assert rebuilt == live
+    assert {row["token_out_decimals"] for row in rebuilt} == {6, 9, 0, None}
