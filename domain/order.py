@@ -556,7 +556,7 @@ def _arm_sniper(
         if liquidity_raw < 0:
             raise OrderRejected("minLiquidity", "must be 0 or more, in whole tokenIn")
         if liquidity_raw > MAX_FLOOR_RAW:
-            raise OrderRejected("minLiquidity", "is more than any pool could hold")
+            raise OrderUnprocessable("minLiquidity", "is more than any pool could hold")
     return TriggerArmed(
         token_out_decimals=launch.decimals,
         min_liquidity=token_in.value(liquidity_raw),

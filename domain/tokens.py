@@ -59,7 +59,7 @@ class Launch:
 
 
 TOKEN_SYMBOL = re.compile(r"[A-Z0-9]{2,10}")  # a token's symbol, as the market announces it
-MAX_DECIMALS = 9  # the most decimals the market gives a token it launches
+MAX_DECIMALS = 9  # of a launched token: SPL mints allow up to 255; 9 (SOL's) keeps every u64 amount readable
 
 
 class UnknownToken(KeyError):

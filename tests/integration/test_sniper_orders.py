@@ -310,6 +310,8 @@ async def test_a_token_unknown_or_trading_already_is_refused_and_nothing_recorde
         ({"maxDelayMs": 0}, "maxDelayMs"),
         ({"maxDelayMs": 3_600_001}, "maxDelayMs"),
         ({"maxDelayMs": "5000"}, "maxDelayMs"),
+        ({"maxDelayMs": 2.5}, "maxDelayMs"),
+        ({"minLiquidity": "1" + "0" * 40}, "minLiquidity"),
         ({"minLiquidity": -1}, "minLiquidity"),
         ({"minLiquidity": "-1"}, "minLiquidity"),
         ({"minLiquidity": "0.0000000001"}, "minLiquidity"),  # finer than SOL's 9 decimals
@@ -421,3 +423,18 @@ async def test_launched_tokens_read_across_the_api_the_stats_and_a_rebuild(backe
     assert applied == sum(row["version"] for row in live)
     assert rebuilt == live
     assert {row["token_out_decimals"] for row in rebuilt} == {6, 9, 0, None}
+
+
+async def test_a_min_liquidity_no_pool_could_hold_is_unprocessable_and_a_whole_number_float_delay_is_taken(
+    backend,
+):
+    async with running_engine(engine_settings(backend)) as engine:
+        await announce(engine)
+        deeper_than_any = await engine.http.post(
+            "/api/orders/execute",
+            json={**SNIPER_ORDER, "minLiquidity": "10000000000"},  # 10^19 lamports
+        )
+        order_id = await submit_sniper(engine, maxDelayMs=5000.0)
+        armed = (await engine.http.get(f"/api/orders/{order_id}/events")).json()[1]
+    assert (deeper_than_any.status_code, deeper_than_any.json()["field"]) == (422, "minLiquidity")
+    assert armed["maxDelayMs"] == 5000
