@@ -164,7 +164,6 @@ async def test_a_waiting_order_expires_at_its_expiry(backend):
         ({"limitPrice": 0}, "limitPrice"),
         ({"takingAmount": "1.0000001"}, "takingAmount"),
         ({"takingAmountRaw": "01"}, "takingAmountRaw"),
-        ({"limitPrice": "150", "expiresAt": "2020-01-01T00:00:00Z"}, "expiresAt"),
         ({"limitPrice": "150", "expiresAt": "tomorrow"}, "expiresAt"),
         ({"limitPrice": "150", "orderType": "market"}, "limitPrice"),
     ],
@@ -176,4 +175,14 @@ async def test_a_bad_limit_is_refused_naming_its_field_and_records_nothing(backe
         page = (await engine.http.get("/api/orders")).json()
     assert response.status_code == 400, response.text
     assert response.json()["field"] == field
+    assert page["orders"] == []
+
+
+async def test_an_expiry_already_past_is_unprocessable_and_records_nothing(backend):
+    async with running_engine(engine_settings(backend)) as engine:
+        body = {**LIMIT_ORDER, "limitPrice": "150", "expiresAt": "2020-01-01T00:00:00Z"}
+        response = await engine.http.post("/api/orders/execute", json=body)
+        await project_everything(engine.services)
+        page = (await engine.http.get("/api/orders")).json()
+    assert (response.status_code, response.json()["field"]) == (422, "expiresAt")
     assert page["orders"] == []
