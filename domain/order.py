@@ -370,11 +370,16 @@ class Order:
             )
         if launch.freeze_authority is not None:
             return self.abandon(f"refused: {symbol} has a freeze authority ({launch.freeze_authority})")
-        if launch.launched_at is not None and self.max_delay_ms is not None:
-            deadline = launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
-            if now > deadline:
-                return OrderExpired(expires_at=deadline)
-        return None
+        return self.missed(launch, now)
+
+    def missed(self, launch: Launch, now: datetime) -> OrderExpired | None:
+        """A waiting sniper order expired (at the launch plus `max_delay_ms`) once `now` is past that, None
+        before, or when it has no delay or its token has not launched: also for a token launched only
+        against another quote token than the order pays with, whose pools the order cannot buy from."""
+        if launch.launched_at is None or self.max_delay_ms is None:
+            return None
+        deadline = launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
+        return OrderExpired(expires_at=deadline) if now > deadline else None
 
     def deep_enough(self, pool: Pool) -> bool:
         """Whether a sniper order may buy from `pool`: it holds at least `min_liquidity_raw` of tokenIn."""

@@ -438,3 +438,23 @@ async def test_a_min_liquidity_no_pool_could_hold_is_unprocessable_and_a_whole_n
         armed = (await engine.http.get(f"/api/orders/{order_id}/events")).json()[1]
     assert (deeper_than_any.status_code, deeper_than_any.json()["field"]) == (422, "minLiquidity")
     assert armed["maxDelayMs"] == 5000
+
+
+async def test_a_launch_on_another_quote_token_runs_out_the_delay_of_an_order_it_cannot_fill(backend):
+    async with running_engine(engine_settings(backend, **MANUAL_ROUNDS)) as engine:
+        await announce(engine)
+        with_delay = await submit_sniper(engine, maxDelayMs=1000)
+        without = await submit_sniper(engine)
+        await add_pool(engine, quote="USDC", quote_amount_raw=50_000 * USDC)  # PEPE/USDC only: no SOL pool
+        launch = launched_at(await token_record(engine, "PEPE"))
+        within = await trigger_round(engine, at=launch + timedelta(milliseconds=1000))
+        past = await trigger_round(engine, at=launch + timedelta(milliseconds=1001))
+        expired, _ = await engine.stream(with_delay)
+        await project_everything(engine.services)
+        still = await view(engine, without)
+
+    assert within == Counter({TriggerOutcome.NOT_REACHED: 2})
+    assert past == Counter({TriggerOutcome.EXPIRED: 1, TriggerOutcome.NOT_REACHED: 1})
+    assert [m["type"] for m in expired] == ["OrderSubmitted", "TriggerArmed", "OrderExpired"]
+    assert datetime.fromisoformat(expired[-1]["expiresAt"]) == launch + timedelta(milliseconds=1000)
+    assert still["status"] == "waiting"
