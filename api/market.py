@@ -56,10 +56,11 @@ from api.errors import EXCEPTION_HANDLERS, ErrorBody, error_response, error_resp
 from api.health import Health, probe
 from api.orders import INTEGER, PRINTABLE_ASCII
 from api.requests import CheckedJsonRequest, strictly_typed
+from domain.tokens import MAX_DECIMALS
 from market.launch import RefusedPool
 from market.ledger import InvalidTransaction, UnknownPool
 from market.market import VENUES, Market
-from market.tokens import SYMBOL, Address, Decimals, Symbol, TokenExists, UnknownToken
+from market.tokens import SYMBOL, Address, Symbol, TokenExists, UnknownToken
 from venues.chain import SwapLeg, SwapTransaction, TokenRecord
 from venues.chain_wire import POSITIVE_RAW, RAW, pool_to_wire, to_wire
 
@@ -131,7 +132,10 @@ class TokenAnnouncement(msgspec.Struct, rename="camel"):
     none (freeze)."""
 
     symbol: Symbol
-    decimals: Decimals
+    # A float of integral value: JSON (and its schema's `integer`) makes no difference between 6 and 6.0.
+    decimals: Annotated[
+        float, msgspec.Meta(ge=0, le=MAX_DECIMALS, multiple_of=1, extra_json_schema={"extra": INTEGER})
+    ]
     mint_authority: Address | None = None
     freeze_authority: Address | None = None
 
@@ -266,7 +270,8 @@ class TokenController(Controller):
         data: Annotated[TokenAnnouncement, Body(media_type=RequestEncodingType.JSON)],
     ) -> TokenRecord:
         strictly_typed(await request.body(), TokenAnnouncement)
-        return await market.announce(data.symbol, data.decimals, data.mint_authority, data.freeze_authority)
+        decimals = int(data.decimals)
+        return await market.announce(data.symbol, decimals, data.mint_authority, data.freeze_authority)
 
     @post(
         "/{symbol:str}/pools",

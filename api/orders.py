@@ -23,7 +23,7 @@ from api.messages import event_message
 from api.requests import strictly_typed
 from commands.cancel_order import cancel_order
 from commands.submit_order import Enqueue, LaunchOf, SubmitOrder, submit_order
-from domain.amounts import RAW_PATTERN
+from domain.amounts import MAX_DIGITS, RAW_PATTERN
 from domain.order import (
     DEFAULT_SLIPPAGE_BPS,
     MAX_PRICE_TEXT,
@@ -56,7 +56,18 @@ DATE_TIME = {"format": "date-time"}
 RFC_3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 # slippageBps is decoded as a float that must be whole (`multiple_of=1`); its schema just says integer.
 INTEGER = {"type": "integer", "multiple_of": None}
+# A decimal field's schema (api/wire.py gives Decimal a number's): a JSON number, a decimal string, or null
+# for "not given", as msgspec reads these optional fields.
+DECIMAL_OR_NULL = {
+    "one_of": [
+        Schema(type=OpenAPIType.NUMBER),
+        Schema(type=OpenAPIType.STRING),
+        Schema(type=OpenAPIType.NULL),
+    ]
+}
 MAX_PAGE = 200
+SYMBOL_QUERY = f"^{TOKEN_SYMBOL.pattern}$"  # a token's symbol, static or launched: no order has another
+VENUE_QUERY = r"^[a-z]{1,16}$"  # a venue's name (`raydium`, `meteora`)
 # Identifiers from headers are kept in the log: printable ASCII only (no NUL, nothing undecodable), and no
 # space at either end, which is not part of a header's value (RFC 9110, 5.5: the door trims it).
 PRINTABLE_ASCII = r"^[!-~]([ -~]*[!-~])?$"
@@ -100,8 +111,7 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
                 "decimal string with at most the token's decimals (SOL 9, USDC/USDT 6, BONK 5, JUP 6), at "
                 "most the token's maximum (per token below). Give this or amountInRaw.",
                 "examples": [0.5, "0.5"],
-                # Decimal's default schema is a number (api/wire.py); a decimal string is as good.
-                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+                "extra": DECIMAL_OR_NULL,
             },
         ),
     ] = None
@@ -124,7 +134,7 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
                 "take, fees and price impact in, as a JSON number or a decimal string (at most 18 "
                 "significant digits). Give this, takingAmount or takingAmountRaw.",
                 "examples": [160, "160.5"],
-                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+                "extra": DECIMAL_OR_NULL,
             },
         ),
     ] = None
@@ -135,7 +145,7 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
                 "description": "Limit orders: the least tokenOut (whole tokens) for the whole amountIn, as "
                 "Jupiter's trigger orders give it; at most tokenOut's decimals.",
                 "examples": [80, "80.25"],
-                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+                "extra": DECIMAL_OR_NULL,
             },
         ),
     ] = None
@@ -166,16 +176,24 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
                 "description": "Sniper orders: buy only from pools holding at least this much tokenIn (whole "
                 "tokens, at most its decimals); default 0.",
                 "examples": [100, "100.5"],
-                "extra": {"one_of": [Schema(type=OpenAPIType.NUMBER), Schema(type=OpenAPIType.STRING)]},
+                "extra": DECIMAL_OR_NULL,
             },
         ),
     ] = None
+    # A float of integral value, as slippageBps (below); the bounds inside the union, where msgspec (and
+    # Litestar's reading of the handler's signature) takes them, and stated again for the schema.
     max_delay_ms: Annotated[
-        Annotated[int, msgspec.Meta(ge=1, le=MAX_SNIPE_DELAY_MS)] | None,
+        Annotated[float, msgspec.Meta(ge=1, le=MAX_SNIPE_DELAY_MS, multiple_of=1)] | None,
         msgspec.Meta(
             extra_json_schema={
                 "description": "Sniper orders: buy within this many ms of the token's first pool, or expire. "
-                "Default: no limit."
+                "Default: no limit.",
+                "extra": {
+                    "one_of": [
+                        Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_SNIPE_DELAY_MS),
+                        Schema(type=OpenAPIType.NULL),
+                    ]
+                },
             },
         ),
     ] = None
@@ -223,9 +241,16 @@ def given(field: str) -> Schema:
 
 def positive_decimal(decimals: int) -> str:
     """A regular expression (unanchored) of decimal strings above 0 with at most `decimals` after the
-    point, of any size (`takingAmount`, `minLiquidity` of a token with `decimals`)."""
+    point, and fewer than 10**(MAX_DIGITS - decimals) (`takingAmount`, `minLiquidity` of a token with
+    `decimals`; a larger one is refused as far too large, 400, where one within is at worst `422`)."""
     below_one = "|".join(f"0{{{zeros}}}[1-9][0-9]{{0,{decimals - zeros - 1}}}" for zeros in range(decimals))
-    return rf"0\.({below_one})|[1-9][0-9]*(\.[0-9]{{1,{decimals}}})?"
+    whole = rf"[1-9][0-9]{{0,{MAX_DIGITS - decimals - 1}}}"
+    return rf"0\.({below_one})|{whole}(\.[0-9]{{1,{decimals}}})?"
+
+
+def below_too_large(token: Token) -> float:
+    """The bound (exclusive) of a decimal field as a JSON number, in whole `token`: `positive_decimal`'s."""
+    return float(10 ** (MAX_DIGITS - token.decimals))
 
 
 NULL = Schema(type=OpenAPIType.NULL)
@@ -261,7 +286,11 @@ def limit_of(token_out: Token) -> dict[str, Schema]:
             Schema(type=OpenAPIType.STRING, pattern=f"^({PRICE_TEXT.pattern})$", max_length=MAX_PRICE_TEXT),
         ),
         "takingAmount": or_null(
-            Schema(type=OpenAPIType.NUMBER, minimum=float(token_out.value(1))),
+            Schema(
+                type=OpenAPIType.NUMBER,
+                minimum=float(token_out.value(1)),
+                exclusive_maximum=below_too_large(token_out),
+            ),
             Schema(type=OpenAPIType.STRING, pattern=f"^({positive_decimal(token_out.decimals)})$"),
         ),
         "takingAmountRaw": or_null(Schema(type=OpenAPIType.STRING, pattern=RAW_PATTERN)),
@@ -313,10 +342,10 @@ def sniper_branch(symbol: str, token: Token) -> Schema:
             ),
             **amounts_in(token),
             "minLiquidity": or_null(
-                Schema(type=OpenAPIType.NUMBER, minimum=0),
+                Schema(type=OpenAPIType.NUMBER, minimum=0, exclusive_maximum=below_too_large(token)),
                 Schema(
                     type=OpenAPIType.STRING,
-                    pattern=f"^(0|{positive_decimal(token.decimals)})$",
+                    pattern=rf"^(0(\.0{{1,{token.decimals}}})?|{positive_decimal(token.decimals)})$",
                 ),
             ),
             **{field: NULL for field in LIMIT_FIELDS},
@@ -358,6 +387,11 @@ OrderIdPath = Annotated[uuid.UUID, PathParameter(name="orderId")]
 class OrderAccepted(msgspec.Struct, rename="camel"):
     order_id: str
     ws_url: str
+
+
+class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of `POST /api/orders/{orderId}/cancel`: `{}`, or none. It is sent as JSON all the same:
+    every command is (`api/access.py`, `refuse_cross_site`)."""
 
 
 class OrderCancellation(msgspec.Struct, rename="camel"):
@@ -423,7 +457,7 @@ class OrderController(Controller):
                     taking_amount_raw=data.taking_amount_raw,
                     expires_at=_moment("expiresAt", data.expires_at),
                     min_liquidity=as_written(written, "minLiquidity", data.min_liquidity),
-                    max_delay_ms=data.max_delay_ms,
+                    max_delay_ms=None if data.max_delay_ms is None else int(data.max_delay_ms),
                     slippage_bps=int(data.slippage_bps),
                     idempotency_key=idempotency_key,
                     correlation_id=request_id,
@@ -447,9 +481,17 @@ class OrderController(Controller):
         status_code=HTTP_200_OK,
         summary="Cancel a waiting (limit or sniper) order",
         guards=[require_api_key],
-        responses=error_responses(400, 401, 403, 404, 409, 503),
+        responses=error_responses(400, 401, 403, 404, 409, 415, 503),
     )
-    async def cancel(self, order_id: OrderIdPath, store: NamedDependency[EventStore]) -> OrderCancellation:
+    async def cancel(
+        self,
+        order_id: OrderIdPath,
+        store: NamedDependency[EventStore],
+        data: Annotated[
+            CancelRequest | None,
+            Body(media_type=RequestEncodingType.JSON, schema_extra={"additional_properties": False}),
+        ] = None,
+    ) -> OrderCancellation:
         """Ends a `waiting` order as `cancelled`. An order that has fired or ended, or a market order, answers
         409 with its `status`: of a cancel and a trigger racing, exactly one wins."""
         await cancel_order(str(order_id), store)
@@ -481,9 +523,16 @@ class OrderController(Controller):
         self,
         queries: NamedDependency[OrderQueries],
         status: FromQuery[OrderStatus | None] = None,
-        token_in: Annotated[str | None, QueryParameter(name="tokenIn", max_length=16)] = None,
-        token_out: Annotated[str | None, QueryParameter(name="tokenOut", max_length=16)] = None,
-        venue: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        token_in: Annotated[str | None, QueryParameter(name="tokenIn", pattern=SYMBOL_QUERY)] = None,
+        token_out: Annotated[
+            str | None,
+            QueryParameter(
+                name="tokenOut",
+                pattern=SYMBOL_QUERY,
+                description="One of the engine's tokens, or one launched since (a sniper order's)",
+            ),
+        ] = None,
+        venue: Annotated[str | None, QueryParameter(pattern=VENUE_QUERY)] = None,
         created_after: Annotated[
             str | None, QueryParameter(name="createdAfter", pattern=RFC_3339, schema_extra=DATE_TIME)
         ] = None,

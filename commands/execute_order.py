@@ -212,8 +212,15 @@ class _Runner:
                 raise EngineFault(f"{venue} failed to answer with its pools") from result
             else:  # a cancellation, or the process exiting: not the order's fault
                 raise result
+        # A sniper order's minLiquidity holds for its execution as for its trigger: a thin pool, however
+        # well it pays, is one its owner can be rugged in.
+        deep = [pool for pool in pools if order.deep_enough(pool)]
+        shallow = "no pool holds the order's minLiquidity" if pools and not deep else None
+        pools = deep
         if not pools:
-            reasons = "; ".join(f"{o.venue}: {o.reason}" for o in left_out) or "no pool trades this pair"
+            reasons = (
+                "; ".join(f"{o.venue}: {o.reason}" for o in left_out) or shallow or "no pool trades this pair"
+            )
             await self.fail(f"no venue quoted: {reasons}")
             return
         now = int(self.execution.clock.now().timestamp())

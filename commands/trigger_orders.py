@@ -90,6 +90,8 @@ def decide_trigger(
         launch = launches.get(order.token_out)
         if launch is None or launch.launched_at is None:
             return None
+        if not pair_pools:  # launched against another quote token only: nothing to buy, the delay runs
+            return order.missed(launch, now)
         verdict = order.snipe(launch, now)
         if verdict is not None:
             return verdict

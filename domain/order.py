@@ -35,14 +35,22 @@ from domain.retry import RetryPolicy
 from domain.route_plan import min_amount_out_raw
 from domain.routing import PRICE_DIGITS, execution_price
 from domain.status import OrderStatus
-from domain.tokens import NATIVE_SOL, SNIPER_FUNDING, TOKENS, Launch, Token, launched_token
+from domain.tokens import (
+    NATIVE_SOL,
+    SNIPER_FUNDING,
+    TOKEN_SYMBOL,
+    TOKENS,
+    Launch,
+    Token,
+    UnknownToken,
+    token_of,
+)
 from domain.transitions import next_status
 
 MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS, DEFAULT_SLIPPAGE_BPS = 1, 5000, 50
 MAX_FLOOR_RAW = 2**63 - 1  # a limit's floor in base units fits the read side's 64-bit integers
 MAX_WAIT = timedelta(days=365)  # the latest expiresAt a waiting order may have, from its submission
 MAX_SNIPE_DELAY_MS = 3_600_000  # a sniper order buys within at most an hour of its token's launch
-TOKEN_SYMBOL = re.compile(r"[A-Z0-9]{2,10}")  # a token's symbol, as the market announces it
 # A price as text: plain digits, above 0 (`0.5`, `150`, `150.25`; not `0`, `00.5`, `1e3`, ` 1`).
 PRICE_TEXT = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?")
 MAX_PRICE_TEXT = 40
@@ -127,15 +135,17 @@ class Order:
 
     @property
     def input_token(self) -> Token:
-        return TOKENS[self.token_in]
+        return self._token(self.token_in, None)
 
     @property
     def output_token(self) -> Token:
-        if self.token_out in TOKENS:
-            return TOKENS[self.token_out]
-        if self.token_out_decimals is None:
-            raise InvariantViolated(f"order {self.order_id}: no precision known for {self.token_out}")
-        return launched_token(self.token_out, self.token_out_decimals)
+        return self._token(self.token_out, self.token_out_decimals)
+
+    def _token(self, symbol: str, decimals: int | None) -> Token:
+        try:
+            return token_of(symbol, decimals)
+        except UnknownToken:
+            raise InvariantViolated(f"order {self.order_id}: no precision known for {symbol}") from None
 
     def apply(self, event: Event) -> None:
         """Change state by one event; refuses an event the transition table does not allow."""
@@ -360,11 +370,16 @@ class Order:
             )
         if launch.freeze_authority is not None:
             return self.abandon(f"refused: {symbol} has a freeze authority ({launch.freeze_authority})")
-        if launch.launched_at is not None and self.max_delay_ms is not None:
-            deadline = launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
-            if now > deadline:
-                return OrderExpired(expires_at=deadline)
-        return None
+        return self.missed(launch, now)
+
+    def missed(self, launch: Launch, now: datetime) -> OrderExpired | None:
+        """A waiting sniper order expired (at the launch plus `max_delay_ms`) once `now` is past that, None
+        before, or when it has no delay or its token has not launched: also for a token launched only
+        against another quote token than the order pays with, whose pools the order cannot buy from."""
+        if launch.launched_at is None or self.max_delay_ms is None:
+            return None
+        deadline = launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
+        return OrderExpired(expires_at=deadline) if now > deadline else None
 
     def deep_enough(self, pool: Pool) -> bool:
         """Whether a sniper order may buy from `pool`: it holds at least `min_liquidity_raw` of tokenIn."""
@@ -518,12 +533,8 @@ def _check_sniper_tokens(token_in: str, token_out: str) -> None:
         raise OrderRejected("tokenIn", f"a sniper order pays with {' or '.join(SNIPER_FUNDING)}")
     if TOKEN_SYMBOL.fullmatch(token_out) is None:
         raise OrderRejected("tokenOut", "must be a token's symbol: 2 to 10 capital letters or digits")
-    if token_out in TOKENS:  # as for a launched token: what the market holds, not what the request says
-        raise _trades_already(token_out)
-
-
-def _trades_already(symbol: str) -> OrderUnprocessable:
-    return OrderUnprocessable("tokenOut", f"{symbol} trades already; a sniper order waits for a new token")
+    if token_out in TOKENS:  # the schema lists the engine's tokens as no sniper's tokenOut
+        raise OrderRejected("tokenOut", f"{token_out} trades already; a sniper order waits for a new token")
 
 
 def _arm_sniper(
@@ -537,7 +548,7 @@ def _arm_sniper(
     if launch is None:
         raise OrderUnprocessable("tokenOut", f"unknown token '{symbol}': the market has not announced it")
     if launch.launched_at is not None:
-        raise _trades_already(symbol)
+        raise OrderUnprocessable("tokenOut", f"{symbol} trades already; a sniper order waits for a new token")
     if max_delay_ms is not None and not 1 <= max_delay_ms <= MAX_SNIPE_DELAY_MS:
         raise OrderRejected("maxDelayMs", f"must be an integer from 1 to {MAX_SNIPE_DELAY_MS}")
     token_in = TOKENS[submitted.token_in]
@@ -547,8 +558,10 @@ def _arm_sniper(
             liquidity_raw = to_base_units(min_liquidity, token_in.decimals)
         except AmountError as error:
             raise OrderRejected("minLiquidity", str(error)) from None
+        if liquidity_raw < 0:
+            raise OrderRejected("minLiquidity", "must be 0 or more, in whole tokenIn")
         if liquidity_raw > MAX_FLOOR_RAW:
-            raise OrderRejected("minLiquidity", "is more than any pool could hold")
+            raise OrderUnprocessable("minLiquidity", "is more than any pool could hold")
     return TriggerArmed(
         token_out_decimals=launch.decimals,
         min_liquidity=token_in.value(liquidity_raw),

@@ -38,16 +38,18 @@ class Pair:
 
 
 def pair_of(token_in: str, token_out: str) -> Pair:
-    """The pair a swap trades on, the same for both directions."""
+    """The pair a swap trades on, the same for both directions. A token not in QUOTE_PREFERENCE (one
+    launched at runtime) is a base against any that is (PEPE/SOL: `SOL per PEPE`); of two such tokens, the
+    first in alphabetical order is the quote."""
     if token_in == token_out:
         raise ValueError(f"a pair needs two tokens, not {token_in} twice")
-    # A token launched since (a sniper order's) is the base: it is priced in the token it trades against.
     quote = min(token_in, token_out, key=_quote_rank)
     return Pair(base=token_out if quote == token_in else token_in, quote=quote)
 
 
-def _quote_rank(token: str) -> int:
-    return QUOTE_PREFERENCE.index(token) if token in QUOTE_PREFERENCE else len(QUOTE_PREFERENCE)
+def _quote_rank(symbol: str) -> tuple[int, str]:
+    listed = symbol in QUOTE_PREFERENCE
+    return (QUOTE_PREFERENCE.index(symbol) if listed else len(QUOTE_PREFERENCE), symbol)
 
 
 def readable(price: Decimal) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -57,10 +58,31 @@ class Launch:
     launched_at: datetime | None
 
 
+TOKEN_SYMBOL = re.compile(r"[A-Z0-9]{2,10}")  # a token's symbol, as the market announces it
+MAX_DECIMALS = 9  # of a launched token: SPL mints allow up to 255; 9 (SOL's) keeps every u64 amount readable
+
+
+class UnknownToken(KeyError):
+    """A symbol that is neither one of the engine's tokens nor a launched one of known precision."""
+
+
 def launched_token(symbol: str, decimals: int) -> Token:
     """A token launched on the chain after the engine's list was written: its precision is what matters
     (it is bought, never sold, by the orders that name it, so it has no amountIn limit)."""
     return Token(symbol, decimals, reference_usd=Decimal(0), max_amount_in_raw=0)
+
+
+def token_of(symbol: str, decimals: int | None = None) -> Token:
+    """The token of `symbol`, static or launched: one of the engine's own (`TOKENS`, whatever `decimals`
+    says), else one launched at runtime, of `decimals` (what its order's TriggerArmed.token_out_decimals, or
+    the market's record of it, gives: 0..MAX_DECIMALS). Raises `UnknownToken` for a symbol that is not
+    one of the engine's and comes without its decimals, or is no token's symbol (`TOKEN_SYMBOL`)."""
+    listed = TOKENS.get(symbol)
+    if listed is not None:
+        return listed
+    if decimals is None or not 0 <= decimals <= MAX_DECIMALS or TOKEN_SYMBOL.fullmatch(symbol) is None:
+        raise UnknownToken(symbol)
+    return launched_token(symbol, decimals)
 
 
 def reference_price(token_in: str, token_out: str) -> Decimal:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 
-from domain.tokens import TOKENS
+from domain.tokens import token_of
 
 Data = dict[str, Any]
 
@@ -41,8 +41,9 @@ def _given(tokens: OrderTokens | None) -> OrderTokens:
 
 
 def _legacy_raw(value: float | int, symbol: str) -> int:
-    """A float amount of whole tokens as base units."""
-    decimals = TOKENS[symbol].decimals
+    """A float amount of whole tokens as base units (of one of the engine's tokens: events of the old shapes
+    predate tokens launched at runtime)."""
+    decimals = token_of(symbol).decimals
     return int(Decimal(repr(value)).scaleb(decimals).quantize(Decimal(1), ROUND_HALF_EVEN))
 
 
@@ -51,7 +52,7 @@ def _legacy_decimal(value: float | int) -> str:
 
 
 def _value(raw: int, symbol: str) -> str:
-    return str(TOKENS[symbol].value(raw))
+    return str(token_of(symbol).value(raw))
 
 
 def _order_type_defaults_to_market(data: Data, _: OrderTokens | None) -> Data:

@@ -12,14 +12,13 @@ from typing import Annotated
 
 import msgspec
 
-from domain.tokens import TOKENS
+from domain.tokens import MAX_DECIMALS, TOKEN_SYMBOL, TOKENS
 from venues.chain import TokenRecord
 
 # What a request may call a token: uppercase ASCII letters and digits, as tickers are written.
-SYMBOL = r"^[A-Z0-9]{2,10}$"
+SYMBOL = f"^{TOKEN_SYMBOL.pattern}$"
 # A Solana address: 32 bytes in base58 (32 to 44 characters of the Bitcoin alphabet).
 ADDRESS = r"^[1-9A-HJ-NP-Za-km-z]{32,44}$"
-MAX_DECIMALS = 9  # SPL mints allow up to 255; 9 (SOL's) keeps every amount of a u64 readable
 
 Symbol = Annotated[str, msgspec.Meta(pattern=SYMBOL, examples=["PEPE"])]
 Address = Annotated[

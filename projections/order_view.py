@@ -89,6 +89,12 @@ class OrderView(msgspec.Struct, kw_only=True, rename="camel"):
     taking_amount: Decimal | None = None
     taking_amount_raw: str | None = None
     expires_at: datetime | None = None
+    # Sniper orders: tokenOut's decimals (a token launched after the engine's list), the least tokenIn a
+    # pool must hold (whole tokens and base units), the most milliseconds after the launch it may buy.
+    token_out_decimals: int | None = None
+    min_liquidity: Decimal | None = None
+    min_liquidity_raw: str | None = None
+    max_delay_ms: int | None = None
 
 
 def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
@@ -112,10 +118,9 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
     match event:
         case TriggerArmed():
             view.limit_price, view.taking_amount = event.limit_price, event.taking_amount
-            # A sniper order has no limit: None, not the text "None" (which stopped the read table's
-            # projection at the order: its column takes digits only).
-            raw = event.taking_amount_raw
-            view.taking_amount_raw, view.expires_at = (None if raw is None else str(raw)), event.expires_at
+            view.taking_amount_raw, view.expires_at = _digits(event.taking_amount_raw), event.expires_at
+            view.token_out_decimals, view.max_delay_ms = event.token_out_decimals, event.max_delay_ms
+            view.min_liquidity, view.min_liquidity_raw = event.min_liquidity, _digits(event.min_liquidity_raw)
         case RoutingStarted():
             view.attempts = event.attempt
         case VenueSelected():
@@ -135,6 +140,11 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
     view.version = recorded.version
     view.updated_at = recorded.recorded_at
     return view
+
+
+def _digits(raw: int | None) -> str | None:
+    """Base units as the read model gives them (a string of digits), or None for a field the order has not."""
+    return None if raw is None else str(raw)
 
 
 def fold(events: list[RecordedEvent]) -> OrderView | None:

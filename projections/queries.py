@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.routing import PRICE_DIGITS, execution_price
+from domain.routing import execution_price
 from domain.status import TERMINAL_STATUSES, OrderStatus
-from domain.tokens import TOKENS
+from domain.tokens import token_of
 from domain.transitions import status_after
 from eventstore.backend import Backend
 from eventstore.base import EventStore, RecordedEvent
@@ -162,6 +162,8 @@ class OrderQueries:
                     sa.select(
                         orders.c.token_in,
                         orders.c.token_out,
+                        # the same for every order of the pair: set for a launched tokenOut only
+                        sa.func.max(orders.c.token_out_decimals),
                         sa.func.count(),
                         sa.func.sum(orders.c.amount_in_raw),
                         sa.func.sum(orders.c.amount_out_raw),
@@ -178,13 +180,6 @@ class OrderQueries:
                     )
                 ).all()
             )
-            # A launched token (a sniper order's) is not in the engine's list: its price comes from the
-            # orders' amounts in whole tokens, which carry its decimals.
-            launched = {
-                (i, o): await self._average_price(conn, i, o)
-                for i, o, *_ in pairs
-                if i not in TOKENS or o not in TOKENS
-            }
             retried, retries = (
                 await conn.execute(
                     sa.select(
@@ -203,34 +198,14 @@ class OrderQueries:
                 PairStats(
                     f"{i}/{o}",
                     count,
-                    launched[(i, o)]
-                    if (i, o) in launched
-                    else execution_price(int(raw_in), TOKENS[i], int(raw_out), TOKENS[o]),
+                    execution_price(int(raw_in), token_of(i), int(raw_out), token_of(o, decimals)),
                 )
-                for i, o, count, raw_in, raw_out in pairs
+                for i, o, decimals, count, raw_in, raw_out in pairs
             ],
             success_rate=by_status.get("confirmed", 0) / ended if ended else None,
             orders_retried=retried,
             retries=int(retries),
         )
-
-    @staticmethod
-    async def _average_price(conn: AsyncConnection, token_in: str, token_out: str) -> Decimal:
-        """Whole tokenOut per whole tokenIn over the pair's confirmed orders, to PRICE_DIGITS digits."""
-        rows = (
-            await conn.execute(
-                sa.select(orders.c.amount_in, orders.c.amount_out).where(
-                    (orders.c.status == "confirmed")
-                    & (orders.c.token_in == token_in)
-                    & (orders.c.token_out == token_out)
-                )
-            )
-        ).all()
-        with localcontext() as context:
-            context.prec = PRICE_DIGITS
-            return sum((row.amount_out for row in rows), Decimal(0)) / sum(
-                (row.amount_in for row in rows), Decimal(0)
-            )
 
 
 # A cursor is the last order's creation time (microseconds since 1970, UTC) and its id (32 hex digits),

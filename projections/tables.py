@@ -84,6 +84,10 @@ orders = sa.Table(
     sa.Column("taking_amount", ExactDecimal),
     sa.Column("taking_amount_raw", BaseUnits),
     sa.Column("expires_at", UtcDateTime),
+    sa.Column("token_out_decimals", sa.SmallInteger),
+    sa.Column("min_liquidity", ExactDecimal),
+    sa.Column("min_liquidity_raw", BaseUnits),
+    sa.Column("max_delay_ms", sa.Integer),
 )
 
 projection_checkpoints = sa.Table(

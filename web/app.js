@@ -9,6 +9,9 @@ const TOKENS = {
   BONK: { decimals: 5, max: "50000000000" },
   JUP: { decimals: 6, max: "1000000" },
 };
+// Tokens launched after that list (a sniper order's tokenOut): their decimals, as each order's TriggerArmed
+// gives them (tokenOutDecimals). `decimalsOf` reads both, as domain.tokens.token_of does.
+const LAUNCHED_DECIMALS = new Map();
 const STATUSES = [
   "waiting",
   "pending",
@@ -118,6 +121,7 @@ class Order {
           break;
         case "TriggerArmed":
           s.armed = e;
+          if (Number.isInteger(e.tokenOutDecimals) && s.tokenOut) LAUNCHED_DECIMALS.set(s.tokenOut, e.tokenOutDecimals);
           break;
         case "TriggerFired":
           s.fired = e;
@@ -236,9 +240,14 @@ function decimalOf(raw, decimals) {
   return fraction ? `${digits.slice(0, cut)}.${fraction}` : digits.slice(0, cut);
 }
 
+/** Base units per whole `token` as a power of ten: one of the engine's tokens or a launched one; undefined if unknown. */
+function decimalsOf(token) {
+  return TOKENS[token]?.decimals ?? LAUNCHED_DECIMALS.get(token);
+}
+
 /** The exact decimal string of an amount of `token`, from `raw` (else the message's number); null if neither. */
 function amountValue(raw, value, token) {
-  const decimals = TOKENS[token]?.decimals;
+  const decimals = decimalsOf(token);
   if (typeof raw === "string" && /^\d+$/.test(raw) && decimals !== undefined) return decimalOf(raw, decimals);
   if (typeof value !== "number" || !Number.isFinite(value)) return null;
   if (decimals === undefined) return String(value);

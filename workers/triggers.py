@@ -1,6 +1,7 @@
 """The trigger watcher: each round, reads the pools of every pair with armed orders and checks only the
-orders the price can have reached, and those due to expire (and, once a new token's pair has a pool, the
-chain's record of the token, for the sniper orders' checks).
+orders the price can have reached, and those due to expire (and, while sniper orders wait, the chain's
+record of the tokens, one read: for their checks once their pair has a pool, and to expire those whose token
+launched against another quote token only once their delay has run out).
 
 Every worker process runs one. Several may check one order at once; the log lets exactly one decision in
 (`commands/trigger_orders.py`). A process that dies between a price crossing and its `TriggerFired` has
@@ -15,6 +16,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 
 from commands.clock import Clock
 from commands.submit_order import Enqueue
@@ -56,17 +58,26 @@ class TriggerWatcher:
         """One round: expire what is due, fire what the pools now reach; returns what happened."""
         now = self.clock.now()
         checks: dict[str, list[PoolState]] = {order_id: [] for order_id in await self.index.due(now)}
-        launched: set[str] = set()  # tokens not in the engine's list whose pairs have pools now
+        new_tokens: set[str] = set()  # tokens not in the engine's list that sniper orders wait for
+        unpooled: list[Pair] = []  # ... whose pairs have no pool yet
         for pair in await self.index.armed_pairs():
             pools = await self._pools(pair)
+            if pair[1] not in TOKENS:
+                new_tokens.add(pair[1])
+                if not pools:
+                    unpooled.append(pair)
             if not pools:
                 continue
-            if pair[1] not in TOKENS:
-                launched.add(pair[1])
             best_spot = max(pool.spot_price(pair[0]) for pool in pools)
             for order_id in await self.index.crossed(pair, best_spot):
                 checks[order_id] = pools
-        launches = await self._launches() if launched else {}
+        launches = await self._launches() if new_tokens else {}
+        for pair in unpooled:
+            launch = launches.get(pair[1])
+            if launch is not None and launch.launched_at is not None:
+                # Launched against another quote token: the orders cannot buy, but their delay runs out.
+                for order_id in await self.index.crossed(pair, Decimal(0)):
+                    checks.setdefault(order_id, [])
         slots = asyncio.Semaphore(CHECKS_AT_ONCE)
 
         async def check(order_id: str, pools: list[PoolState]) -> TriggerOutcome:

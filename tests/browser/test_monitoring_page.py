@@ -158,6 +158,35 @@ async def test_an_order_submitted_through_the_form_is_followed_to_confirmed(brow
         await expect(detail).to_have_count(0)
 
 
+async def test_a_token_launched_at_runtime_shows_with_every_digit_of_its_own_decimals(browser, sqlite_url):
+    async with (
+        running_engine(engine_settings({"database_url": sqlite_url, "redis_url": None})) as engine,
+        monitoring_page(browser, http_base(engine)) as (page, _),
+    ):
+        # PEPE with 6 decimals, in a pool that pays amounts with all six: shown as a float they would round.
+        token = {"symbol": "PEPE", "decimals": 6}
+        assert (await engine.http.post("/market/tokens", json=token)).status_code == 201
+        order = {"orderType": "sniper", "tokenIn": "SOL", "tokenOut": "PEPE", "amountIn": "0.5"}
+        order_id = (await engine.http.post("/api/orders/execute", json=order)).json()["orderId"]
+        order_row = row(page, order_id)
+        await expect(order_row).to_have_attribute("data-status", "waiting")
+        pool = {
+            "venue": "raydium",
+            "quoteToken": "SOL",
+            "amountRaw": "9999999999999999999",
+            "quoteAmountRaw": "5000000000",
+        }
+        assert (await engine.http.post("/market/tokens/PEPE/pools", json=pool)).status_code == 201
+        await expect(order_row).to_have_attribute("data-status", "confirmed", timeout=LONG)
+        stored = (await engine.http.get(f"/api/orders/{order_id}")).json()
+        await order_row.click()
+        detail = page.get_by_test_id("order-detail")
+        shown = f"{Decimal(int(stored['amountOutRaw'])).scaleb(-6):,f} PEPE"
+        assert len(stored["amountOutRaw"]) > 17, stored  # more digits than a double keeps
+        await expect(detail.get_by_test_id("detail-amount-out")).to_have_text(shown)
+        await expect(order_row).to_contain_text("SOL → PEPE")
+
+
 async def test_a_large_order_shows_its_route_split_across_pools_with_exact_amounts(browser, sqlite_url):
     # A seeded market whose pools make 5,000 SOL pay more split (how deep each pool is varies by seed).
     backend = {"database_url": sqlite_url, "redis_url": None}

@@ -5,6 +5,7 @@ says exactly what the API accepts). On both backends; the run writes nothing int
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from tests.harness import engine_settings, running_engine, serve_http
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")  # the rules a JSON Schema cannot state
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -62,6 +64,7 @@ async def schemathesis_finds_nothing(base_url: str, tmp_path: Path) -> None:
         "10",
         # Schemathesis keeps its run records (.schemathesis/) in the working directory.
         cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "PYTHONPATH": str(REPOSITORY)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

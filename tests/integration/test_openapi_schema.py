@@ -23,44 +23,86 @@ def query_parameter(schema: dict[str, Any], name: str) -> dict[str, Any]:
     return parameter["schema"]
 
 
+def branches(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [branch for branch in body["oneOf"] if branch["properties"]["orderType"]["const"] == kind]
+
+
+def amount_boundaries(branch: dict[str, Any]) -> list[dict[str, Any]]:
+    """A branch's amountIn range as the schema states it, as numbers, decimal strings and base units, each
+    boundary checked against its pattern, and just past them refused by it."""
+    token_in = branch["properties"]["tokenIn"]["const"]
+    number, text, _ = branch["properties"]["amountIn"]["oneOf"]
+    raw, _ = branch["properties"]["amountInRaw"]["oneOf"]
+    token = TOKENS[token_in]
+    least, most = token.value(1), token.value(token.max_amount_in_raw)
+    amounts: list[dict[str, Any]] = [{"amountIn": number["minimum"]}, {"amountIn": number["maximum"]}]
+    for field, amount, rule in (
+        ("amountIn", f"{least:f}", text),
+        ("amountIn", f"{most:f}", text),
+        ("amountInRaw", "1", raw),
+        ("amountInRaw", str(token.max_amount_in_raw), raw),
+    ):
+        assert re.fullmatch(rule["pattern"], amount), (rule, amount)
+        amounts.append({field: amount})
+    assert not re.fullmatch(text["pattern"], f"{token.value(token.max_amount_in_raw + 1):f}")
+    assert not re.fullmatch(text["pattern"], f"{token.value(1) / 10:f}")
+    assert not re.fullmatch(raw["pattern"], str(token.max_amount_in_raw + 1))
+    assert not re.fullmatch(raw["pattern"], "0")
+    return amounts
+
+
 async def test_orders_the_schema_calls_valid_are_accepted_at_every_stated_boundary(sqlite_url):
-    async with running_engine(engine_settings(embedded(sqlite_url))) as engine:
+    async with running_engine(engine_settings(embedded(sqlite_url), trigger_interval_ms=3_600_000)) as engine:
+        assert (
+            await engine.http.post("/market/tokens", json={"symbol": "PEPE", "decimals": 6})
+        ).status_code == 201
         schema = (await engine.http.get("/schema/openapi.json")).json()
         components = schema["components"]["schemas"]
         body = components["OrderSubmission"]
-        valid = []
-        market_branches = [b for b in body["oneOf"] if b["properties"]["orderType"]["const"] == "market"]
-        assert len(market_branches) == len(TOKENS)
-        for branch in market_branches:  # one per tokenIn: its amount range and the tokens it can buy
+        valid: list[dict[str, Any]] = []
+        base = {k: v for k, v in MARKET_ORDER.items() if k != "amountIn"}
+        for branch in branches(body, "market"):  # one per tokenIn: its amount range, the tokens it can buy
             token_in = branch["properties"]["tokenIn"]["const"]
-            number, text, _ = branch["properties"]["amountIn"]["oneOf"]
-            raw, _ = branch["properties"]["amountInRaw"]["oneOf"]
-            token = TOKENS[token_in]
-            for token_out in branch["properties"]["tokenOut"]["enum"]:
-                for amount in (number["minimum"], number["maximum"]):
-                    valid.append(
-                        {**MARKET_ORDER, "tokenIn": token_in, "tokenOut": token_out, "amountIn": amount}
-                    )
-            # The same bounds as a decimal string and in base units, each matching its pattern.
-            least, most = token.value(1), token.value(token.max_amount_in_raw)
-            other = branch["properties"]["tokenOut"]["enum"][0]
-            for field, amount, rule in (
-                ("amountIn", f"{least:f}", text),
-                ("amountIn", f"{most:f}", text),
-                ("amountInRaw", "1", raw),
-                ("amountInRaw", str(token.max_amount_in_raw), raw),
-            ):
-                assert re.fullmatch(rule["pattern"], amount), (rule, amount)
-                order = {k: v for k, v in MARKET_ORDER.items() if k != "amountIn"}
-                valid.append({**order, "tokenIn": token_in, "tokenOut": other, field: amount})
-            # Just past them, the patterns say no.
-            assert not re.fullmatch(text["pattern"], f"{token.value(token.max_amount_in_raw + 1):f}")
-            assert not re.fullmatch(text["pattern"], f"{token.value(1) / 10:f}")
-            assert not re.fullmatch(raw["pattern"], str(token.max_amount_in_raw + 1))
-            assert not re.fullmatch(raw["pattern"], "0")
+            outs = branch["properties"]["tokenOut"]["enum"]
+            amounts = amount_boundaries(branch)
+            for token_out in outs:
+                valid += [{**base, "tokenIn": token_in, "tokenOut": token_out, **a} for a in amounts[:2]]
+            valid += [{**base, "tokenIn": token_in, "tokenOut": outs[0], **a} for a in amounts[2:]]
+        for branch in branches(body, "limit"):  # one per pair: the least takingAmount it states
+            properties = branch["properties"]
+            token_in, token_out = properties["tokenIn"]["const"], properties["tokenOut"]["const"]
+            number, text, _ = properties["takingAmount"]["oneOf"]
+            least = f"{TOKENS[token_out].value(1):f}"
+            assert re.fullmatch(text["pattern"], least) and not re.fullmatch(text["pattern"], least + "1")
+            order = {**base, "orderType": "limit", "tokenIn": token_in, "tokenOut": token_out}
+            valid += [
+                {**order, "amountIn": "1", "takingAmount": taking} for taking in (number["minimum"], least)
+            ]
+        for branch in branches(body, "sniper"):  # SOL and USDC: any amount, minLiquidity from 0
+            properties = branch["properties"]
+            token_in = properties["tokenIn"]["const"]
+            number, text, _ = properties["minLiquidity"]["oneOf"]
+            finest = f"{TOKENS[token_in].value(1):f}"
+            assert all(re.fullmatch(text["pattern"], v) for v in ("0", "0.0", finest))
+            assert not any(re.fullmatch(text["pattern"], v) for v in ("-1", finest + "1", "1e3"))
+            assert re.fullmatch(properties["tokenOut"]["pattern"], "PEPE")
+            assert "PEPE" not in properties["tokenOut"]["not"]["enum"]
+            delay = body["properties"]["maxDelayMs"]["oneOf"][0]
+            order = {**base, "orderType": "sniper", "tokenIn": token_in, "tokenOut": "PEPE"}
+            valid += [{**order, **a} for a in amount_boundaries(branch)]
+            valid += [
+                {**order, "amountIn": "1", "minLiquidity": liquidity, "maxDelayMs": delay_ms}
+                for liquidity, delay_ms in (
+                    (number["minimum"], delay["minimum"]),
+                    (finest, delay["maximum"]),
+                )
+            ]
         valid.append({**MARKET_ORDER, "slippageBps": 50.0})  # a JSON integer may be written with ".0"
         answers = [await engine.http.post(EXECUTE, json=order) for order in valid]
-        limit = await engine.http.post(EXECUTE, json={**MARKET_ORDER, "orderType": "limit"})
+        no_limit = await engine.http.post(EXECUTE, json={**MARKET_ORDER, "orderType": "limit"})
+        unfunded = await engine.http.post(
+            EXECUTE, json={**MARKET_ORDER, "orderType": "sniper", "tokenIn": "USDT", "tokenOut": "PEPE"}
+        )
         over = await engine.http.post(EXECUTE, json={**MARKET_ORDER, "amountIn": 10_000.5})
 
     [order_type] = body["properties"]["orderType"]["allOf"]  # the OrderType enum, as the schema states it
@@ -74,15 +116,18 @@ async def test_orders_the_schema_calls_valid_are_accepted_at_every_stated_bounda
         [rule["required"] for rule in branch["allOf"][0]["oneOf"]] == [["amountIn"], ["amountInRaw"]]
         for branch in body["oneOf"]
     )
+    assert [len(branches(body, kind)) for kind in ("market", "limit", "sniper")] == [5, 5 * 4, 2]
     refused = [
         (order, a.status_code, a.text)
         for order, a in zip(valid, answers, strict=True)
         if a.status_code != 201
     ]
     assert not refused
-    assert len(valid) == 5 * 4 * 2 + 5 * 4 + 1
-    # What the schema leaves out is refused: a limit order without its limit, SOL above its own maximum.
-    assert (limit.status_code, limit.json()["error"]) == (400, "invalid_request"), limit.text
+    assert len(valid) == (5 * 4 * 2 + 5 * 4) + 5 * 4 * 2 + 2 * (6 + 2) + 1
+    # What the schema leaves out is refused: a limit order without its limit, a sniper order paying with
+    # another token than SOL or USDC, SOL above its own maximum.
+    assert (no_limit.status_code, no_limit.json()["field"]) == (400, "limitPrice")
+    assert (unfunded.status_code, unfunded.json()["field"]) == (400, "tokenIn")
     assert (over.status_code, over.json()["field"]) == (400, "amountIn")
 
 

@@ -47,6 +47,20 @@ def test_the_issue_s_price_reads_in_usdc_per_sol_both_ways():
     assert pair.show("SOL", Decimal("151.469")) == "151.469 USDC per SOL"
 
 
+@pytest.mark.parametrize(
+    ("token_in", "token_out", "pair"),
+    [
+        ("SOL", "PEPE", Pair("PEPE", "SOL")),  # a token launched at runtime is the base against any listed
+        ("USDC", "WIF", Pair("WIF", "USDC")),
+        ("BONK", "A1", Pair("A1", "BONK")),
+        ("PEPE", "WIF", Pair("WIF", "PEPE")),  # two launched ones: the first alphabetically is the quote
+    ],
+)
+def test_a_launched_token_pairs_with_any_other_in_one_orientation(token_in, token_out, pair):
+    assert pair_of(token_in, token_out) == pair_of(token_out, token_in) == pair
+    assert pair.show(token_in, Decimal(2)) in {f"2 {pair.unit}", f"0.5 {pair.unit}"}
+
+
 def test_a_price_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         pair_of("SOL", "USDC").price("USDC", Decimal(0))
