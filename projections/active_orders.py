@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from domain.events import OrderSubmitted
 from domain.transitions import status_after
 from eventstore.base import LOG_START, LogPosition, RecordedEvent
-from projections.redis_checkpoint import checkpoint_args, delete_projection, read_checkpoint
+from projections.redis_projection import RedisProjection, delete_projection
 
 PREFIX = "order-engine:active"
 CHECKPOINT_KEY = "order-engine:checkpoint:active-orders"
@@ -52,12 +50,10 @@ def _by_order(batch: list[RecordedEvent]) -> dict[str, dict[str, Any] | None]:
     return changes
 
 
-# KEYS: the checkpoint, the set of active ids, then each changed order's hash. ARGV: the checkpoint the batch
-# follows and the one it moves to, then for each order (in KEYS' order) its id, the number n of field and
-# value items to set (0: the order ended, its hash goes) and those n items. Nothing changes unless the
-# checkpoint is where the batch follows (no checkpoint: the log's start).
+# KEYS (after the checkpoint): the set of active ids, then each changed order's hash. ARGV (after the
+# checkpoints): for each order (in KEYS' order) its id, the number n of field and value items to set (0: the
+# order ended, its hash goes) and those n items.
 _APPLY = """
-if (redis.call('GET', KEYS[1]) or '0:0') ~= ARGV[1] then return 0 end
 local at = 3
 for key = 3, #KEYS do
     local order_id, items = ARGV[at], tonumber(ARGV[at + 1])
@@ -70,31 +66,23 @@ for key = 3, #KEYS do
     end
     at = at + 2 + items
 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
 """
 
 
-class RedisActiveOrders:
-    name = "active-orders"
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self._apply = redis.register_script(_APPLY)
-
-    async def position(self) -> LogPosition:
-        return await read_checkpoint(self.redis, CHECKPOINT_KEY)
+class RedisActiveOrders(RedisProjection):
+    name, checkpoint_key, script = "active-orders", CHECKPOINT_KEY, _APPLY
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Apply `batch` and move the checkpoint with it in one script, which Redis runs atomically: one
         round trip, where watching the checkpoint, reading it and a MULTI took three."""
         changes = _by_order(batch)
-        keys = [CHECKPOINT_KEY, PREFIX, *(f"{PREFIX}:{order_id}" for order_id in changes)]
-        args: list[str | int] = [*checkpoint_args(after, batch)]
+        args: list[str | int] = []
         for order_id, fields in changes.items():
             pairs = [] if fields is None else [item for pair in fields.items() for item in pair]
             args += [order_id, len(pairs), *pairs]
-        return bool(await self._apply(keys=keys, args=args))
+        return await self._run(
+            after, batch, [PREFIX, *(f"{PREFIX}:{order_id}" for order_id in changes)], args
+        )
 
     async def reset(self) -> None:
         """Forget the cache and its checkpoint together: following the log then rebuilds it from the start."""

@@ -20,11 +20,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from domain.events import OrderCancelled, OrderExpired, OrderSubmitted, TriggerArmed, TriggerFired
 from eventstore.base import LOG_START, LogPosition, RecordedEvent
-from projections.redis_checkpoint import checkpoint_args, delete_projection, read_checkpoint
+from projections.redis_projection import RedisProjection, delete_projection
 
 PREFIX = "order-engine:triggers"
 CHECKPOINT_KEY = "order-engine:checkpoint:trigger-index"
@@ -90,10 +88,9 @@ def _bound(spot_price: Decimal) -> float:
     return float(spot_price * (1 + SCORE_MARGIN))
 
 
-# KEYS: checkpoint, pairs, armed, expiry. ARGV: the checkpoint the batch follows, the one it moves to, the
-# prefix of the per-pair sets, then the operations, each as its kind and its arguments (see `_operations`).
+# KEYS (after the checkpoint): pairs, armed, expiry. ARGV (after the checkpoints): the prefix of the per-pair
+# sets, then the operations, each as its kind and its arguments (see `_operations`).
 _APPLY = """
-if (redis.call('GET', KEYS[1]) or '0:0') ~= ARGV[1] then return 0 end
 local by_pair = ARGV[3]
 local at = 4
 while at <= #ARGV do
@@ -120,29 +117,19 @@ while at <= #ARGV do
         at = at + 2
     end
 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
 """
 
 
-class RedisTriggerIndex:
-    name = "trigger-index"
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self._apply = redis.register_script(_APPLY)
-
-    async def position(self) -> LogPosition:
-        return await read_checkpoint(self.redis, CHECKPOINT_KEY)
+class RedisTriggerIndex(RedisProjection):
+    name, checkpoint_key, script = "trigger-index", CHECKPOINT_KEY, _APPLY
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Apply `batch` and move the checkpoint with it, atomically (one script); False if the checkpoint
         is no longer `after`."""
-        args = [*checkpoint_args(after, batch), LIMITS]
+        args: list[str | int] = [LIMITS]
         for operation in _operations(batch):
             args += operation
-        keys = [CHECKPOINT_KEY, PAIRS_KEY, ARMED_KEY, EXPIRY_KEY]
-        return bool(await self._apply(keys=keys, args=args))
+        return await self._run(after, batch, [PAIRS_KEY, ARMED_KEY, EXPIRY_KEY], args)
 
     async def reset(self) -> None:
         """Forget the index and its checkpoint together: following the log then rebuilds it."""
