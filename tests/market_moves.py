@@ -1,0 +1,43 @@
+"""Moving the market's SOL price on purpose, as an outside trader does (POST /swaps, MARKET_SCRIPTING): for
+tests and benchmarks of limit orders, which fire when the price reaches them."""
+
+from __future__ import annotations
+
+import copy
+import time
+from decimal import Decimal
+
+import httpx
+
+from domain.pools import PoolState
+from venues.chain_wire import pool_from_wire
+
+
+async def sol_usdc_pools(market: httpx.AsyncClient, prefix: str = "") -> list[PoolState]:
+    """The SOL/USDC pools as the market at `market` (its API under `prefix`: "/market" embedded) has them."""
+    answer = await market.get(f"{prefix}/pools", params={"tokenIn": "SOL", "tokenOut": "USDC"})
+    assert answer.status_code == 200, answer.text
+    return [pool_from_wire(wire) for wire in answer.json()]
+
+
+async def best_spot(market: httpx.AsyncClient, prefix: str = "") -> Decimal:
+    """USDC per SOL at the best SOL/USDC pool, before fees."""
+    return max(pool.spot_price("SOL") for pool in await sol_usdc_pools(market, prefix))
+
+
+async def push_sol_price(market: httpx.AsyncClient, up: Decimal, prefix: str = "") -> None:
+    """Buy SOL with USDC in every SOL/USDC pool until each pool's spot price is `up` (a fraction) higher."""
+    now = int(time.time())
+    for pool in await sol_usdc_pools(market, prefix):
+        target = pool.spot_price("SOL") * (1 + up)
+        amount = 10**6  # 1 USDC, doubled until it moves the pool far enough
+        while True:
+            moved = copy.deepcopy(pool)
+            moved.swap("USDC", amount, now)
+            if moved.spot_price("SOL") >= target:
+                break
+            amount *= 2
+        response = await market.post(
+            f"{prefix}/swaps", json={"poolId": pool.pool_id, "tokenIn": "USDC", "amountInRaw": str(amount)}
+        )
+        assert response.status_code == 200, response.text
