@@ -26,18 +26,21 @@ async def best_spot(market: httpx.AsyncClient, prefix: str = "") -> Decimal:
 
 
 async def push_sol_price(market: httpx.AsyncClient, up: Decimal, prefix: str = "") -> None:
-    """Buy SOL with USDC in every SOL/USDC pool until each pool's spot price is `up` (a fraction) higher."""
+    """Swap into every SOL/USDC pool until each pool's spot price has moved by `up` (a fraction of it; below
+    0 moves it down): buying SOL with USDC pushes the price up, selling SOL brings it down."""
     now = int(time.time())
+    token_in = "USDC" if up > 0 else "SOL"
     for pool in await sol_usdc_pools(market, prefix):
         target = pool.spot_price("SOL") * (1 + up)
-        amount = 10**6  # 1 USDC, doubled until it moves the pool far enough
+        amount = 10**6  # a USDC, or a thousandth of a SOL: doubled until it moves the pool far enough
         while True:
             moved = copy.deepcopy(pool)
-            moved.swap("USDC", amount, now)
-            if moved.spot_price("SOL") >= target:
+            moved.swap(token_in, amount, now)
+            spot = moved.spot_price("SOL")
+            if (spot >= target) if up > 0 else (spot <= target):
                 break
             amount *= 2
         response = await market.post(
-            f"{prefix}/swaps", json={"poolId": pool.pool_id, "tokenIn": "USDC", "amountInRaw": str(amount)}
+            f"{prefix}/swaps", json={"poolId": pool.pool_id, "tokenIn": token_in, "amountInRaw": str(amount)}
         )
         assert response.status_code == 200, response.text

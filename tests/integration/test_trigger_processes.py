@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from redis.asyncio import Redis
 
 from commands.submit_order import SubmitOrder, submit_order
@@ -168,6 +169,7 @@ async def until_armed(index: RedisTriggerIndex, order_ids: list[str], timeout_s:
     await until(armed, timeout_s, f"{len(order_ids)} orders in the trigger index")
 
 
+@pytest.mark.timeout(300)
 async def test_a_cancel_racing_the_watchers_of_two_processes_ends_each_order_exactly_once(
     postgres_url, redis_url, tmp_path
 ):
@@ -187,14 +189,19 @@ async def test_a_cancel_racing_the_watchers_of_two_processes_ends_each_order_exa
                 )
             )
             await until_armed(index, order_ids)
-            # At one moment: the price crosses every limit (both watchers fire what they see crossed) while a
-            # cancel of each order is sent.
-            cancels, _ = await asyncio.gather(
-                asyncio.gather(*(cancel(engine.api, order_id) for order_id in order_ids)),
+            # The price crosses every limit (both watchers fire what they see crossed) while half the orders'
+            # cancels are on their way, and the other half's are sent as the move ends: the early ones
+            # mostly win, the late ones race the watchers' next rounds.
+            early, late = order_ids[: per_round // 2], order_ids[per_round // 2 :]
+            early_cancels, _ = await asyncio.gather(
+                asyncio.gather(*(cancel(engine.api, order_id) for order_id in early)),
                 push_sol_price(engine.market, Decimal("0.02")),
             )
+            late_cancels = await asyncio.gather(*(cancel(engine.api, order_id) for order_id in late))
+            cancels = [*early_cancels, *late_cancels]
             answers.update(zip(order_ids, cancels, strict=True))
             await until_ended(postgres_url, order_ids)
+            await push_sol_price(engine.market, Decimal("-0.02"))  # back, for the pools' depth to last
         events = await logged(postgres_url, list(answers))
 
     won, lost = [], []
@@ -225,6 +232,7 @@ async def test_a_cancel_racing_the_watchers_of_two_processes_ends_each_order_exa
     assert len(firing_workers) == 2, "the watchers of both worker processes should have fired orders"
 
 
+@pytest.mark.timeout(300)
 async def test_armed_orders_outlive_a_restart_of_every_process_and_a_flushed_redis(
     postgres_url, redis_url, tmp_path
 ):
@@ -291,6 +299,7 @@ async def arm_limit_orders(services: Services, limits: list[str]) -> list[str]:
     return list(await asyncio.gather(*(submit(limit) for limit in limits)))
 
 
+@pytest.mark.timeout(420)
 async def test_a_price_move_among_10000_armed_orders_fires_exactly_the_crossed_ones_once(
     postgres_url, redis_url, tmp_path
 ):
