@@ -32,15 +32,21 @@ async def push_sol_price(market: httpx.AsyncClient, up: Decimal, prefix: str = "
     token_in = "USDC" if up > 0 else "SOL"
     for pool in await sol_usdc_pools(market, prefix):
         target = pool.spot_price("SOL") * (1 + up)
-        amount = 10**6  # a USDC, or a thousandth of a SOL: doubled until it moves the pool far enough
-        while True:
+
+        def reaches(amount: int, pool: PoolState = pool, target: Decimal = target) -> bool:
             moved = copy.deepcopy(pool)
             moved.swap(token_in, amount, now)
-            spot = moved.spot_price("SOL")
-            if (spot >= target) if up > 0 else (spot <= target):
-                break
-            amount *= 2
+            return moved.spot_price("SOL") >= target if up > 0 else moved.spot_price("SOL") <= target
+
+        # A USDC, or a thousandth of a SOL, doubled until it moves the pool far enough; then halved back to
+        # within 1 % of the least amount that does, so that a move and its opposite cancel out.
+        low, high = 0, 10**6
+        while not reaches(high):
+            low, high = high, high * 2
+        while high - low > high // 100:
+            middle = (low + high) // 2
+            low, high = (low, middle) if reaches(middle) else (middle, high)
         response = await market.post(
-            f"{prefix}/swaps", json={"poolId": pool.pool_id, "tokenIn": token_in, "amountInRaw": str(amount)}
+            f"{prefix}/swaps", json={"poolId": pool.pool_id, "tokenIn": token_in, "amountInRaw": str(high)}
         )
         assert response.status_code == 200, response.text

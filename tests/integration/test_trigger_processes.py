@@ -25,10 +25,9 @@ import psycopg
 import pytest
 from redis.asyncio import Redis
 
-from commands.submit_order import SubmitOrder, submit_order
-from domain.order_type import OrderType
 from engine.services import Services
 from projections.trigger_index import RedisTriggerIndex
+from tests.armed_orders import arm_limit_orders
 from tests.harness import engine_settings
 from tests.market_moves import best_spot, push_sol_price
 from tests.processes import environment, free_port, role_processes, wait_for_workers, wait_until_healthy
@@ -272,31 +271,6 @@ async def test_armed_orders_outlive_a_restart_of_every_process_and_a_flushed_red
 
 ARMED = 10_000
 CROSSED_EVERY = 50  # every 50th order's limit is within the price move: 200 orders fire, 9,800 stay armed
-SUBMITS_AT_ONCE = 32
-
-
-async def arm_limit_orders(services: Services, limits: list[str]) -> list[str]:
-    """Limit orders of 0.01 SOL at `limits`, submitted through the command handler onto the log (as the
-    API submits them, without the HTTP: 10,000 of them in seconds); the projector process indexes them."""
-
-    async def never_queued(order_id: str) -> None:
-        raise AssertionError(f"a limit order is armed, not queued: {order_id}")
-
-    slots = asyncio.Semaphore(SUBMITS_AT_ONCE)
-
-    async def submit(limit: str) -> str:
-        command = SubmitOrder(
-            order_type=OrderType.LIMIT,
-            token_in="SOL",
-            token_out="USDC",
-            amount_in=Decimal("0.01"),
-            slippage_bps=50,
-            limit_price=limit,
-        )
-        async with slots:
-            return (await submit_order(command, services.store, never_queued)).order_id
-
-    return list(await asyncio.gather(*(submit(limit) for limit in limits)))
 
 
 @pytest.mark.timeout(420)
@@ -321,7 +295,7 @@ async def test_a_price_move_among_10000_armed_orders_fires_exactly_the_crossed_o
                 )
                 for n in range(ARMED)
             ]
-            order_ids = await arm_limit_orders(services, limits)
+            order_ids = await arm_limit_orders(services.store, limits, Decimal("0.01"))
             crossed = [order_id for n, order_id in enumerate(order_ids) if n % CROSSED_EVERY == 0]
             await until(lambda: _equals(index.count(), ARMED), 120, f"{ARMED} orders armed")
             moved_at = datetime.now(UTC)
