@@ -20,7 +20,6 @@ import asyncio
 import statistics
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +37,7 @@ from eventstore.base import LOG_START
 from projections.trigger_index import ARMED_KEY, EXPIRY_KEY, PAIRS_KEY, PREFIX, InMemoryTriggerIndex
 from tests.armed_orders import arm_limit_orders
 from tests.market_moves import best_spot, push_sol_price
-from tests.processes import wait_for_workers
+from tests.processes import until, wait_for_workers
 
 SIZES = {
     # (orders armed beside the measured ones, trigger latency samples with none and with them armed, launches)
@@ -57,6 +56,7 @@ LAUNCH_POOL = {
     "quoteAmountRaw": str(50 * 10**9),
 }
 POLL_S = 0.01  # how often the log is read for an order's event: its `recorded_at` is what is measured
+WAIT_S = 60  # for one order's step, at most
 TERMINAL = ("OrderConfirmed", "OrderFailed")
 
 
@@ -212,7 +212,9 @@ class _Bench:
                 "limitPrice": str(limit),
             }
         )
-        await self._until(lambda: self._in_index(("SOL", "USDC"), limit, order_id), "the order indexed")
+        await until(
+            lambda: self._in_index(("SOL", "USDC"), limit, order_id), WAIT_S, "the order indexed", POLL_S
+        )
         moved_at = time.time()
         await push_sol_price(self.market, MOVE)
         fired_at = await self._recorded_at(order_id, ("TriggerFired",))
@@ -235,7 +237,12 @@ class _Bench:
                 "slippageBps": 100,
             }
         )
-        await self._until(lambda: self._in_index(("SOL", symbol), Decimal(0), order_id), "the sniper indexed")
+        await until(
+            lambda: self._in_index(("SOL", symbol), Decimal(0), order_id),
+            WAIT_S,
+            "the sniper indexed",
+            POLL_S,
+        )
         response = await self.market.post(f"/tokens/{symbol}/pools", json=LAUNCH_POOL)
         assert response.status_code == 201, response.text
         launched_at = (await self.market.get(f"/tokens/{symbol}")).json()["launchedAt"] / 1000
@@ -247,7 +254,7 @@ class _Bench:
         async def indexed() -> bool:
             return await self.index.count() >= count
 
-        await self._until(indexed, f"{count:,} orders indexed", timeout_s=600)
+        await until(indexed, 600, f"{count:,} orders indexed", POLL_S)
 
     async def _submit(self, body: dict[str, object]) -> str:
         response = await self.api.post("/api/orders/execute", json=body)
@@ -270,17 +277,8 @@ class _Bench:
             found[:] = [row[0] for row in await rows.fetchall()]
             return bool(found)
 
-        await self._until(appended, f"{'/'.join(types)} of {order_id}")
+        await until(appended, WAIT_S, f"{'/'.join(types)} of {order_id}", POLL_S)
         return found[0].timestamp()
-
-    @staticmethod
-    async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60) -> None:
-        try:
-            async with asyncio.timeout(timeout_s):
-                while not await check():  # noqa: ASYNC110 (other processes' work: the log and Redis tell)
-                    await asyncio.sleep(POLL_S)
-        except TimeoutError:
-            raise RuntimeError(f"not within {timeout_s} s: {what}") from None
 
 
 async def _index_bytes(redis: Redis) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +30,14 @@ from projections.trigger_index import RedisTriggerIndex
 from tests.armed_orders import arm_limit_orders
 from tests.harness import engine_settings
 from tests.market_moves import best_spot, push_sol_price
-from tests.processes import environment, free_port, role_processes, wait_for_workers, wait_until_healthy
+from tests.processes import (
+    environment,
+    free_port,
+    role_processes,
+    until,
+    wait_for_workers,
+    wait_until_healthy,
+)
 
 LIMIT_ORDER = {
     "orderType": "limit",
@@ -45,8 +52,6 @@ TERMINAL = ("OrderConfirmed", "OrderFailed")
 ENDS_OF_THE_WAIT = ("TriggerFired", "OrderCancelled", "OrderExpired")
 # Watchers that look often: a price move is seen within a few tens of milliseconds, as a cancel is answered.
 WATCHING = {"mock_seed": 7, "trigger_interval_ms": 20}
-
-
 ROLES = ["market", "api", "worker", "worker", "projector"]
 # How long the processes may take to answer: on a 2-core machine busy with other work, importing the engine
 # alone takes tens of seconds.
@@ -60,7 +65,7 @@ class Fleet:
     env: dict[str, str]
     redis_url: str
     log_dir: Path
-    processes: list[subprocess.Popen]
+    processes: list[subprocess.Popen]  # those running now, in the order of ROLES
 
     @asynccontextmanager
     async def running(self, name: str) -> AsyncIterator[None]:
@@ -123,16 +128,6 @@ async def logged(database_url: str, order_ids: list[str]) -> dict[str, list[tupl
         for order_id, kind, worker in await rows.fetchall():
             events[order_id].append((kind, worker))
     return events
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    """Until `check()` holds (it reads another process's state: there is no event to await), or fail."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not await check():  # noqa: ASYNC110 (another process's state)
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout_s} s: {what}") from None
 
 
 async def until_ended(database_url: str, order_ids: list[str], timeout_s: float = 60) -> None:
