@@ -17,7 +17,7 @@ from typing import Annotated
 import msgspec
 import typer
 
-from bench import burst, cli, connections, event_store, fanout, pipeline, profile, rebuild, routing
+from bench import burst, cli, connections, event_store, fanout, pipeline, profile, rebuild, routing, triggers
 from bench.machine import describe
 from bench.report import REPORT_PATH, write_report
 from bench.results import RESULTS_DIR, Result, Size, save
@@ -35,6 +35,7 @@ PARTS: dict[str, ModuleType] = {
     "profile": profile,
     "cli": cli,
     "routing": routing,
+    "triggers": triggers,
 }
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)

@@ -58,6 +58,7 @@ def fresh_backends() -> Iterator[Backends]:
 class EngineProcesses:
     urls: list[str]  # each API process's base URL
     pids: dict[str, list[int]]  # by role: "market", "api", "worker", "projector"
+    market_url: str | None = None  # the market process's, when there is one
 
 
 @contextmanager
@@ -69,6 +70,7 @@ def engine_processes(
     settings = {**ENGINE_ONLY, **settings}  # over the engine's defaults, not the tests' fast settings
     urls: list[str] = []
     pids: dict[str, list[int]] = {"market": [], "api": [], "worker": [], "projector": []}
+    market_url: str | None = None
     with ExitStack() as stack:
         if workers:
             market_port = free_port()
@@ -76,9 +78,9 @@ def engine_processes(
                 backends.database_url, backends.redis_url, {}, market_port=market_port, **settings
             )
             (market,) = stack.enter_context(role_processes(["market"], env, log_dir / "market"))
-            settings["market_url"] = f"http://127.0.0.1:{market_port}"
+            settings["market_url"] = market_url = f"http://127.0.0.1:{market_port}"
             pids["market"].append(market.pid)
-            asyncio.run(wait_healthy([str(settings["market_url"])]))
+            asyncio.run(wait_healthy([market_url]))
         for n in range(apis):
             port = free_port()
             env = environment(backends.database_url, backends.redis_url, {}, port=port, **settings)
@@ -92,7 +94,7 @@ def engine_processes(
                 roles, stack.enter_context(role_processes(roles, env, log_dir)), strict=True
             ):
                 pids[role].append(process.pid)
-        yield EngineProcesses(urls, pids)
+        yield EngineProcesses(urls, pids, market_url)
 
 
 async def wait_healthy(urls: Sequence[str]) -> None:

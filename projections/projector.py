@@ -44,7 +44,8 @@ class Projector:
         self.gather_s = gather_s  # how long after a wake-up a round waits for more appends
         self._appended = asyncio.Event()
         # Where each projection stands after its latest apply in `run`: asked of the projection itself only
-        # at first and after a refusal or a failure. A stale one costs a refused apply, never a wrong one.
+        # at first, after a refusal or a failure, and after a poll interval without appends. A stale one
+        # costs a refused apply, never a wrong one.
         self._positions: dict[Projection, LogPosition] = {}
 
     async def catch_up(self, projection: Projection) -> int:
@@ -67,9 +68,17 @@ class Projector:
                 await self._apply_appended()
                 # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that
                 # comes as the wait ends, and stopping the process then waits for this task forever.
+                woken = False
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_interval_s):
                         await self._appended.wait()
+                        woken = True
+                if not woken:
+                    # A quiet log: ask each projection where it stands instead of trusting what it said last.
+                    # One reset behind this process's back (a flushed Redis takes the trigger index and the
+                    # active-order cache with their checkpoints) would otherwise be found only by the next
+                    # append's refused apply, and armed orders would wait unindexed until then.
+                    self._positions.clear()
                 # Appends come in runs (an order's steps, a burst of orders): a moment's wait lets one round
                 # take many of them, where a round per wake-up cost a few round trips for an event or two.
                 await asyncio.sleep(self.gather_s)

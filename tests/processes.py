@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,3 +78,16 @@ async def wait_until_healthy(http: httpx.AsyncClient, timeout_s: float = 30) -> 
                 if (await http.get("/health")).status_code == 200:
                     return
             await asyncio.sleep(0.1)
+
+
+async def until(
+    check: Callable[[], Awaitable[bool]], timeout_s: float, what: str, poll_s: float = 0.1
+) -> None:
+    """Until `check()` holds, asked every `poll_s`: for another process's state (the log, Redis), which gives
+    no event to await. Raises AssertionError naming `what` after `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await check():  # noqa: ASYNC110 (another process's state)
+                await asyncio.sleep(poll_s)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout_s} s: {what}") from None

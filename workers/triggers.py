@@ -118,4 +118,9 @@ class TriggerWatcher:
                 if asyncio.current_task().cancelling():  # type: ignore[union-attr]  # a driver's own error
                     raise asyncio.CancelledError from error  # for the cancellation: stopping, not failing
                 log.exception("trigger round failed; trying again in %.2f s", self.interval_s)
+            # redis-py's asyncio client can swallow a cancellation that comes mid-command and answer the
+            # command instead (redis/redis-py#2028): a round that returned while this task is being
+            # cancelled stops here, or the worker process would never exit.
+            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise asyncio.CancelledError
             await asyncio.sleep(self.interval_s)

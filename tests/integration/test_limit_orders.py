@@ -4,8 +4,6 @@ cancelled, or expired. The market's price is moved by the test, with outside swa
 
 from __future__ import annotations
 
-import copy
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +12,7 @@ from typing import Any
 import pytest
 
 from commands.trigger_orders import TriggerOutcome
-from domain.pools import PoolState
+from tests import market_moves
 from tests.harness import Engine, engine_settings, project_everything, running_engine
 
 LIMIT_ORDER = {
@@ -27,32 +25,14 @@ LIMIT_ORDER = {
 SEED = {"mock_seed": 7}
 
 
-async def sol_usdc_pools(engine: Engine) -> list[PoolState]:
-    chain = engine.services.chain
-    return [pool for venue in chain.venues for pool in await chain.pools(venue, "SOL", "USDC")]
-
-
 async def best_spot(engine: Engine) -> Decimal:
-    """USDC per SOL at the best SOL/USDC pool, before fees."""
-    return max(pool.spot_price("SOL") for pool in await sol_usdc_pools(engine))
+    """USDC per SOL at the best SOL/USDC pool of the market inside the engine, before fees."""
+    return await market_moves.best_spot(engine.http, "/market")
 
 
 async def push_sol_price(engine: Engine, up: Decimal) -> None:
     """Buy SOL with USDC in every SOL/USDC pool until each pool's spot price is `up` (a fraction) higher."""
-    now = int(time.time())
-    for pool in await sol_usdc_pools(engine):
-        target = pool.spot_price("SOL") * (1 + up)
-        amount = 10**6  # 1 USDC, doubled until it moves the pool far enough
-        while True:
-            moved = copy.deepcopy(pool)
-            moved.swap("USDC", amount, now)
-            if moved.spot_price("SOL") >= target:
-                break
-            amount *= 2
-        response = await engine.http.post(
-            "/market/swaps", json={"poolId": pool.pool_id, "tokenIn": "USDC", "amountInRaw": str(amount)}
-        )
-        assert response.status_code == 200, response.text
+    await market_moves.push_sol_price(engine.http, up, "/market")
 
 
 async def submit_limit(engine: Engine, **changes: Any) -> str:

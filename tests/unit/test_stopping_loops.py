@@ -1,17 +1,23 @@
 """A loop that is stopped while its driver is mid-read ends as cancelled, not with the driver's error.
 
 redis-py (and psycopg) can turn the cancellation of a read into a connection error of their own; raised as it
-is, asyncio reports it at shutdown as an unhandled exception with a traceback, for a clean stop."""
+is, asyncio reports it at shutdown as an unhandled exception with a traceback, for a clean stop. redis-py can
+also swallow it and answer the command: a loop that went on would keep its process from exiting."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from eventstore.memory import InMemoryEventStore
 from eventstore.signal import ANY_ORDER, RedisSignal
+from projections.trigger_index import InMemoryTriggerIndex, Pair
+from tests.fakes import FakeChain, FakeClock
+from workers.triggers import TriggerWatcher
 
 
 class _PubSubLosingItsReadOnCancel:
@@ -42,3 +48,33 @@ async def test_a_wake_up_listener_stopped_mid_read_ends_cancelled():
     reading.cancel()
     await asyncio.wait([reading])
     assert reading.cancelled(), reading.exception()
+
+
+class _IndexSwallowingTheCancel(InMemoryTriggerIndex):
+    """An index whose read, when cancelled the first time, answers anyway, as redis-py's client often does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+        self.swallowed = False
+
+    async def armed_pairs(self) -> set[Pair]:
+        self.reading.set()
+        if self.swallowed:
+            await asyncio.Event().wait()  # a second cancellation ends it (the test's teardown, if it fails)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        self.swallowed = True
+        return set()
+
+
+async def test_a_trigger_watcher_stopped_mid_read_ends_even_if_its_driver_swallows_the_cancellation():
+    async def never(_: str) -> None: ...
+
+    index = _IndexSwallowingTheCancel()
+    watcher = TriggerWatcher(index, FakeChain(), InMemoryEventStore(), never, FakeClock(), interval_s=0.001)
+    watching = asyncio.create_task(watcher.run_forever())
+    await index.reading.wait()
+    watching.cancel()
+    done, _ = await asyncio.wait([watching], timeout=5)
+    assert done == {watching} and watching.cancelled()
