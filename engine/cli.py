@@ -257,8 +257,9 @@ def uvicorn_config(settings: Settings, app: Any) -> Any:
         # uvicorn believes forwarded headers from 127.0.0.1 by default; only from TRUSTED_PROXIES here.
         proxy_headers=bool(settings.trusted_proxies.strip()),
         forwarded_allow_ips=settings.trusted_proxies.strip() or "",
-        # Requests still running this long after SIGTERM are cancelled.
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # Requests still running this long after SIGTERM are cancelled. Not 0: uvicorn's wait of 0 times out
+        # before it looks, and logs an error for the 0 requests it then cancels.
+        timeout_graceful_shutdown=max(settings.shutdown_grace_s, 0.1),
     )
 
 

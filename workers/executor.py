@@ -90,7 +90,10 @@ class OrderExecutor:
             for delivery in lingering:
                 delivery.cancel()
             if lingering:
-                log.warning("%d orders did not reach their next event within %.0f s", len(lingering), grace_s)
+                if grace_s > 0:  # with no grace asked for, none is missed
+                    log.warning(
+                        "%d orders did not reach their next event within %.0f s", len(lingering), grace_s
+                    )
                 _, lingering = await asyncio.wait(lingering, timeout=STOP_TIMEOUT_S)
             if lingering:
                 log.warning("%d orders did not stop within %.0f s", len(lingering), STOP_TIMEOUT_S)

@@ -27,11 +27,13 @@ STEPS = {
     "OrderFailed": "order failed",
 }
 LIFECYCLE = set(STEPS.values())
-# Orders that stay in the middle of their execution for the whole test.
+# Orders that stay in the middle of their execution for the whole test, and a stop that leaves them at once
+# for the next start (SHUTDOWN_GRACE_S 0: it does not wait for them to reach their next event).
 IN_FLIGHT = {
     "mock_quote_delay_ms": 5,
     "mock_execution_delay_ms_min": 30_000,
     "mock_execution_delay_ms_max": 30_000,
+    "shutdown_grace_s": 0,
 }
 
 
