@@ -173,7 +173,8 @@ class _Runner:
                 if not await self.execution.unless_stopping(self.wait_before_attempt()):
                     return  # nothing was started: the next worker waits out the rest
                 if not await self.landed_after_all():
-                    await self.record(order.start_attempt)
+                    now = self.execution.clock.now()  # a sniper order past its buy_by ends instead
+                    await self.record(lambda: order.too_late(now) or order.start_attempt())
             case OrderStatus.ROUTING if order.selected_venue is None:
                 await self.route()
             # A log may stop between these (an earlier version appended them one by one).

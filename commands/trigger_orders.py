@@ -86,6 +86,7 @@ def decide_trigger(
         return order.expire(now)
     pair = {order.token_in, order.token_out}
     pair_pools = [pool for pool in pools if {pool.token_x, pool.token_y} == pair]
+    buy_by = None
     if order.order_type is OrderType.SNIPER:
         launch = launches.get(order.token_out)
         if launch is None or launch.launched_at is None:
@@ -96,6 +97,7 @@ def decide_trigger(
         if verdict is not None:
             return verdict
         pair_pools = [pool for pool in pair_pools if order.deep_enough(pool)]
+        buy_by = order.deadline(launch)
     if not pair_pools:
         return None
     try:
@@ -111,4 +113,4 @@ def decide_trigger(
     if not order.reaches_limit(plan.amount_out_raw):
         return None
     _, legs, _ = route_records(plan, pair_pools, order.input_token, order.output_token)
-    return order.fire(legs)
+    return order.fire(legs, buy_by)

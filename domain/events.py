@@ -111,6 +111,9 @@ class TriggerFired(Event, frozen=True):
     amount_out: Decimal
     amount_out_raw: int
     route_plan: tuple[RouteLeg, ...]
+    # A sniper order with maxDelayMs: its token's launch plus that delay. An attempt that would start after
+    # it ends the order failed instead: a retry must not buy later than its owner allowed.
+    buy_by: datetime | None = None
 
 
 class OrderCancelled(Event, frozen=True):

@@ -101,6 +101,7 @@ class Order:
     max_delay_ms: int | None = None  # ... and only this long after its token's launch
     expires_at: datetime | None = None
     armed: bool = False  # a triggered order's TriggerArmed has been applied
+    buy_by: datetime | None = None  # a fired sniper order's deadline (TriggerFired.buy_by)
     attempt: int = 0
     quotes: tuple[Quote, ...] = ()
     route_plan: tuple[RouteLeg, ...] = ()
@@ -156,6 +157,8 @@ class Order:
                 self.order_type = event.order_type
                 self.token_in, self.token_out = event.token_in, event.token_out
                 self.amount_in_raw, self.slippage_bps = event.amount_in_raw, event.slippage_bps
+            case TriggerFired():
+                self.buy_by = event.buy_by
             case TriggerArmed():
                 self.limit_price, self.taking_amount_raw = event.limit_price, event.taking_amount_raw
                 self.token_out_decimals, self.max_delay_ms = event.token_out_decimals, event.max_delay_ms
@@ -321,8 +324,9 @@ class Order:
         without one has none to meet)."""
         return self.taking_amount_raw is None or amount_out_raw >= self.taking_amount_raw
 
-    def fire(self, route_plan: tuple[RouteLeg, ...]) -> TriggerFired:
-        """Fire a waiting order on the quote `route_plan` (legs taking the whole amountIn) gave it.
+    def fire(self, route_plan: tuple[RouteLeg, ...], buy_by: datetime | None = None) -> TriggerFired:
+        """Fire a waiting order on the quote `route_plan` (legs taking the whole amountIn) gave it; a sniper
+        order's attempts must start by `buy_by` (`deadline`).
 
         Raises `NotWaiting`, and `InvariantViolated` for a route that does not meet the limit."""
         if not self.is_waiting:
@@ -337,6 +341,16 @@ class Order:
             amount_out=self.output_token.value(amount_out_raw),
             amount_out_raw=amount_out_raw,
             route_plan=route_plan,
+            buy_by=buy_by,
+        )
+
+    def too_late(self, now: datetime) -> OrderFailed | None:
+        """A fired sniper order whose next attempt would start after its `buy_by`: failed, as a retry
+        would buy later than its owner allowed. None otherwise."""
+        if self.buy_by is None or now <= self.buy_by:
+            return None
+        return self.abandon(
+            f"not bought within maxDelayMs ({self.max_delay_ms} ms) of {self.token_out}'s launch"
         )
 
     def cancel(self, reason: str = "cancelled by its client") -> OrderCancelled:
@@ -376,10 +390,15 @@ class Order:
         """A waiting sniper order expired (at the launch plus `max_delay_ms`) once `now` is past that, None
         before, or when it has no delay or its token has not launched: also for a token launched only
         against another quote token than the order pays with, whose pools the order cannot buy from."""
+        deadline = self.deadline(launch)
+        return OrderExpired(expires_at=deadline) if deadline is not None and now > deadline else None
+
+    def deadline(self, launch: Launch) -> datetime | None:
+        """The last moment a sniper order may buy: its token's launch plus `max_delay_ms` (None: no delay,
+        or not launched)."""
         if launch.launched_at is None or self.max_delay_ms is None:
             return None
-        deadline = launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
-        return OrderExpired(expires_at=deadline) if now > deadline else None
+        return launch.launched_at + timedelta(milliseconds=self.max_delay_ms)
 
     def deep_enough(self, pool: Pool) -> bool:
         """Whether a sniper order may buy from `pool`: it holds at least `min_liquidity_raw` of tokenIn."""

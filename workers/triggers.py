@@ -78,6 +78,9 @@ class TriggerWatcher:
                 # Launched against another quote token: the orders cannot buy, but their delay runs out.
                 for order_id in await self.index.crossed(pair, Decimal(0)):
                     checks.setdefault(order_id, [])
+        # Decided as of now, after the reads: a launch the reads saw happened before this moment, so a
+        # sniper order's delay is never judged shorter than it is.
+        now = self.clock.now()
         slots = asyncio.Semaphore(CHECKS_AT_ONCE)
 
         async def check(order_id: str, pools: list[PoolState]) -> TriggerOutcome:

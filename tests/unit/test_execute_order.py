@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -24,6 +25,7 @@ from domain.events import (
     LeftOut,
     OrderConfirmed,
     OrderFailed,
+    RouteLeg,
     RoutingStarted,
     TransactionBuilt,
     TransactionSubmitted,
@@ -36,7 +38,7 @@ from domain.retry import RetryPolicy
 from domain.route_plan import plan_route
 from domain.routing import route_records
 from domain.status import OrderStatus
-from domain.tokens import TOKENS
+from domain.tokens import TOKENS, Launch
 from eventstore.memory import InMemoryEventStore
 from tests.fakes import (
     FakeChain,
@@ -713,6 +715,36 @@ async def test_a_limit_order_whose_price_fell_after_the_fire_is_never_sent_below
     failures = [e for e in events if isinstance(e, ExecutionAttemptFailed | OrderFailed)]
     assert [type(e).__name__ for e in failures] == ["ExecutionAttemptFailed", "OrderFailed"]
     assert all("below the limit's 75.5 USDC" in e.reason for e in failures)
+    assert setup.chain.sent == []
+
+
+async def test_a_fired_sniper_order_past_its_deadline_ends_failed_instead_of_buying_late():
+    """Its trigger fired in time, but its attempt (a first one held up by the rate limit, or a retry) would
+    start after the launch plus maxDelayMs: it ends, nothing sent."""
+    setup = Setup()
+    launched_at = setup.clock.now() - timedelta(seconds=2)
+    launch = Launch(symbol="PEPE", decimals=6, mint_authority=None, freeze_authority=None, launched_at=None)
+    submitted = Order.submit("sniper", "SOL", "PEPE", 50, amount_in="0.5")
+    armed = Order.arm(submitted, launched_at - timedelta(minutes=1), launch=launch, max_delay_ms=1000)
+    assert armed is not None
+    order = Order.from_events(ORDER_ID, [submitted, armed])
+    leg = RouteLeg(
+        venue="raydium",
+        pool="raydium-cpmm-PEPE-SOL-1",
+        percent=100,
+        amount_in=Decimal("0.5"),
+        amount_in_raw=order.amount_in_raw,
+        amount_out=Decimal(9_000_000),
+        amount_out_raw=9_000_000_000_000,
+    )
+    fired = order.fire((leg,), buy_by=launched_at + timedelta(seconds=1))
+    await setup.store.append(ORDER_ID, [submitted, armed, fired], expected_version=0)
+    events = await setup.run()
+
+    assert types(events) == ["OrderSubmitted", "TriggerArmed", "TriggerFired", "OrderFailed"]
+    assert events[-1] == OrderFailed(
+        reason="not bought within maxDelayMs (1000 ms) of PEPE's launch", attempts=0
+    )
     assert setup.chain.sent == []
 
 

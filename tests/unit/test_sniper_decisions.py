@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 
 from commands.trigger_orders import decide_trigger
-from domain.events import OrderExpired, OrderFailed
+from domain.events import OrderExpired, OrderFailed, TriggerFired
 from domain.order import Order, OrderRejected, OrderUnprocessable
+from domain.pools import CpmmPool
 from domain.tokens import Launch
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -81,3 +82,38 @@ def test_a_min_liquidity_below_zero_finer_than_the_token_or_beyond_any_pool_is_r
 
 def test_min_liquidity_is_kept_in_base_units_and_zero_by_default():
     assert (waiting(min_liquidity="10").min_liquidity_raw, waiting().min_liquidity_raw) == (10 * 10**9, 0)
+
+
+def pepe_pool() -> CpmmPool:
+    """PEPE's first pool: 1e9 PEPE (6 decimals) against 50 SOL."""
+    return CpmmPool(
+        pool_id="raydium-cpmm-PEPE-SOL-1",
+        venue="raydium",
+        token_x="PEPE",
+        token_y="SOL",
+        decimals_x=6,
+        decimals_y=9,
+        reserve_x=10**15,
+        reserve_y=50 * 10**9,
+    )
+
+
+def test_a_sniper_order_fires_with_its_deadline_so_no_retry_buys_later():
+    order = waiting(max_delay_ms=1000)
+    fired = decide_trigger(order, [pepe_pool()], NOW + timedelta(milliseconds=400), {"PEPE": launch()})
+    assert isinstance(fired, TriggerFired) and fired.buy_by == NOW + timedelta(seconds=1)
+    order.apply(fired)
+
+    assert order.too_late(NOW + timedelta(seconds=1)) is None
+    too_late = order.too_late(NOW + timedelta(milliseconds=1001))
+    assert too_late == OrderFailed(
+        reason="not bought within maxDelayMs (1000 ms) of PEPE's launch", attempts=0
+    )
+
+
+def test_a_sniper_order_without_a_delay_has_no_deadline_after_firing():
+    order = waiting()
+    fired = decide_trigger(order, [pepe_pool()], NOW + timedelta(days=1), {"PEPE": launch()})
+    assert isinstance(fired, TriggerFired) and fired.buy_by is None
+    order.apply(fired)
+    assert order.too_late(NOW + timedelta(days=365)) is None
