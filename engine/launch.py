@@ -36,7 +36,9 @@ async def announce(base_url: str, announcement: dict[str, Any]) -> dict[str, Any
 async def launch(base_url: str, announcement: dict[str, Any], pool: dict[str, Any]) -> dict[str, Any]:
     """Announce `announcement` ({symbol, decimals, mintAuthority, freezeAuthority}) if the market at
     `base_url` does not know its symbol, create `pool` ({venue, quoteToken, amountRaw, quoteAmountRaw})
-    for it, and return the token's record (the JSON of GET /tokens/{symbol}). Raises LaunchFailed."""
+    for it, and return the token's record (the JSON of GET /tokens/{symbol}). Raises LaunchFailed, also
+    before any pool is made when the market knows the token otherwise (other decimals would misprice the
+    pool's deposits by powers of ten)."""
     symbol = announcement["symbol"]
     async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=TIMEOUT_S) as http:
         try:
@@ -44,12 +46,22 @@ async def launch(base_url: str, announcement: dict[str, Any], pool: dict[str, An
             if known.status_code == 404:
                 _checked(await http.post("/tokens", json=announcement), "announcing it")
             else:
-                _checked(known, "reading it")
+                _same_token(_checked(known, "reading it").json(), announcement)
             _checked(await http.post(f"/tokens/{symbol}/pools", json=pool), "creating its pool")
             record: dict[str, Any] = _checked(await http.get(f"/tokens/{symbol}"), "reading it").json()
         except httpx.HTTPError as error:
             raise LaunchFailed(f"could not reach the market at {base_url}: {error}") from None
     return record
+
+
+def _same_token(record: dict[str, Any], announcement: dict[str, Any]) -> None:
+    differs = [
+        f"{name} {record.get(name)!r}, not {given!r}"
+        for name, given in announcement.items()
+        if name != "symbol" and record.get(name) != given
+    ]
+    if differs:
+        raise LaunchFailed(f"{announcement['symbol']} is announced already, with {'; '.join(differs)}")
 
 
 def _checked(response: httpx.Response, step: str) -> httpx.Response:

@@ -287,6 +287,10 @@ async def test_a_market_process_plays_its_schedule_and_the_cli_launches_on_it(po
                 "meteora-dlmm-PEPE-SOL-1",
                 "raydium-cpmm-PEPE-SOL-1",
             ]
+            mistaken = order_engine(*launch[:4], "9", *launch[5:], cwd=tmp_path)  # PEPE has 6 decimals
+            assert mistaken.returncode == 1, mistaken.stdout
+            assert "PEPE is announced already, with decimals 6, not 9" in mistaken.stderr
+            assert len((await http.get("/pools", params={"tokenIn": "PEPE"})).json()) == 2  # no pool made
         off = {**env, "MARKET_SCRIPTING": "false"}
         with role_processes(["market"], off, tmp_path / "second"):
             await wait_until_healthy(http)
