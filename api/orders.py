@@ -131,8 +131,8 @@ class OrderSubmission(msgspec.Struct, rename="camel", forbid_unknown_fields=True
         msgspec.Meta(
             extra_json_schema={
                 "description": "Limit orders: the least tokenOut per tokenIn (whole tokens) the order may "
-                "take, fees and price impact in, as a JSON number or a decimal string (at most 18 "
-                "significant digits). Give this, takingAmount or takingAmountRaw.",
+                "take, fees and price impact in, as a JSON number or a decimal string (at most 38 "
+                "digits). Give this, takingAmount or takingAmountRaw.",
                 "examples": [160, "160.5"],
                 "extra": DECIMAL_OR_NULL,
             },

@@ -53,7 +53,7 @@ MAX_WAIT = timedelta(days=365)  # the latest expiresAt a waiting order may have,
 MAX_SNIPE_DELAY_MS = 3_600_000  # a sniper order buys within at most an hour of its token's launch
 # A price as text: plain digits, above 0 (`0.5`, `150`, `150.25`; not `0`, `00.5`, `1e3`, ` 1`).
 PRICE_TEXT = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?")
-MAX_PRICE_TEXT = 40
+MAX_PRICE_TEXT = MAX_DIGITS  # characters: a text this long has no more digits than a price may have
 
 
 class OrderRejected(Exception):
@@ -596,7 +596,8 @@ def _positive_decimal(field: str, value: Decimal | str) -> Decimal:
     if isinstance(value, str) and (len(value) > MAX_PRICE_TEXT or PRICE_TEXT.fullmatch(value) is None):
         raise OrderRejected(
             field,
-            f"must be a decimal number above 0 of plain digits (at most {MAX_PRICE_TEXT}), such as 150.25",
+            f"must be a decimal number above 0 of plain digits, at most {MAX_PRICE_TEXT} characters, "
+            "such as 150.25",
         )
     number = Decimal(value)
     if not number.is_finite() or number <= 0:
