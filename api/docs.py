@@ -23,7 +23,10 @@ ASSETS_PATH = f"{SCHEMA_PATH}/assets"
 
 API_VERSION = "0.1.0"
 
-DESCRIPTION = """Market orders for Solana token swaps, routed to Raydium or Meteora, streamed live.
+DESCRIPTION = """Market, limit and sniper orders for Solana token swaps, routed to Raydium or Meteora,
+streamed live. A limit order waits (`waiting`) until a quote for its whole amount reaches its limit; a
+sniper order waits for its token's first pool; either then runs as a market order, or ends `cancelled`
+(`POST /api/orders/{orderId}/cancel`) or `expired`.
 
 This page's document: [`/schema/openapi.json`](/schema/openapi.json).
 
@@ -32,9 +35,11 @@ schema: [`/schema/asyncapi.json`](/schema/asyncapi.json)):
 
 - `/api/orders/execute?orderId=<uuid>[&afterVersion=N]`: one order's events, so far and then live, in
   version order, no gap, no duplicate; closes `1000` after the terminal event, `4404` for an unknown order,
-  `4400` for a malformed request. The POST answers this address as `wsUrl`.
-- `/api/orders/stream[?afterPosition=N]`: every event of every order in log order, replay then live, each
-  message with its `position`; resume with the last position received.
+  `4400` for a malformed request, `1001` when the API shuts down (resume elsewhere with `afterVersion`).
+  The POST answers this address as `wsUrl`.
+- `/api/orders/stream[?afterToken=T]`: every event of every order in log order, replay then live, each
+  message with its `resumeToken`; resume with the last token received (tokens increase along the stream;
+  positions do not always).
 
 A message is `orderId`, `version`, `type` (the event), `status` (after it), `timestamp`, then the event's
 own fields in camelCase: the same objects `GET /api/orders/{orderId}/events` lists."""
