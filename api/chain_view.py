@@ -14,7 +14,7 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from api.errors import error_response, error_responses
+from api.errors import MarketUnavailable, error_responses
 from domain.pairs import Pair, pair_of
 from domain.pools import PoolState
 from domain.routing import PRICE_DIGITS
@@ -24,7 +24,6 @@ from venues.chain import Chain, TokenRecord
 
 # The port is a Protocol, which Litestar cannot check an instance against: the value is taken as given.
 ChainDependency = NamedDependency[SkipValidation[Chain]]
-MARKET_UNAVAILABLE = "the market did not answer; try again"
 
 
 class PairPrice(msgspec.Struct, rename="camel"):
@@ -82,8 +81,8 @@ async def prices(chain: ChainDependency) -> Prices:
     pairs = [pair_of(a, b) for a, b in combinations(TOKENS, 2)]
     try:
         pools = await asyncio.gather(*(_pools_of(chain, pair) for pair in pairs))
-    except VENUE_FAILURES:
-        return error_response(503, "market_unavailable", MARKET_UNAVAILABLE)  # type: ignore[return-value]
+    except VENUE_FAILURES as failure:
+        raise MarketUnavailable from failure
     listed = [best_prices(pair, found) for pair, found in zip(pairs, pools, strict=True) if found]
     return Prices(at=int(time.time() * 1000), pairs=listed)
 
@@ -100,7 +99,6 @@ async def tokens(chain: ChainDependency) -> list[TokenRecord]:
     and `firstPool` (unix ms; null until the token's first pool). `503 market_unavailable` when the market
     does not answer."""
     try:
-        records = await chain.tokens()
-    except VENUE_FAILURES:
-        return error_response(503, "market_unavailable", MARKET_UNAVAILABLE)  # type: ignore[return-value]
-    return records
+        return await chain.tokens()
+    except VENUE_FAILURES as failure:
+        raise MarketUnavailable from failure

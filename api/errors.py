@@ -200,6 +200,20 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Err
     )
 
 
+class MarketUnavailable(Exception):
+    """The market (a venue) did not answer a request that needed it; answered 503 `market_unavailable`.
+    Raised by handlers from the venue port's failures (`venues.base.VENUE_FAILURES`), which are not mapped
+    here themselves: `TimeoutError` is too general to mean the market everywhere."""
+
+    def __init__(self, message: str = "the market did not answer; try again", field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def _market_down(_: Request[Any, Any, Any], exc: MarketUnavailable) -> Response[ErrorBody]:
+    return error_response(HTTP_503_SERVICE_UNAVAILABLE, "market_unavailable", str(exc), exc.field)
+
+
 def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(
@@ -213,6 +227,7 @@ EXCEPTION_HANDLERS = {
     # The database or Redis cannot be reached: the request did nothing half-way, so it can be retried.
     StoreUnavailable: _dependency_down,
     RedisConnectionError: _dependency_down,
+    MarketUnavailable: _market_down,
     ValidationException: _validation_error,
     OrderRejected: _order_rejected,
     IdempotencyKeyReused: _key_reused,

@@ -18,7 +18,7 @@ from litestar.params import Body, FromQuery, HeaderParameter, PathParameter, Que
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.access import require_api_key
-from api.errors import error_response, error_responses
+from api.errors import MarketUnavailable, error_responses
 from api.messages import event_message
 from api.requests import strictly_typed
 from commands.cancel_order import cancel_order
@@ -466,13 +466,9 @@ class OrderController(Controller):
                 enqueue,
                 launch_of=launch_of,
             )
-        except VENUE_FAILURES:  # looking a sniper order's token up
-            return error_response(  # type: ignore[return-value]
-                503,
-                "market_unavailable",
-                "tokenOut: the market did not answer; nothing was recorded",
-                "tokenOut",
-            )
+        except VENUE_FAILURES as failure:  # looking a sniper order's token up
+            message = "tokenOut: the market did not answer; nothing was recorded"
+            raise MarketUnavailable(message, "tokenOut") from failure
         accepted = OrderAccepted(submitted.order_id, f"/api/orders/execute?orderId={submitted.order_id}")
         return Response(accepted, status_code=HTTP_201_CREATED if submitted.created else HTTP_200_OK)
 

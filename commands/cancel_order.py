@@ -20,7 +20,7 @@ async def cancel_order(order_id: str, store: EventStore, reason: str = "cancelle
             raise OrderNotFound(order_id)
         order = Order.from_events(order_id, [recorded.event for recorded in history])
         event = order.cancel(reason)
-        metadata = {"correlationId": history[0].metadata.get("correlationId", order_id)}
+        metadata = {"correlationId": history[0].correlation_id}
         try:
             await store.append(order_id, [event], expected_version=order.version, metadata=metadata)
             return

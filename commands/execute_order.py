@@ -130,7 +130,7 @@ class _Runner:
     def __init__(self, execution: Execution, history: list[RecordedEvent]) -> None:
         self.execution = execution
         self.order_id = history[0].order_id
-        self.correlation_id = history[0].metadata.get("correlationId", self.order_id)
+        self.correlation_id = history[0].correlation_id
         # The transaction this run recorded as submitted and has not sent yet: the chain cannot know it,
         # so it is sent without asking first (any other is asked about: a run before may have sent it).
         self.unsent: str | None = None

@@ -56,7 +56,7 @@ async def check_trigger(
     event = decide_trigger(order, pools, now, launches or {})
     if event is None:
         return TriggerOutcome.NOT_REACHED
-    metadata = {"correlationId": history[0].metadata.get("correlationId", order_id), "worker": worker_id}
+    metadata = {"correlationId": history[0].correlation_id, "worker": worker_id}
     try:
         await store.append(order_id, [event], expected_version=order.version, metadata=metadata)
     except ConcurrencyConflict:  # fired, cancelled or expired by another since it was read

@@ -86,6 +86,12 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     log_position: LogPosition
     metadata: dict[str, Any] = {}
 
+    @property
+    def correlation_id(self) -> str:
+        """The request this event's order came from (`X-Request-ID`), the order's id when none was given:
+        every later event of the order is recorded with its first event's."""
+        return str(self.metadata.get("correlationId", self.order_id))
+
 
 class ConcurrencyConflict(Exception):
     """Another writer appended to the order since its version was read."""
