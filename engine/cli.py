@@ -411,6 +411,13 @@ def _market_app(settings: Settings) -> Litestar:
     return create_market_app(market, lifespan)
 
 
+def _run_roles_to_exit(settings: Settings, *, worker: bool = False, projector: bool = False) -> None:
+    from engine.exiting import run_to_exit
+    from engine.services import CLOSE_TIMEOUT_S
+
+    run_to_exit(_run_roles(settings, worker=worker, projector=projector), CLOSE_TIMEOUT_S)
+
+
 async def _run_roles(settings: Settings, *, worker: bool = False, projector: bool = False) -> None:
     from engine.services import Services
 
@@ -449,7 +456,7 @@ def worker(
     _require_market_url(settings)
     with _explained(settings):
         _check_backends(settings)
-        asyncio.run(_run_roles(settings, worker=True))
+        _run_roles_to_exit(settings, worker=True)
 
 
 @app.command()
@@ -461,7 +468,7 @@ def projector(
     _require_shared_backends(settings, "projector")
     with _explained(settings):
         _check_backends(settings)
-        asyncio.run(_run_roles(settings, projector=True))
+        _run_roles_to_exit(settings, projector=True)
 
 
 @app.command()

@@ -37,7 +37,14 @@ from projections.order_view import fold
 from projections.orders import OrdersProjection
 from projections.tables import orders
 from tests.harness import MARKET_ORDER
-from tests.processes import ORDER_ENGINE, environment, free_port, wait_for_workers, wait_until_healthy
+from tests.processes import (
+    environment,
+    free_port,
+    start_role,
+    stop_processes,
+    wait_for_workers,
+    wait_until_healthy,
+)
 from tests.services import create_database, drop_database, fresh_redis
 
 CHAOS_SETTINGS = {
@@ -61,23 +68,18 @@ class Role:
     process: subprocess.Popen | None = None
     starts: int = 0
 
+    @property
+    def log(self) -> Path:
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
     def start(self) -> None:
         self.starts += 1
-        log = (self.log_dir / f"{self.name}-{self.starts}.log").open("w")
-        role = self.name.split("-")[0]
-        self.process = subprocess.Popen(
-            [ORDER_ENGINE, role], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.process = start_role(self.name.split("-")[0], self.env, self.log)
 
     def kill(self) -> None:
         assert self.process is not None
         self.process.kill()
         self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
 
 
 @dataclass
@@ -191,8 +193,7 @@ async def chaos_run(
             }
         await _check(database_url, redis_url, accepted, landed, summary)
     finally:
-        for role in roles:
-            role.stop()
+        stop_processes(role.process for role in roles if role.process is not None)
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -18,8 +18,6 @@ from tests.processes import environment, free_port, role_processes, wait_for_wor
 from tests.services import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-# Seven engine processes start at once: on a busy 2-core machine their imports alone take tens of seconds.
-START_TIMEOUT_S = 120
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
 
 
@@ -80,7 +78,7 @@ async def fleet(
     with ExitStack() as stack:
         stack.enter_context(role_processes(["market"], env(), work_dir / "market"))
         async with httpx.AsyncClient(base_url=market_url) as http:
-            await wait_until_healthy(http, START_TIMEOUT_S)
+            await wait_until_healthy(http)
         apis = [
             stack.enter_context(role_processes(["api"], env(port=port), work_dir / f"api-{n}"))[0]
             for n, port in enumerate(api_ports, 1)
@@ -90,11 +88,11 @@ async def fleet(
         api_urls = [f"http://127.0.0.1:{port}" for port in api_ports]
         for url in api_urls:
             async with httpx.AsyncClient(base_url=url) as http:
-                await wait_until_healthy(http, START_TIMEOUT_S)
-        await wait_for_workers(redis_url, 2, START_TIMEOUT_S)
+                await wait_until_healthy(http)
+        await wait_for_workers(redis_url, 2)
         proxy_port = free_port()
         proxy_url = f"http://127.0.0.1:{proxy_port}"
         stack.enter_context(caddy_process(proxy_port, api_ports, work_dir / "proxy"))
         async with httpx.AsyncClient(base_url=proxy_url) as http:
-            await wait_until_healthy(http, START_TIMEOUT_S)
+            await wait_until_healthy(http)
         yield Fleet(proxy_url, api_urls, apis, market_url)

@@ -10,7 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,9 +23,14 @@ from tests.settings import FAST
 from workers.presence import live_workers
 
 ORDER_ENGINE = str(Path(sys.executable).parent / "order-engine")
+# How long a process may take to answer: on a 2-core machine busy with other work, importing the engine
+# alone takes tens of seconds.
+STARTUP_TIMEOUT_S = 120.0
+# Longer than a stop may take: SHUTDOWN_GRACE_S (20 s by default) and the close timeouts after it.
+STOP_TIMEOUT_S = 45.0
 
 
-async def wait_for_workers(redis_url: str, count: int, timeout_s: float = 30) -> None:
+async def wait_for_workers(redis_url: str, count: int, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
     """Until `count` worker processes have announced themselves (they give no other sign of readiness)."""
     client = Redis.from_url(redis_url)
     try:
@@ -34,25 +41,64 @@ async def wait_for_workers(redis_url: str, count: int, timeout_s: float = 30) ->
         await client.aclose()
 
 
+# Each started process's log file, for the message of a process that does not stop.
+_LOGS: weakref.WeakKeyDictionary[subprocess.Popen, Path] = weakref.WeakKeyDictionary()
+
+
+def start_role(role: str, env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    """`order-engine <role>` with `env` added to this process's environment, writing to `log`."""
+    process = subprocess.Popen(
+        [ORDER_ENGINE, role], env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    _LOGS[process] = log
+    return process
+
+
 @contextmanager
 def role_processes(roles: list[str], env: dict[str, str], log_dir: Path) -> Iterator[list[subprocess.Popen]]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    processes = [
-        subprocess.Popen(
-            [ORDER_ENGINE, role],
-            env={**os.environ, **env},
-            stdout=(log_dir / f"{role}-{n}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for n, role in enumerate(roles)
-    ]
+    processes = [start_role(role, env, log_dir / f"{role}-{n}.log") for n, role in enumerate(roles)]
     try:
         yield processes
     finally:
-        for process in processes:
+        stop_processes(processes)
+
+
+def stop_processes(processes: Iterable[subprocess.Popen], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM every one of `processes` still running and wait for them all, `timeout_s` in all. One still
+    running then is killed, so that no process outlives its test (to write into the next test's database),
+    and AssertionError names it with the end of its log."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=20)
+    deadline = time.monotonic() + timeout_s
+    stuck = []
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stuck.append(process)
+    for process in stuck:
+        process.kill()
+        process.wait()
+    if stuck:
+        raise AssertionError(
+            "\n".join(
+                f"{' '.join(map(str, p.args))} (pid {p.pid}) did not stop within {timeout_s:.0f} s"
+                f" of SIGTERM; its log ends:\n{_tail(_LOGS.get(p))}"
+                for p in stuck
+            )
+        )
+
+
+def _tail(log: Path | None, lines: int = 30) -> str:
+    if log is None:
+        return "(not kept)"
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"({error})"
 
 
 def environment(
@@ -71,7 +117,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def wait_until_healthy(http: httpx.AsyncClient, timeout_s: float = 30) -> None:
+async def wait_until_healthy(http: httpx.AsyncClient, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
     async with asyncio.timeout(timeout_s):
         while True:  # another process: polling its health endpoint is the only way to know it is up
             with contextlib.suppress(httpx.TransportError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ORDER_ENGINE, free_port
+from tests.processes import ORDER_ENGINE, free_port, stop_processes
 from tests.services import TEST_DATABASE_URL, TEST_REDIS_URL, create_database, drop_database
 
 ROLES = ["serve", "api", "worker", "projector"]
@@ -74,8 +74,7 @@ def test_flags_win_over_the_environment(tmp_path):
             assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
             time.sleep(0.1)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_processes([process])
     assert database.exists() and not (tmp_path / "env.db").exists()
 
 

@@ -104,8 +104,11 @@ async def test_no_pooled_connection_free_in_time_is_store_unavailable_everywhere
 async def test_a_connection_killed_under_the_store_is_store_unavailable_everywhere(postgres_url):
     """PostgreSQL ends the pooled connection between two calls (a restart, an administrator, a failover):
     the next statement on it fails, through SQLAlchemy or straight on psycopg (appends and follower reads)."""
-    backend = backend_for(postgres_url)
-    engine = backend.open(postgres_url)
+    # Named, so that only the store's connection is ended: other tests' connections to the database may
+    # still be open (closed when collected).
+    store_url = str(make_url(postgres_url).update_query_dict({"application_name": "store-under-test"}))
+    backend = backend_for(store_url)
+    engine = backend.open(store_url)
     store = backend.event_store(engine, InProcessSignal())
 
     async def kill_the_pooled_connection() -> None:
@@ -114,8 +117,7 @@ async def test_a_connection_killed_under_the_store_is_store_unavailable_everywhe
             killed = await (
                 await admin.execute(
                     "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND backend_type = 'client backend'"
+                    " WHERE datname = current_database() AND application_name = 'store-under-test'"
                 )
             ).fetchone()
         assert killed == (1,)

@@ -9,7 +9,6 @@ other sign."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
@@ -34,6 +33,7 @@ from tests.processes import (
     environment,
     free_port,
     role_processes,
+    stop_processes,
     until,
     wait_for_workers,
     wait_until_healthy,
@@ -53,9 +53,6 @@ ENDS_OF_THE_WAIT = ("TriggerFired", "OrderCancelled", "OrderExpired")
 # Watchers that look often: a price move is seen within a few tens of milliseconds, as a cancel is answered.
 WATCHING = {"mock_seed": 7, "trigger_interval_ms": 20}
 ROLES = ["market", "api", "worker", "worker", "projector"]
-# How long the processes may take to answer: on a 2-core machine busy with other work, importing the engine
-# alone takes tens of seconds.
-STARTUP_TIMEOUT_S = 120
 
 
 @dataclass
@@ -71,17 +68,14 @@ class Fleet:
     async def running(self, name: str) -> AsyncIterator[None]:
         """Every role started (again, on the same ports and databases), until each answers."""
         with role_processes(ROLES, self.env, self.log_dir / name) as self.processes:
-            await wait_until_healthy(self.market, STARTUP_TIMEOUT_S)
-            await wait_until_healthy(self.api, STARTUP_TIMEOUT_S)
-            await wait_for_workers(self.redis_url, 2, STARTUP_TIMEOUT_S)
+            await wait_until_healthy(self.market)
+            await wait_until_healthy(self.api)
+            await wait_for_workers(self.redis_url, 2)
             yield
 
     def stop(self) -> None:
         """Stop every process as a deployment does (SIGTERM), and wait for each to exit."""
-        for process in self.processes:
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            process.wait(timeout=30)
+        stop_processes(self.processes)
 
 
 @asynccontextmanager
