@@ -15,6 +15,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventstore.cancelling import stop_if_cancelled
 from eventstore.grouped import Grouped
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,7 @@ class RedisSignal:
                 async for message in pubsub.listen():
                     yield message["data"].decode()
             except (RedisError, OSError) as error:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():  # redis-py reports a cancelled read as lost
-                    raise asyncio.CancelledError from error  # what it is: stopping, not failing
+                stop_if_cancelled(error)  # redis-py reports a cancelled read as a lost connection
                 log.warning("append wake-ups interrupted, reconnecting: %s", error)
                 await asyncio.sleep(self.reconnect_delay_s)
             finally:

@@ -8,6 +8,7 @@ import logging
 from typing import Protocol
 
 from eventstore.base import EventStore, LogPosition, RecordedEvent
+from eventstore.cancelling import stop_if_cancelled
 from eventstore.signal import AppendSignal
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Projector:
             while True:
                 self._appended.clear()
                 await self._apply_appended()
+                stop_if_cancelled()
                 # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that
                 # comes as the wait ends, and stopping the process then waits for this task forever.
                 woken = False
@@ -135,8 +137,7 @@ class Projector:
     def _retry_later(error: Exception, what: str) -> None:
         """Log `error` (in an `except` block) to try again in the next round; or raise CancelledError when it
         is a driver's own error for the task's cancellation: stopping, not failing."""
-        if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-            raise asyncio.CancelledError from error
+        stop_if_cancelled(error)
         log.exception("%s failed; retrying", what)
 
     async def _listen(self) -> None:

@@ -15,6 +15,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import LockError
 
+from eventstore.cancelling import stop_if_cancelled
 from eventstore.grouped import Grouped
 
 PREFIX = "order-engine:claim"
@@ -74,6 +75,7 @@ class RedisClaims:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             await lock.reacquire()  # type: ignore[attr-defined]
+            stop_if_cancelled()
 
     async def held(self, order_ids: list[str]) -> set[str]:
         if not order_ids:

@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from commands.submit_order import Enqueue
+from eventstore.cancelling import stop_if_cancelled
 from projections.queries import OrderQueries
 from workers.claims import OrderClaims
 
@@ -37,7 +38,7 @@ async def sweep_forever(
         try:
             await sweep_once(queries, claims, enqueue, grace_s)
         except Exception as error:
-            if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
-                raise asyncio.CancelledError from error  # what it is: stopping, not failing
+            stop_if_cancelled(error)
             log.exception("recovery sweep failed; trying again in %.0f s", interval_s)
+        stop_if_cancelled()
         await asyncio.sleep(interval_s)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from types import SimpleNamespace
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -17,6 +18,9 @@ from eventstore.memory import InMemoryEventStore
 from eventstore.signal import ANY_ORDER, RedisSignal
 from projections.trigger_index import InMemoryTriggerIndex, Pair
 from tests.fakes import FakeChain, FakeClock
+from workers import consumers, presence
+from workers.limits import RedisStartLimiter
+from workers.recovery import sweep_forever
 from workers.triggers import TriggerWatcher
 
 
@@ -78,3 +82,67 @@ async def test_a_trigger_watcher_stopped_mid_read_ends_even_if_its_driver_swallo
     watching.cancel()
     done, _ = await asyncio.wait([watching], timeout=5)
     assert done == {watching} and watching.cancelled()
+
+
+class _AnswersWhenCancelled:
+    """A server call that, cancelled the first time, answers `answer` anyway (as redis-py's client often
+    does); a second call waits until it is cancelled."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+        self.called = asyncio.Event()
+        self.swallowed = False
+
+    async def __call__(self, *_: object, **__: object) -> object:
+        self.called.set()
+        if self.swallowed:
+            await asyncio.Event().wait()  # the loop went on: a second cancellation ends it (the teardown)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        self.swallowed = True
+        return self.answer
+
+
+async def _ends_once_cancelled(loop: Coroutine[Any, Any, None], call: _AnswersWhenCancelled) -> None:
+    running = asyncio.create_task(loop)
+    await call.called.wait()
+    running.cancel()
+    done, _ = await asyncio.wait([running], timeout=5)
+    if not done:  # the loop went on past the swallowed cancellation
+        running.cancel()
+    assert done == {running} and running.cancelled(), "the loop went on after its cancellation"
+
+
+async def _no_keys(**_: object) -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+async def test_the_presence_renewal_ends_even_if_its_driver_swallows_the_cancellation(monkeypatch):
+    monkeypatch.setattr(presence, "RENEW_EVERY_S", 0)
+    redis = SimpleNamespace(set=_AnswersWhenCancelled(True))
+    await _ends_once_cancelled(presence.announce_forever(redis, "worker-1"), redis.set)  # type: ignore[arg-type]
+
+
+async def test_the_dead_worker_reaper_ends_even_if_its_driver_swallows_the_cancellation(monkeypatch):
+    async def never(_: str) -> None: ...
+
+    monkeypatch.setattr(consumers, "RENEW_EVERY_S", 0)
+    redis = SimpleNamespace(xinfo_consumers=_AnswersWhenCancelled([]), scan_iter=_no_keys)
+    reaping = consumers.reap_forever(redis, None, never)  # type: ignore[arg-type]
+    await _ends_once_cancelled(reaping, redis.xinfo_consumers)
+
+
+async def test_the_recovery_sweep_ends_even_if_its_driver_swallows_the_cancellation():
+    async def never(_: str) -> None: ...
+
+    queries = SimpleNamespace(unfinished=_AnswersWhenCancelled([]))
+    claims = SimpleNamespace(held=lambda _: asyncio.sleep(0, set()))
+    sweeping = sweep_forever(queries, claims, never, grace_s=0, interval_s=0)  # type: ignore[arg-type]
+    await _ends_once_cancelled(sweeping, queries.unfinished)
+
+
+async def test_the_start_limiter_ends_its_wait_even_if_its_driver_swallows_the_cancellation():
+    take_turn = _AnswersWhenCancelled(1)  # its script's answer: wait 1 ms
+    limiter = RedisStartLimiter(SimpleNamespace(register_script=lambda _: take_turn), 1, 1.0)  # type: ignore[arg-type]
+    await _ends_once_cancelled(limiter.wait_for_turn(), take_turn)
