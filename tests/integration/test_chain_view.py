@@ -13,6 +13,7 @@ from domain.tokens import TOKENS
 from engine.services import Services
 from tests.harness import Engine, engine_settings, running_engine
 from tests.integration.test_limit_orders import push_sol_price
+from tests.integration.test_sniper_orders import SNIPER_ORDER
 from venues.base import VenueError
 from venues.chain import Chain, TokenRecord
 
@@ -100,7 +101,10 @@ class UnreachableChain:
         raise TimeoutError
 
 
-async def test_both_answer_503_market_unavailable_when_the_market_does_not_answer(sqlite_url):
+async def test_what_needs_the_market_answers_503_market_unavailable_when_it_does_not_answer(sqlite_url):
+    """Prices, tokens, and a sniper order, whose token is looked up on the chain before it is accepted:
+    nothing is recorded for it."""
+
     def unreachable(_: Services) -> Chain:
         return UnreachableChain()  # type: ignore[return-value]
 
@@ -110,6 +114,12 @@ async def test_both_answer_503_market_unavailable_when_the_market_does_not_answe
             response = await engine.http.get(path)
             assert response.status_code == 503, (path, response.text)
             assert response.json()["error"] == "market_unavailable"
+        sniper = await engine.http.post(
+            "/api/orders/execute", json=SNIPER_ORDER, headers={"Idempotency-Key": "sniper-while-away"}
+        )
+        assert sniper.status_code == 503, sniper.text
+        assert sniper.json()["error"] == "market_unavailable"
+        assert (await engine.http.get("/api/orders")).json()["orders"] == []
 
 
 async def test_the_openapi_document_states_both_endpoints_shapes(sqlite_url):
