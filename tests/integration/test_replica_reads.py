@@ -108,6 +108,7 @@ async def test_an_order_stream_is_caught_up_from_the_lagging_replica_and_complet
     engine, replica
 ):
     order_id = await submit_waiting_limit_order(engine)
+    await project_everything(engine.services)  # listed as waiting
     await replica.catch_up()
     await replica.pause()  # the replica has versions 1 and 2 (submitted, armed); the cancel is not replayed
     cancelled = await engine.http.post(f"/api/orders/{order_id}/cancel", json={})
