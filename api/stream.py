@@ -147,10 +147,10 @@ async def _send_until_done(
     draining: Draining,
 ) -> None:
     """Send each event of `follow(fell_behind)` until the feed ends (then close 1000; 1011 when it cannot read
-    the log, 4404 when it has no such order), the client leaves,
-    the feed drops the client for falling behind (then close 1013, once its socket takes the close frame:
-    after every message it was given, so it resumes from the last one it got without a gap), or this server
-    drains (then close 1001, after the message being sent, if any: the client resumes after the last one)."""
+    the log, 4404 when it has no such order), the client leaves, the feed drops the client for falling behind
+    (then close 1013, once its socket takes the close frame: after every message it was given, so it resumes
+    from the last one it got without a gap), or this server drains (then close 1001, after the message being
+    sent, if any: the client resumes after the last one)."""
     dropped: list[FellBehind] = []
 
     def fell_behind(behind: FellBehind) -> None:
