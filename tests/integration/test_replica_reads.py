@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -35,15 +36,22 @@ def replica() -> Iterator[Replica]:
         yield replica
 
 
-@pytest.fixture
-async def engine(postgres_url: str, redis_url: str, replica: Replica) -> AsyncIterator[Engine]:
+@asynccontextmanager
+async def replica_engine(
+    postgres_url: str, redis_url: str, replica: Replica, **settings: Any
+) -> AsyncIterator[Engine]:
     """The engine on the test's database, reading lists, figures and catch-up from its replica (caught up
     with the database as the test found it)."""
     await replica.catch_up()
     backend = {"database_url": postgres_url, "redis_url": redis_url}
-    async with running_engine(
-        engine_settings(backend, database_read_url=replica.url_of(postgres_url))
-    ) as engine:
+    read_url = replica.url_of(postgres_url)
+    async with running_engine(engine_settings(backend, database_read_url=read_url, **settings)) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def engine(postgres_url: str, redis_url: str, replica: Replica) -> AsyncIterator[Engine]:
+    async with replica_engine(postgres_url, redis_url, replica) as engine:
         yield engine
 
 
@@ -133,19 +141,26 @@ async def test_an_order_stream_is_caught_up_from_the_lagging_replica_and_complet
     assert behind == [(order_id, "waiting")]
 
 
-async def test_subscribers_joining_while_the_replica_lags_get_every_event_once(engine, replica):
+async def test_subscribers_joining_while_the_replica_lags_get_every_event_once(
+    postgres_url, redis_url, replica
+):
     """Orders executing while the replica stops mid-way: each order's subscribers and a follower of the whole
     log, joining then, get every event once and in order, none older than one already sent."""
-    order_ids = await asyncio.gather(*(engine.submit() for _ in range(8)))
-    await replica.catch_up()  # each order's events so far, whichever they are
-    await replica.pause()
-    log = asyncio.create_task(follow_log_until_ended(engine, set(order_ids)))
-    streams = await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
-    late = await asyncio.gather(*(engine.stream(order_id, after_version=2) for order_id in order_ids))
-    reads = [(await engine.http.get(f"/api/orders/{order_id}")).json() for order_id in order_ids]
-    logged = await log
-    everything = await engine.services.store.read_all(LOG_START, 10_000)
+    landing = {"mock_execution_delay_ms_min": 300, "mock_execution_delay_ms_max": 600}
+    async with replica_engine(postgres_url, redis_url, replica, **landing) as engine:
+        order_ids = await asyncio.gather(*(engine.submit() for _ in range(8)))
+        await replica.catch_up()  # each order's events so far: submitted, routed, sent to the chain...
+        await replica.pause()
+        on_replica = await versions_on(replica.url_of(postgres_url))
+        streams, late, reads, logged = await subscribe_while_it_lags(engine, order_ids)
+        everything = await engine.services.store.read_all(LOG_START, 10_000)
+        served, fallbacks = engine.services.replica.served, engine.services.replica.fallbacks
 
+    # The replica had a part of the orders' streams, the primary the rest.
+    assert any(
+        0 < on_replica.get(order_id, 0) < len(messages)
+        for order_id, (messages, _) in zip(order_ids, streams, strict=True)
+    )
     for (messages, close_code), (rest, late_close), read in zip(streams, late, reads, strict=True):
         versions = [m["version"] for m in messages]
         assert close_code == late_close == 1000
@@ -157,7 +172,25 @@ async def test_subscribers_joining_while_the_replica_lags_get_every_event_once(e
     assert tokens == sorted(set(tokens))  # strictly increasing: none twice, none out of order
     ours = [r for r in everything if r.order_id in set(order_ids)]
     assert [(m["orderId"], m["version"]) for m in logged] == [(r.order_id, r.version) for r in ours]
-    assert engine.services.replica.served >= 1 and engine.services.replica.fallbacks == 0
+    assert served >= 1 and fallbacks == 0
+
+
+async def versions_on(url: str) -> dict[str, int]:
+    """Each order's last version in the log of the database at `url`."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        rows = await (
+            await conn.execute("SELECT order_id, max(version) FROM order_events GROUP BY 1")
+        ).fetchall()
+    return {str(order_id): version for order_id, version in rows}
+
+
+async def subscribe_while_it_lags(engine: Engine, order_ids: list[str]) -> tuple[Any, Any, Any, Any]:
+    """Each order's stream from the start and from version 2, its read after, and the whole log's stream."""
+    log = asyncio.create_task(follow_log_until_ended(engine, set(order_ids)))
+    streams = await asyncio.gather(*(engine.stream(order_id) for order_id in order_ids))
+    late = await asyncio.gather(*(engine.stream(order_id, after_version=2) for order_id in order_ids))
+    reads = [(await engine.http.get(f"/api/orders/{order_id}")).json() for order_id in order_ids]
+    return streams, late, reads, await log
 
 
 async def follow_log_until_ended(engine: Engine, order_ids: set[str]) -> list[dict[str, Any]]:
