@@ -29,6 +29,7 @@ from api.stream import log_stream, order_stream
 from api.wire import DecimalsAsNumbers, ExactJsonResponse
 from commands.submit_order import Enqueue, LaunchOf
 from eventstore.base import EventStore
+from eventstore.replica import Replica
 from market.market import Market
 from projections.feed import LiveFeed
 from projections.queries import OrderQueries
@@ -57,11 +58,13 @@ def create_app(
     read_horizon_warn_s: float = 30.0,
     market: Market | None = None,
     draining: Draining | None = None,
+    replica: Replica | None = None,
 ) -> Litestar:
     """The HTTP and WebSocket API; `lifespan` starts and stops whatever the process hosts with it. `chain`
     gives the engine's way to the market (prices and tokens are relayed from it). With `market` (the
     embedded one), the market's API is mounted at `/market`. `draining`: the process's shutdown state (the
-    server begins it on SIGTERM; see `api/draining.py`)."""
+    server begins it on SIGTERM; see `api/draining.py`). `replica`: the read replica, if any (/health warns
+    when it does not answer)."""
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -97,6 +100,7 @@ def create_app(
             "redis": provide(redis),
             "read_horizon_warn_s": provide(read_horizon_warn_s),
             "draining": provide(draining or Draining()),
+            "replica": provide(replica),
         },
         lifespan=[lifespan],
         guards=[refuse_cross_site],

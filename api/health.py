@@ -2,7 +2,8 @@
 while the process shuts down (so that a proxy sends it nothing new).
 
 A read side held back by a long transaction of our database is a warning, not an outage: the engine
-still takes and executes orders, but lists, the all-orders stream and the projections stand still."""
+still takes and executes orders, but lists, the all-orders stream and the projections stand still. So is a
+read replica (DATABASE_READ_URL) that does not answer: what it would serve is read from the primary."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 
 from api.draining import Draining
 from eventstore.base import EventStore
+from eventstore.replica import Replica
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -54,6 +56,7 @@ async def health(
     store: NamedDependency[EventStore],
     read_horizon_warn_s: NamedDependency[float],
     draining: NamedDependency[Draining],
+    replica: NamedDependency[Replica | None],
 ) -> Response[Health]:
     if draining.begun:
         return Response(Health("draining", {}), status_code=503)
@@ -62,6 +65,8 @@ async def health(
         dependencies["redis"] = await probe(redis.ping())
     healthy = all(state == "up" for state in dependencies.values())
     warnings = await _read_horizon_warnings(store, read_horizon_warn_s) if healthy else []
+    if healthy and replica is not None and (state := await probe(replica.store.ping())) != "up":
+        warnings.append(f"read replica {state}: lists, figures and WebSocket catch-up read the primary")
     return Response(
         Health("ok" if healthy else "degraded", dependencies, warnings), status_code=200 if healthy else 503
     )

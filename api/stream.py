@@ -24,7 +24,7 @@ from eventstore.base import (
     RecordedEvent,
     StoreUnavailable,
 )
-from projections.feed import FellBehind, LiveFeed
+from projections.feed import FellBehind, LiveFeed, UnknownOrder
 
 CLOSE_NORMAL = 1000
 CLOSE_UNAVAILABLE = 1011  # the client resumes with afterVersion / afterPosition once the server is back
@@ -36,19 +36,16 @@ CLOSE_NOT_FOUND = 4404
 
 @websocket("/api/orders/execute")
 async def order_stream(
-    socket: WebSocket,
-    feed: NamedDependency[LiveFeed],
-    store: NamedDependency[EventStore],
-    draining: NamedDependency[Draining],
+    socket: WebSocket, feed: NamedDependency[LiveFeed], draining: NamedDependency[Draining]
 ) -> None:
     """`?orderId=<uuid>[&afterVersion=N]`: every event of the order so far, then each new one, in version
     order; closes 1000 after the terminal event, 4404 for an unknown order, 4400 for a malformed request,
     1001 when this server shuts down (resume on another with afterVersion)."""
     with draining.socket():
-        await _order_stream(socket, feed, store, draining)
+        await _order_stream(socket, feed, draining)
 
 
-async def _order_stream(socket: WebSocket, feed: LiveFeed, store: EventStore, draining: Draining) -> None:
+async def _order_stream(socket: WebSocket, feed: LiveFeed, draining: Draining) -> None:
     await socket.accept()
     params = socket.query_params
     try:
@@ -59,9 +56,7 @@ async def _order_stream(socket: WebSocket, feed: LiveFeed, store: EventStore, dr
             CLOSE_BAD_REQUEST, f"orderId must be a UUID and afterVersion an integer in 0..{MAX_VERSION}"
         )
         return
-    if not await store.read_stream(order_id):
-        await socket.close(CLOSE_NOT_FOUND, "unknown order")
-        return
+    # An unknown order is found by the feed's first read (UnknownOrder), which a known one needs anyway.
     await _send_until_done(
         socket,
         lambda fell_behind: feed.follow(order_id, after_version, fell_behind),
@@ -151,10 +146,11 @@ async def _send_until_done(
     to_text: Callable[[RecordedEvent], str],
     draining: Draining,
 ) -> None:
-    """Send each event of `follow(fell_behind)` until the feed ends (then close 1000), the client leaves,
-    the feed drops the client for falling behind (then close 1013, once its socket takes the close frame:
-    after every message it was given, so it resumes from the last one it got without a gap), or this server
-    drains (then close 1001, after the message being sent, if any: the client resumes after the last one)."""
+    """Send each event of `follow(fell_behind)` until the feed ends (then close 1000; 1011 when it cannot read
+    the log, 4404 when it has no such order), the client leaves, the feed drops the client for falling behind
+    (then close 1013, once its socket takes the close frame: after every message it was given, so it resumes
+    from the last one it got without a gap), or this server drains (then close 1001, after the message being
+    sent, if any: the client resumes after the last one)."""
     dropped: list[FellBehind] = []
 
     def fell_behind(behind: FellBehind) -> None:
@@ -171,6 +167,9 @@ async def _send_until_done(
                     await socket.send_data(to_text(recorded))
         except StoreUnavailable:
             await socket.close(CLOSE_UNAVAILABLE, "the database is unavailable; reconnect and resume")
+            return
+        except UnknownOrder:
+            await socket.close(CLOSE_NOT_FOUND, "unknown order")
             return
         # The order's other subscribers got the last event at the same moment: let them all send it before
         # any socket spends time on its closing handshake.

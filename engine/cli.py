@@ -178,6 +178,7 @@ def build_app(
         read_horizon_warn_s=services.settings.read_horizon_warn_s,
         market=services.market if embedded_market else None,
         draining=draining,
+        replica=services.replica,
     )
 
 

@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from engine.services import Services
+from eventstore.replica import Replica
 from workers.queue import queue_depth
 
 LATENCY_BUCKETS_S = [0.5, 1, 2, 3, 5, 10, 30, 60, 300]
@@ -87,4 +88,21 @@ async def _collect(services: Services) -> list[Metric]:
         "order_engine_armed_orders", "Limit orders in the trigger index, waiting for their price or expiry"
     )
     armed.add_metric([], await services.trigger_index.count())
-    return [orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients, fallbacks, armed]
+    return [
+        *(orders, venues, retries, latency, lag, held_back, horizon_age, queued, clients, fallbacks, armed),
+        *_replica_reads(services.replica),
+    ]
+
+
+def _replica_reads(replica: Replica | None) -> list[Metric]:
+    if replica is None:
+        return []
+    reads = CounterMetricFamily(
+        "order_engine_replica_reads",
+        "Reads of this process meant for the read replica (lists, figures, WebSocket catch-up), by where "
+        "they were served: `primary` while the replica could not be reached",
+        labels=["served_by"],
+    )
+    reads.add_metric(["replica"], replica.served)
+    reads.add_metric(["primary"], replica.fallbacks)
+    return [reads]

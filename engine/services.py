@@ -19,6 +19,7 @@ from domain.tokens import Launch
 from engine.settings import Settings, launch_schedule
 from eventstore.backend import backend_for
 from eventstore.base import EventStore
+from eventstore.replica import Replica
 from eventstore.signal import AppendSignal, InProcessSignal, RedisSignal
 from market.market import Market, MarketConfig
 from market.store import SqlMarketStore
@@ -72,7 +73,10 @@ class Services:
         self.redis = _redis(settings.redis_url) if settings.redis_url else None
         self.signal: AppendSignal = RedisSignal(self.redis) if self.redis else InProcessSignal()
         self.store: EventStore = store or self.backend.event_store(self.db, self.signal)
-        self.queries = OrderQueries(self.db, self.store, self.backend)
+        # Reads that may be a moment behind (lists, figures, WebSocket catch-up) go to the replica, if any;
+        # one order's read, commands, the live tail and the projections stay on the primary.
+        self.replica = self._replica(settings.database_read_url) if settings.database_read_url else None
+        self.queries = OrderQueries(self.db, self.store, self.backend, self.replica)
         self.active_orders = RedisActiveOrders(self.redis) if self.redis else InMemoryActiveOrders()
         self.claims: OrderClaims = (
             RedisClaims(self.redis, settings.worker_lease_s, QUEUED_TTL_S)
@@ -82,7 +86,7 @@ class Services:
         self.trigger_index: TriggerIndex = (
             RedisTriggerIndex(self.redis) if self.redis else InMemoryTriggerIndex()
         )
-        self.feed = LiveFeed(self.store, self.signal)
+        self.feed = LiveFeed(self.store, self.signal, replica=self.replica)
         self.projector = Projector(
             self.store,
             self.signal,
@@ -92,6 +96,10 @@ class Services:
         self.enqueue_fallbacks = 0  # orders appended but not queued by this process (see `enqueue`)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._background: list[asyncio.Task[Any]] = []
+
+    def _replica(self, url: str) -> Replica:
+        engine = self.backend.open(url, prepared_statements=self.settings.database_prepared_statements)
+        return Replica(engine, self.backend.event_store(engine, self.signal))
 
     @cached_property
     def broker(self) -> AsyncBroker:
@@ -208,6 +216,8 @@ class Services:
         # A server that stopped answering must not keep this process from exiting: connections still
         # closing after the grace period are left behind (some client libraries ignore cancellation here).
         closing = [asyncio.create_task(self.db.dispose())]
+        if self.replica is not None:
+            closing.append(asyncio.create_task(self.replica.engine.dispose()))
         if "broker" in self.__dict__:  # built only by the roles that queue or execute orders
             closing.append(asyncio.create_task(self.broker.shutdown()))
         if self.redis is not None:

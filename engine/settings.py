@@ -16,6 +16,9 @@ NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     database_url: str = "sqlite:///./order-engine.db"
+    # A streaming replica of DATABASE_URL's PostgreSQL: lists, figures and WebSocket catch-up read it (a
+    # moment behind); unset, they read DATABASE_URL.
+    database_read_url: str | None = None
     redis_url: str | None = None  # unset: in-process broker, cache and wake-ups
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 3000
@@ -69,11 +72,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     def __post_init__(self) -> None:
         if self.mock_execution_delay_ms_min > self.mock_execution_delay_ms_max:
             raise ValueError("MOCK_EXECUTION_DELAY_MS_MIN must not exceed MOCK_EXECUTION_DELAY_MS_MAX")
+        if self.database_read_url is not None and not all(
+            _is_postgresql(url) for url in (self.database_url, self.database_read_url)
+        ):
+            raise ValueError("DATABASE_READ_URL is a PostgreSQL replica of a PostgreSQL DATABASE_URL")
 
     @property
     def distributed(self) -> bool:
         """PostgreSQL/Redis mode: the roles may run as separate processes."""
         return self.redis_url is not None
+
+
+def _is_postgresql(url: str) -> bool:
+    return url.split("://", 1)[0].split("+", 1)[0] == "postgresql"
 
 
 class ConfigurationError(Exception):

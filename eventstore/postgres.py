@@ -268,8 +268,14 @@ _RUNNING_IN_OUR_DATABASE = """
           AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
     )"""
 # The oldest of them, or the snapshot's xmax when none runs: every event of a transaction below it has ended.
+# On a streaming replica (DATABASE_READ_URL) the snapshot's list is always empty, whatever runs on the
+# primary (during recovery PostgreSQL keeps the running ids among the snapshot's subtransactions, which
+# `pg_current_snapshot` does not return), so there the horizon is the snapshot's xmin: the oldest transaction
+# of the whole primary that the replayed WAL shows running (the replica has no backend of the primary's to
+# tell our database's apart). Read from xmax there, a follower would pass over a transaction still running.
 VISIBLE_HORIZON = (
-    "(SELECT coalesce(min(xid), pg_snapshot_xmax(pg_current_snapshot()))"
+    "(SELECT CASE WHEN pg_is_in_recovery() THEN pg_snapshot_xmin(pg_current_snapshot())"
+    " ELSE coalesce(min(xid), pg_snapshot_xmax(pg_current_snapshot())) END"
     f" FROM ({_RUNNING_IN_OUR_DATABASE}) AS running)"
 )
 # Committed events at or past the horizon (stored, but not yet readable by followers), and the transaction

@@ -14,6 +14,14 @@ socket is not taking what it is given) is dropped by the read that takes it past
 order's subscribers, so it costs the others nothing more, and its consumer is told (see `LiveFeed.follow`).
 
 The whole-log feed follows the log the way a projector does, from a log position, in log order.
+
+With a read replica (DATABASE_READ_URL), what was appended before a subscriber came is read from it as far as
+it has it, and the rest from the primary, which alone feeds the live tail: an order's first read takes its
+events from the replica (a prefix of the primary's stream: it replays commits in order) and those after its
+last version from the primary; a follower of the whole log reads the replica until it has nothing more,
+then goes on from the same log position on the primary. No event is skipped or sent twice at the handover,
+and none is older than one already sent, however far behind the replica is (or if it cannot be reached: then
+the primary is read from the start).
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ import math
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from domain.transitions import status_after
 from eventstore.base import EventStore, LogPosition, RecordedEvent, StoreUnavailable
+from eventstore.replica import Replica
 from eventstore.signal import ANY_ORDER, AppendSignal
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,10 @@ class FellBehind(Exception):
         self.max_backlog = max_backlog
 
 
+class UnknownOrder(Exception):
+    """The log holds no event of the order a subscriber asked for."""
+
+
 class _Subscriber:
     __slots__ = ("dropped", "fell_behind", "seen", "sent")
 
@@ -65,10 +79,16 @@ class _Subscriber:
 
 class _WatchedOrder:
     def __init__(
-        self, order_id: str, store: EventStore, poll_interval_s: Callable[[], float], max_backlog: int
+        self,
+        order_id: str,
+        store: EventStore,
+        replica: Replica | None,
+        poll_interval_s: Callable[[], float],
+        max_backlog: int,
     ) -> None:
         self.order_id = order_id
         self.store = store
+        self.replica = replica
         self.max_backlog = max_backlog
         self.events: list[RecordedEvent] = []  # versions 1..n, as far as read
         self.subscribers: set[_Subscriber] = set()
@@ -111,7 +131,7 @@ class _WatchedOrder:
                 self._reads_begun += 1
                 self._read_at = time.monotonic()
                 try:
-                    read = await self.store.read_stream(self.order_id, after_version=len(self.events))
+                    read = await self._read()
                     self.failure = None
                 except Exception as error:  # the subscribers raise it; the next wake-up reads again
                     if not isinstance(error, StoreUnavailable):
@@ -125,6 +145,15 @@ class _WatchedOrder:
                 done.set()
         finally:
             self._reader = None
+
+    async def _read(self) -> list[RecordedEvent]:
+        """The events after those held: from the primary, but the first time from the replica as far as it
+        has them, then the rest from the primary (nothing from the replica when it fails)."""
+        held = len(self.events)
+        history: list[RecordedEvent] = []
+        if held == 0 and (replica := self.replica) is not None:
+            history = await replica.read(partial(replica.store.read_stream, self.order_id), _nothing)
+        return history + await self.store.read_stream(self.order_id, after_version=held + len(history))
 
     def _drop_the_stalled(self) -> None:
         newest = len(self.events)
@@ -155,8 +184,11 @@ class LiveFeed:
         signal: AppendSignal,
         poll_interval_s: float = 1.0,
         max_backlog: int = MAX_BACKLOG,
+        replica: Replica | None = None,
     ) -> None:
+        """`replica`: where subscribers' catch-up is read first (see the module's docstring)."""
         self.store = store
+        self.replica = replica
         self.signal = signal
         self.poll_interval_s = poll_interval_s
         self.max_backlog = max_backlog
@@ -186,18 +218,21 @@ class LiveFeed:
         fell_behind: Callable[[FellBehind], object] = lambda _: None,
     ) -> AsyncIterator[RecordedEvent]:
         """Every event of the order after `after_version`, then each new one, ending after the last. Raises
-        StoreUnavailable when a read of the log fails, and FellBehind once dropped: more than `max_backlog`
-        events arrived since it last asked for one. `fell_behind` is called the moment it is dropped, so
-        that the consumer stops waiting on its socket; the iterator raises FellBehind when next asked."""
+        UnknownOrder when the log has no event of the order, StoreUnavailable when a read of the log fails,
+        and FellBehind once dropped: more than `max_backlog` events arrived since it last asked for one.
+        `fell_behind` is called the moment it is dropped, so that the consumer stops waiting on its socket;
+        the iterator raises FellBehind when next asked."""
         watched = self._watched.get(order_id)
         if watched is None:
             watched = self._watched[order_id] = _WatchedOrder(
-                order_id, self.store, self._poll_interval_s, self.max_backlog
+                order_id, self.store, self.replica, self._poll_interval_s, self.max_backlog
             )
         subscriber = _Subscriber(after_version, fell_behind)
         watched.subscribers.add(subscriber)
         try:
             await watched.read_now()
+            if not watched.events:
+                raise UnknownOrder(order_id)
             while True:
                 read_done = watched.read_done  # taken before sending, so no read ends unseen in between
                 while not subscriber.dropped and subscriber.sent < len(watched.events):
@@ -228,7 +263,16 @@ class LiveFeed:
         """Every event of every order after `after`, in log order, then each new one, without end."""
         self._log_subscribers += 1
         try:
-            while True:
+            if self.replica is not None:  # the history, as far as the replica has it
+                replica = self.replica
+                while True:
+                    batch = await replica.read(partial(replica.store.read_all, after, LOG_BATCH), _nothing)
+                    for recorded in batch:
+                        yield recorded
+                        after = recorded.log_position
+                    if len(batch) < LOG_BATCH:
+                        break
+            while True:  # the rest, and the live tail, from the primary
                 appended = self._log_appended  # taken before reading, so no wake-up falls in between
                 batch = await self.store.read_all(after, LOG_BATCH)
                 for recorded in batch:
@@ -250,3 +294,8 @@ class LiveFeed:
                     watched.wake()
             elif watched := self._watched.get(order_id):
                 watched.wake()
+
+
+async def _nothing() -> list[RecordedEvent]:
+    """What the replica gives when it cannot be reached: nothing, the primary is read from the start."""
+    return []

@@ -1,12 +1,14 @@
 """Reading orders: one order from the log (current), lists and figures from the `orders` read table (a
-moment behind the log)."""
+moment behind the log; and behind the primary too when read from a replica, DATABASE_READ_URL)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from domain.transitions import status_after
 from eventstore.backend import Backend
 from eventstore.base import EventStore, RecordedEvent
 from eventstore.database import unavailable_as_store_error
+from eventstore.replica import Replica
 from projections.order_view import OrderView, fold
 from projections.tables import orders
 
@@ -77,13 +80,30 @@ class InvalidCursor(ValueError):
     pass
 
 
-class OrderQueries:
-    """Every method raises StoreUnavailable, never a driver's error, when the database cannot be reached."""
+T = TypeVar("T")
 
-    def __init__(self, engine: AsyncEngine, store: EventStore, backend: Backend) -> None:
+
+class OrderQueries:
+    """Every method raises StoreUnavailable, never a driver's error, when the database cannot be reached.
+
+    With a `replica`, lists and figures (`page`, `stats`, `execution_latencies`) are read there (from the
+    primary while it cannot be reached); one order (`get`, `events`, `has_ended`) and the recovery sweep's
+    `unfinished` always from the primary, which they must see as it is now."""
+
+    def __init__(
+        self, engine: AsyncEngine, store: EventStore, backend: Backend, replica: Replica | None = None
+    ) -> None:
         self.engine = backend.one_statement(engine)  # every query is one statement
         self.store = store
         self.backend = backend
+        self._replica = (replica, backend.one_statement(replica.engine)) if replica is not None else None
+
+    async def _behind(self, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """`query` run where reads that may be a moment behind the primary go: the replica if there is one."""
+        if self._replica is None:
+            return await query(self.engine)
+        replica, replica_engine = self._replica
+        return await replica.read(lambda: query(replica_engine), lambda: query(self.engine))
 
     async def get(self, order_id: str) -> OrderView | None:
         """The order as its events in the log have it now (None if there are none): never older than an
@@ -98,15 +118,20 @@ class OrderQueries:
         stream = await self.store.read_stream(order_id)
         return bool(stream) and status_after(stream[-1].event).is_terminal
 
-    @unavailable_as_store_error
     async def execution_latencies(self, bounds_s: list[float]) -> tuple[list[int], float, int]:
         """For ended market orders, submit-to-end times: how many took at most each bound, their sum and
         count (a limit order's time is mostly its wait for the price, which says nothing of execution)."""
+        return await self._behind(lambda engine: self._execution_latencies(engine, bounds_s))
+
+    @unavailable_as_store_error
+    async def _execution_latencies(
+        self, engine: AsyncEngine, bounds_s: list[float]
+    ) -> tuple[list[int], float, int]:
         seconds = self.backend.seconds_between(orders.c.updated_at, orders.c.created_at)
         ended = orders.c.status.in_([str(s) for s in TERMINAL_STATUSES]) & (orders.c.order_type == "market")
         columns = [sa.func.count().filter(seconds <= bound) for bound in bounds_s]
         query = sa.select(*columns, sa.func.coalesce(sa.func.sum(seconds), 0.0), sa.func.count()).where(ended)
-        async with self.engine.connect() as conn:
+        async with engine.connect() as conn:
             *within, total_s, count = (await conn.execute(query)).one()
         return list(within), float(total_s), count
 
@@ -121,28 +146,36 @@ class OrderQueries:
         async with self.engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
-    @unavailable_as_store_error
     async def page(self, filters: OrderFilters, limit: int, cursor: str | None) -> OrderPage:
         """Newest first; the cursor is the (created_at, order_id) of the last order of the previous page, so
         orders created meanwhile (always newer) never shift a page: none is shown twice or skipped."""
+        after = decode_cursor(cursor) if cursor is not None else None
+        return await self._behind(lambda engine: self._page(engine, filters, limit, after))
+
+    @unavailable_as_store_error
+    async def _page(
+        self, engine: AsyncEngine, filters: OrderFilters, limit: int, after: tuple[datetime, str] | None
+    ) -> OrderPage:
         query = (
             sa.select(orders)
             .where(*filters.conditions())
             .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
             .limit(limit + 1)  # one more than asked: is there a next page at all?
         )
-        if cursor is not None:
-            created_at, order_id = decode_cursor(cursor)
-            query = query.where(sa.tuple_(orders.c.created_at, orders.c.order_id) < (created_at, order_id))
-        async with self.engine.connect() as conn:
+        if after is not None:
+            query = query.where(sa.tuple_(orders.c.created_at, orders.c.order_id) < after)
+        async with engine.connect() as conn:
             views = [OrderView(**row._mapping) for row in await conn.execute(query)]
         next_cursor = encode_cursor(views[limit - 1]) if len(views) > limit else None
         return OrderPage(orders=views[:limit], next_cursor=next_cursor)
 
-    @unavailable_as_store_error
     async def stats(self) -> OrderStats:
+        return await self._behind(self._stats)
+
+    @unavailable_as_store_error
+    async def _stats(self, engine: AsyncEngine) -> OrderStats:
         confirmed = orders.c.status == "confirmed"
-        async with self.engine.connect() as conn:
+        async with engine.connect() as conn:
             by_status = dict(
                 (
                     await conn.execute(sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status))
