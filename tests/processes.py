@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,41 @@ async def wait_for_workers(redis_url: str, count: int, timeout_s: float = 30) ->
                 await asyncio.sleep(0.05)
     finally:
         await client.aclose()
+
+
+@dataclass
+class Role:
+    """One engine process (`order-engine <role>`, the role being what its name has before a dash:
+    "worker-1") that a driver may stop or kill and start again; each start logs to its own file."""
+
+    name: str
+    env: dict[str, str]
+    log_dir: Path
+    process: subprocess.Popen | None = None
+    starts: int = 0
+
+    @property
+    def log_file(self) -> Path:
+        """The current (last) start's log."""
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_file.open("w")
+        role = self.name.split("-")[0]
+        self.process = subprocess.Popen(
+            [ORDER_ENGINE, role], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
 
 
 @contextmanager
