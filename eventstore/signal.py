@@ -15,6 +15,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.grouped import Grouped
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,10 @@ class RedisSignal:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(CHANNEL)
+                raise_if_cancelled()
                 yield ANY_ORDER
                 async for message in pubsub.listen():
+                    raise_if_cancelled()
                     yield message["data"].decode()
             except (RedisError, OSError) as error:
                 task = asyncio.current_task()

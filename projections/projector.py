@@ -8,6 +8,7 @@ import logging
 from typing import Protocol
 
 from eventstore.base import EventStore, LogPosition, RecordedEvent
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.signal import AppendSignal
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Projector:
             while True:
                 self._appended.clear()
                 await self._apply_appended()
+                raise_if_cancelled()
                 # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that
                 # comes as the wait ends, and stopping the process then waits for this task forever.
                 woken = False

@@ -15,6 +15,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import LockError
 
+from eventstore.cancellation import raise_if_cancelled
 from eventstore.grouped import Grouped
 
 PREFIX = "order-engine:claim"
@@ -74,6 +75,7 @@ class RedisClaims:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             await lock.reacquire()  # type: ignore[attr-defined]
+            raise_if_cancelled()  # or the claim, which awaits this renewal's end, would never be released
 
     async def held(self, order_ids: list[str]) -> set[str]:
         if not order_ids:

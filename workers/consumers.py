@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from taskiq import AsyncBroker
 
 from commands.submit_order import Enqueue
+from eventstore.cancellation import raise_if_cancelled
 from workers.broker import CONSUMER_GROUP, QUEUE
 from workers.presence import RENEW_EVERY_S, TTL_S, live_workers
 
@@ -79,4 +80,5 @@ async def reap_forever(redis: Redis, broker: AsyncBroker, enqueue: Enqueue) -> N
             if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
                 raise asyncio.CancelledError from error  # what it is: stopping, not failing
             log.warning("could not look for dead workers; trying again", exc_info=True)
+        raise_if_cancelled()
         await asyncio.sleep(RENEW_EVERY_S)

@@ -15,6 +15,8 @@ import uuid
 
 from redis.asyncio import Redis
 
+from eventstore.cancellation import raise_if_cancelled
+
 KEY = "order-engine:order-starts"
 MIN_WAIT_S = 0.005
 
@@ -46,6 +48,7 @@ class RedisStartLimiter:
             wait_ms = int(await self._take_turn(keys=[KEY], args=[self.max_starts, self.window_ms, ticket]))
             if wait_ms == 0:
                 return
+            raise_if_cancelled()
             await asyncio.sleep(max(MIN_WAIT_S, wait_ms / 1000))
 
 

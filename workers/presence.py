@@ -9,6 +9,8 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventstore.cancellation import raise_if_cancelled
+
 log = logging.getLogger(__name__)
 
 PREFIX = "order-engine:worker"
@@ -27,6 +29,7 @@ async def announce_forever(redis: Redis, worker_id: str) -> None:
             await announce(redis, worker_id)
         except RedisError as error:  # Redis away for a moment: the next renewal may reach it
             log.warning("could not renew this worker's presence: %s", error)
+        raise_if_cancelled()
 
 
 async def withdraw(redis: Redis, worker_id: str) -> None:

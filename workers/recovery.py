@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from commands.submit_order import Enqueue
+from eventstore.cancellation import raise_if_cancelled
 from projections.queries import OrderQueries
 from workers.claims import OrderClaims
 
@@ -40,4 +41,5 @@ async def sweep_forever(
             if asyncio.current_task().cancelling():  # a driver's own error for the cancellation
                 raise asyncio.CancelledError from error  # what it is: stopping, not failing
             log.exception("recovery sweep failed; trying again in %.0f s", interval_s)
+        raise_if_cancelled()
         await asyncio.sleep(interval_s)

@@ -24,6 +24,7 @@ from commands.trigger_orders import TriggerOutcome, check_trigger
 from domain.pools import PoolState
 from domain.tokens import TOKENS, Launch
 from eventstore.base import EventStore
+from eventstore.cancellation import raise_if_cancelled
 from projections.trigger_index import Pair, TriggerIndex
 from venues.base import VENUE_FAILURES
 from venues.chain import Chain, as_launch
@@ -121,9 +122,5 @@ class TriggerWatcher:
                 if asyncio.current_task().cancelling():  # type: ignore[union-attr]  # a driver's own error
                     raise asyncio.CancelledError from error  # for the cancellation: stopping, not failing
                 log.exception("trigger round failed; trying again in %.2f s", self.interval_s)
-            # redis-py's asyncio client can swallow a cancellation that comes mid-command and answer the
-            # command instead (redis/redis-py#2028): a round that returned while this task is being
-            # cancelled stops here, or the worker process would never exit.
-            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                raise asyncio.CancelledError
+            raise_if_cancelled()  # a round that returned while this task is being cancelled stops here
             await asyncio.sleep(self.interval_s)
