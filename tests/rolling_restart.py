@@ -70,7 +70,6 @@ RESTARTS = ["worker-0", "api-0", "projector-0", "market-0", "worker-1", "api-1",
 SUBMIT_INTERVAL_S = ROLLING_SETTINGS["rate_limit_window_s"] / (ROLLING_SETTINGS["rate_limit_max"] * 1.2)
 MIN_IN_FLIGHT = 10  # orders accepted and not ended when a process is stopped
 START_TIMEOUT_S = 60
-SETTLE_S = 0.5  # after a process is back, before the next one stops: the fleet whole for a moment
 CLOSE_GOING_AWAY = 1001
 
 
@@ -95,6 +94,7 @@ class Stop:
     orders_in_flight: int  # accepted and not yet seen ending by their subscribers, at the SIGTERM
     clean: bool  # exited by itself, as its role does (see `_exited_cleanly`)
     sockets_moved: int = 0  # an API's subscribers at the SIGTERM
+    back_after_s: float = 0.0  # from its start again until it was ready
 
 
 @dataclass
@@ -113,6 +113,7 @@ class Summary:
     handed_back: int = 0  # orders the stopped workers said they handed back
     longest_wait_after_hand_back_s: float = 0.0
     invariants: dict[str, bool] = field(default_factory=dict)
+    cache_differences: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -120,17 +121,18 @@ class Summary:
         return all(self.invariants.values())
 
     def report(self) -> str:
-        stops = ", ".join(
-            f"{s.name} {s.seconds:.1f} s (exit {s.exit_code}, {s.orders_in_flight} orders in flight"
-            + (f", {s.sockets_moved} sockets" if s.name.startswith("api") else "")
-            + ")"
-            for s in self.stops
-        )
         lines = [
             f"orders accepted: {self.orders_accepted} (POSTs retried on the other API: "
             f"{self.submissions_retried})",
             f"outcomes: {dict(self.outcomes)}; events in the log: {self.events}; {self.seconds:.1f} s",
-            f"SIGTERM, exit, start, one at a time: {stops}",
+            "SIGTERM, exit, start again, one at a time:",
+            *(
+                f"  {s.name}: exited in {s.seconds:.1f} s (code {s.exit_code}) with {s.orders_in_flight} "
+                "orders in flight"
+                + (f" and {s.sockets_moved} WebSockets" if s.name.startswith("api") else "")
+                + f", ready again {s.back_after_s:.1f} s after its start"
+                for s in self.stops
+            ),
             f"subscribers: {self.subscribers_resumed} resumed on the other API; interruptions: "
             f"{dict(self.interruptions)}",
             f"most orders started in one {ROLLING_SETTINGS['rate_limit_window_s']} s window: "
@@ -142,6 +144,7 @@ class Summary:
             f"{self.handovers}, the longest gap {self.longest_handover_s:.1f} s "
             f"(lease {ROLLING_SETTINGS['worker_lease_s']} s)",
             *(f"  {'ok  ' if held else 'FAIL'} {name}" for name, held in self.invariants.items()),
+            *(f"  cache: {difference}" for difference in self.cache_differences),
         ]
         return "\n".join(lines)
 
@@ -178,12 +181,10 @@ async def rolling_restart(
     https = [httpx.AsyncClient(base_url=url, timeout=10) for url in api_urls]
     flow = asyncio.Condition()  # told of each order accepted
     try:
-        roles["market-0"].start()
+        for role in roles.values():
+            role.start()
         async with httpx.AsyncClient(base_url=market_url) as http:
             await wait_until_healthy(http, START_TIMEOUT_S)
-        for role in roles.values():
-            if role.process is None:
-                role.start()
         for http in https:
             await wait_until_healthy(http, START_TIMEOUT_S)
         await wait_for_workers(redis_url, 2, START_TIMEOUT_S)
@@ -311,9 +312,10 @@ async def _restart(
     stop = Stop(role.name, exit_code, seconds, in_flight, _exited_cleanly(role, exit_code), sockets)
     if "HEARTBEAT_FILE" in role.env:  # the next one is the new process's
         await asyncio.to_thread(Path(role.env["HEARTBEAT_FILE"]).unlink, missing_ok=True)
+    started_at = time.monotonic()
     role.start()
     await _ready(role, api_ports, redis_url)
-    await asyncio.sleep(SETTLE_S)
+    stop.back_after_s = time.monotonic() - started_at
     return stop
 
 
@@ -402,6 +404,7 @@ def _check(
     waits = _waits_after_hand_back(streams, handed_back)
     summary.handed_back = sum(len(h.order_ids) for h in handed_back)
     summary.longest_wait_after_hand_back_s = max(waits, default=0.0)
+    summary.cache_differences = outcome.cache_differences()
     summary.invariants = {
         "every process exited by itself on SIGTERM, within its grace period": all(
             s.clean and s.seconds < grace_s for s in summary.stops

@@ -73,6 +73,20 @@ class RunOutcome:
     def outcomes(self) -> Counter[str]:
         return Counter(str(view.status) for view in map(fold, self.streams.values()) if view)
 
+    def cache_differences(self) -> list[str]:
+        """The orders the cache holds wrongly (ended, or missing while running), each with what the cache
+        has and the order's events as the log has them: what to look at when the invariant fails."""
+        running = {order_id for order_id, stream in self.streams.items() if not has_ended(stream)}
+        return [
+            f"{order_id}: cached {self.cache.get(order_id)}; events "
+            + ", ".join(
+                f"v{r.version} {type(r.event).__name__} at {r.log_position.transaction_id}:"
+                f"{r.log_position.position} by {r.metadata.get('worker', '')}"
+                for r in self.streams.get(order_id, [])
+            )
+            for order_id in sorted(set(self.cache) ^ running)
+        ]
+
     def invariants(self) -> dict[str, bool]:
         streams, rows = self.streams, self.rows
         terminal_counts = {o: sum(status_after(r.event).is_terminal for r in s) for o, s in streams.items()}
