@@ -198,7 +198,7 @@ class Services:
                 log.warning(
                     "%d background tasks outlived their cancellation",
                     len(lingering),
-                    extra={"where": [_where(task) for task in lingering]},
+                    extra={"where": [where_it_waits(task) for task in lingering]},
                 )
         self._background.clear()
         if executor is not None and orders_stopped is not None:
@@ -306,7 +306,7 @@ def _redis(url: str) -> Redis:
     return Redis.from_pool(pool)  # closing the client closes its pool
 
 
-def _where(task: asyncio.Task[Any]) -> str:
+def where_it_waits(task: asyncio.Task[Any]) -> str:
     """Where `task` waits, down its chain of awaits (`Task.get_stack` gives a suspended task's outermost
     frame only): which await did not end when it was cancelled."""
     places = []
