@@ -203,7 +203,11 @@ class Services:
         if self._background:
             _, lingering = await asyncio.wait(self._background, timeout=CLOSE_TIMEOUT_S)
             if lingering:
-                log.warning("%d background tasks outlived their cancellation", len(lingering))
+                log.warning(
+                    "%d background tasks outlived their cancellation",
+                    len(lingering),
+                    extra={"where": [where_it_waits(task) for task in lingering]},
+                )
         self._background.clear()
         if executor is not None and orders_stopped is not None:
             # Once the receiver is gone, so that a delivery it handed over meanwhile goes back too.
@@ -310,6 +314,17 @@ def _redis(url: str) -> Redis:
         url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S
     )
     return Redis.from_pool(pool)  # closing the client closes its pool
+
+
+def where_it_waits(task: asyncio.Task[Any]) -> str:
+    """Where `task` waits, down its chain of awaits (`Task.get_stack` gives a suspended task's outermost
+    frame only): which await did not end when it was cancelled."""
+    places = []
+    awaiting: Any = task.get_coro()
+    while (frame := getattr(awaiting, "cr_frame", None) or getattr(awaiting, "ag_frame", None)) is not None:
+        places.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
+    return " > ".join(places)
 
 
 def _report_failure(task: asyncio.Task[Any]) -> None:

@@ -79,8 +79,10 @@ class RedisSignal:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(CHANNEL)
+                stop_if_cancelled()
                 yield ANY_ORDER
                 async for message in pubsub.listen():
+                    stop_if_cancelled()
                     yield message["data"].decode()
             except (RedisError, OSError) as error:
                 stop_if_cancelled(error)  # redis-py reports a cancelled read as a lost connection

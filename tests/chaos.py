@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,26 +24,18 @@ from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
-import sqlalchemy as sa
 
-from domain.transitions import status_after
-from eventstore.base import LOG_START
-from eventstore.postgres import POSTGRES, PostgresEventStore
-from eventstore.signal import InProcessSignal
 from migrations.run import upgrade_to_head
-from projections.active_orders import RedisActiveOrders
-from projections.order_view import fold
-from projections.orders import OrdersProjection
-from projections.tables import orders
 from tests.harness import MARKET_ORDER
 from tests.processes import (
+    Role,
     environment,
     free_port,
-    start_role,
     stop_processes,
     wait_for_workers,
     wait_until_healthy,
 )
+from tests.run_outcome import read_outcome, until_all_ended, until_projected
 from tests.services import create_database, drop_database, fresh_redis
 
 CHAOS_SETTINGS = {
@@ -56,30 +47,6 @@ CHAOS_SETTINGS = {
     "recovery_interval_s": 0.5,
     "recovery_grace_s": 1,
 }
-
-
-@dataclass
-class Role:
-    """One engine process that the driver may kill and start again."""
-
-    name: str
-    env: dict[str, str]
-    log_dir: Path
-    process: subprocess.Popen | None = None
-    starts: int = 0
-
-    @property
-    def log(self) -> Path:
-        return self.log_dir / f"{self.name}-{self.starts}.log"
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = start_role(self.name.split("-")[0], self.env, self.log)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
 
 
 @dataclass
@@ -183,99 +150,15 @@ async def chaos_run(
 
         await asyncio.gather(submit_all(), drive_faults())
         summary.orders_accepted = len(accepted)
-        await _wait_until_all_ended(database_url, accepted, timeout_s=120)
-        await _wait_until_projected(database_url, redis_url, timeout_s=60)
-        async with httpx.AsyncClient(base_url=market_url, timeout=30) as http:
-            await wait_until_healthy(http)
-            landed = {
-                order_id: (await http.get("/transactions", params={"order": order_id})).json()
-                for order_id in accepted
-            }
-        await _check(database_url, redis_url, accepted, landed, summary)
+        await until_all_ended(database_url, accepted, timeout_s=120)
+        await until_projected(database_url, redis_url, timeout_s=60)
+        outcome = await read_outcome(database_url, redis_url, market_url, accepted)
+        summary.events, summary.outcomes = outcome.events, outcome.outcomes
+        summary.invariants = outcome.invariants()
     finally:
         stop_processes(role.process for role in roles if role.process is not None)
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _store(database_url: str) -> PostgresEventStore:
-    return POSTGRES.event_store(POSTGRES.open(database_url), InProcessSignal())
-
-
-async def _wait_until_all_ended(database_url: str, order_ids: list[str], timeout_s: float) -> None:
-    store = _store(database_url)
-    try:
-        async with asyncio.timeout(timeout_s):
-            pending = set(order_ids)
-            while pending:
-                for order_id in list(pending):
-                    stream = await store.read_stream(order_id)
-                    if stream and status_after(stream[-1].event).is_terminal:
-                        pending.discard(order_id)
-                await asyncio.sleep(0.2)
-    finally:
-        await store.engine.dispose()
-
-
-async def _wait_until_projected(database_url: str, redis_url: str, timeout_s: float) -> None:
-    store = _store(database_url)
-    redis = aioredis.Redis.from_url(redis_url)
-    projections = [OrdersProjection(store.engine, POSTGRES), RedisActiveOrders(redis)]
-    try:
-        async with asyncio.timeout(timeout_s):
-            for projection in projections:
-                while await store.count_after(await projection.position()):  # noqa: ASYNC110 (other processes)
-                    await asyncio.sleep(0.2)
-    finally:
-        await store.engine.dispose()
-        await redis.aclose()
-
-
-async def _check(
-    database_url: str,
-    redis_url: str,
-    accepted: list[str],
-    landed: dict[str, list[dict[str, object]]],
-    summary: Summary,
-) -> None:
-    store = _store(database_url)
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        streams = {order_id: await store.read_stream(order_id) for order_id in accepted}
-        summary.events = await store.count_after(LOG_START)
-        async with store.engine.connect() as conn:
-            rows = {row.order_id: row for row in await conn.execute(sa.select(orders))}
-        cache = await RedisActiveOrders(redis).all()
-    finally:
-        await store.engine.dispose()
-        await redis.aclose()
-    terminal_counts = {
-        order_id: sum(status_after(r.event).is_terminal for r in stream)
-        for order_id, stream in streams.items()
-    }
-    views = {order_id: fold(stream) for order_id, stream in streams.items()}
-    summary.outcomes = Counter(str(view.status) for view in views.values() if view)
-    hashes = [view.tx_hash for view in views.values() if view and view.tx_hash]
-    non_terminal = {o for o, s in streams.items() if not (s and status_after(s[-1].event).is_terminal)}
-    summary.invariants = {
-        "every accepted order has exactly one terminal event": all(c == 1 for c in terminal_counts.values()),
-        "versions are contiguous per order": all(
-            [r.version for r in s] == list(range(1, len(s) + 1)) for s in streams.values()
-        ),
-        "the read table equals the fold of each order's events": set(rows) >= set(accepted)
-        and all(
-            (rows[o].version, rows[o].status, rows[o].tx_hash) == (v.version, v.status, v.tx_hash)
-            for o, v in views.items()
-            if v
-        ),
-        "the cache holds exactly the orders that have not ended": set(cache) == non_terminal,
-        "no txHash appears twice": len(hashes) == len(set(hashes)),
-        "the chain landed one swap for each confirmed order, the one it names, and none for the rest": all(
-            [tx["txHash"] for tx in landed[o]] == ([v.tx_hash] if v.status == "confirmed" else [])
-            for o, v in views.items()
-            if v
-        ),
-    }
 
 
 async def _main(order_count: int, seed: int | None) -> int:

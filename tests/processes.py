@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,32 @@ def start_role(role: str, env: Mapping[str, str], log: Path) -> subprocess.Popen
     )
     _LOGS[process] = log
     return process
+
+
+@dataclass
+class Role:
+    """One engine process (`order-engine <role>`, the role being what its name has before a dash:
+    "worker-1") that a driver may stop or kill and start again; each start logs to its own file."""
+
+    name: str
+    env: dict[str, str]
+    log_dir: Path
+    process: subprocess.Popen | None = None
+    starts: int = 0
+
+    @property
+    def log_file(self) -> Path:
+        """The current (last) start's log."""
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        self.process = start_role(self.name.split("-")[0], self.env, self.log_file)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
 
 @contextmanager

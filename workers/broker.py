@@ -14,6 +14,7 @@ from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
 from commands.submit_order import Enqueue
+from eventstore.cancelling import stop_if_cancelled
 from eventstore.grouped import Grouped
 from workers.claims import OrderClaims
 from workers.tasks import EXECUTE_ORDER, execute_order
@@ -75,6 +76,7 @@ class OrderQueueBroker(RedisStreamBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         while True:
+            stop_if_cancelled()
             try:
                 async for message in self._entries("0", count=1000):  # this consumer's own pending ones
                     yield message
@@ -91,6 +93,9 @@ class OrderQueueBroker(RedisStreamBroker):
         while True:
             async for message in self._entries(">", count=self.count, block=self.block):
                 yield message
+            # While the queue is empty this loop yields nothing: a read whose cancellation was lost would
+            # go on reading for ever, and taskiq waits for it in a cleanup shielded from cancellation.
+            stop_if_cancelled()
             if time.monotonic() - reclaimed_at >= self.RECLAIM_EVERY_S:
                 reclaimed_at = time.monotonic()
                 reclaimed: Any = await self.redis.xautoclaim(

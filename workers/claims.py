@@ -75,7 +75,7 @@ class RedisClaims:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             await lock.reacquire()  # type: ignore[attr-defined]
-            stop_if_cancelled()
+            stop_if_cancelled()  # or the claim, which awaits this renewal's end, would never be released
 
     async def held(self, order_ids: list[str]) -> set[str]:
         if not order_ids:

@@ -121,5 +121,5 @@ class TriggerWatcher:
             except Exception as error:
                 stop_if_cancelled(error)
                 log.exception("trigger round failed; trying again in %.2f s", self.interval_s)
-            stop_if_cancelled()
+            stop_if_cancelled()  # a round that returned while this task is being cancelled stops here
             await asyncio.sleep(self.interval_s)

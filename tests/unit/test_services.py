@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from commands.clock import SystemClock
 from domain.events import OrderConfirmed
 from domain.order import Order
-from engine.services import Services
+from engine.services import Services, where_it_waits
 from engine.settings import load_settings
 from eventstore.memory import InMemoryEventStore
 from market.in_process import InProcessChain
@@ -52,3 +54,18 @@ async def test_the_chain_is_the_market_in_process_unless_market_url_names_one(tm
     assert "market" not in apart.__dict__  # no market of its own is built
     await embedded.stop()
     await apart.stop()
+
+
+async def test_a_task_that_outlives_its_cancellation_is_named_down_to_the_await_it_waits_in():
+    async def reading() -> None:
+        await asyncio.Event().wait()
+
+    async def loop() -> None:
+        await reading()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    where = where_it_waits(task).split(" > ")
+    task.cancel()
+
+    assert [place.split(" ")[0] for place in where] == ["loop", "reading", "wait"]

@@ -2,7 +2,8 @@
 
 redis-py (and psycopg) can turn the cancellation of a read into a connection error of their own; raised as it
 is, asyncio reports it at shutdown as an unhandled exception with a traceback, for a clean stop. redis-py can
-also swallow it and answer the command: a loop that went on would keep its process from exiting."""
+also swallow it and answer the command (eventstore/cancelling.py): a loop that went on would keep its
+process from exiting. (On the real Redis: tests/integration/test_lost_cancellations.py.)"""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from domain.order import Order
+from eventstore.base import LOG_START, LogPosition, RecordedEvent
 from eventstore.memory import InMemoryEventStore
-from eventstore.signal import ANY_ORDER, RedisSignal
+from eventstore.signal import ANY_ORDER, InProcessSignal, RedisSignal
+from projections.projector import Projector
 from projections.trigger_index import InMemoryTriggerIndex, Pair
 from tests.fakes import FakeChain, FakeClock
 from workers import consumers, presence
@@ -146,3 +150,38 @@ async def test_the_start_limiter_ends_its_wait_even_if_its_driver_swallows_the_c
     take_turn = _AnswersWhenCancelled(1)  # its script's answer: wait 1 ms
     limiter = RedisStartLimiter(SimpleNamespace(register_script=lambda _: take_turn), 1, 1.0)  # type: ignore[arg-type]
     await _ends_once_cancelled(limiter.wait_for_turn(), take_turn)
+
+
+class _ProjectionSwallowingTheCancel:
+    """A projection whose apply, cancelled the first time, applies anyway, as redis-py's script call can."""
+
+    name = "swallowing"
+
+    def __init__(self) -> None:
+        self.applying = asyncio.Event()
+        self.at = LOG_START
+        self.swallowed = False
+
+    async def position(self) -> LogPosition:
+        return self.at
+
+    async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
+        self.applying.set()
+        if not self.swallowed:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+            self.swallowed = True
+        self.at = batch[-1].log_position
+        return True
+
+
+async def test_a_projector_stopped_mid_apply_ends_even_if_its_driver_swallows_the_cancellation():
+    store = InMemoryEventStore()
+    order = Order.submit("market", "SOL", "USDC", 50, amount_in="0.5")
+    await store.append("o-1", [order], expected_version=0)
+    projection = _ProjectionSwallowingTheCancel()
+    projecting = asyncio.create_task(Projector(store, InProcessSignal(), [projection]).run())
+    await projection.applying.wait()
+    projecting.cancel()
+    done, _ = await asyncio.wait([projecting], timeout=5)
+    assert done == {projecting} and projecting.cancelled()
