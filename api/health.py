@@ -65,8 +65,10 @@ async def health(
         dependencies["redis"] = await probe(redis.ping())
     healthy = all(state == "up" for state in dependencies.values())
     warnings = await _read_horizon_warnings(store, read_horizon_warn_s) if healthy else []
-    if healthy and replica is not None and (state := await probe(replica.store.ping())) != "up":
-        warnings.append(f"read replica {state}: lists, figures and WebSocket catch-up read the primary")
+    if healthy and replica is not None and (failure := await replica.check()) is not None:
+        warnings.append(
+            f"read replica down ({failure}): lists, figures and WebSocket catch-up read the primary"
+        )
     return Response(
         Health("ok" if healthy else "degraded", dependencies, warnings), status_code=200 if healthy else 503
     )

@@ -23,6 +23,7 @@ from eventstore.signal import InProcessSignal
 from tests import market_moves
 from tests.harness import Engine, engine_settings, project_everything, running_engine
 from tests.replica import Replica, streaming_replica
+from tests.services import create_database, drop_database
 
 TERMINAL = {"confirmed", "failed", "cancelled", "expired"}
 WAIT_S = 30
@@ -267,3 +268,33 @@ async def test_a_replica_that_goes_down_takes_nothing_down(engine, replica):
     assert any("read replica down" in warning for warning in health.json()["warnings"])
     assert 'order_engine_replica_reads_total{served_by="primary"}' in metrics
     assert engine.services.replica.fallbacks >= 3  # the stream's catch-up, the list, the figures
+
+
+async def test_a_replica_that_answers_with_errors_of_its_own_is_left_for_the_primary(postgres_url, redis_url):
+    """A replica that has not replayed the primary's migrations yet (here: a database on the same server
+    with no schema at all) fails each read with an error that is not "unreachable": lists, figures, metrics
+    and catch-up are read from the primary, and /health says why."""
+    unmigrated = create_database()
+    backend = {"database_url": postgres_url, "redis_url": redis_url}
+    try:
+        async with running_engine(engine_settings(backend, database_read_url=unmigrated)) as engine:
+            order_id, messages = await run_to_the_end(engine)
+            await project_everything(engine.services)
+            page = await engine.http.get("/api/orders")
+            stats = await engine.http.get("/api/stats")
+            metrics = await engine.http.get("/metrics")
+            health = await engine.http.get("/health")
+    finally:
+        drop_database(unmigrated)
+
+    assert messages[-1]["status"] == "confirmed" and [m["version"] for m in messages] == list(
+        range(1, len(messages) + 1)
+    )
+    assert (page.status_code, stats.status_code, metrics.status_code) == (200, 200, 200)
+    assert [order["orderId"] for order in page.json()["orders"]] == [order_id]
+    assert stats.json()["total"] == 1
+    assert health.status_code == 200
+    assert any(
+        "read replica down (ProgrammingError" in warning and "does not exist" in warning
+        for warning in health.json()["warnings"]
+    ), health.json()

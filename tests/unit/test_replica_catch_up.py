@@ -4,6 +4,7 @@ replica's part first and the rest from the primary; a replica that fails is left
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +13,7 @@ from domain.events import RoutingStarted
 from domain.order import Order
 from eventstore.base import LOG_START, LogPosition, RecordedEvent, StoreUnavailable
 from eventstore.memory import InMemoryEventStore
-from eventstore.replica import Replica
+from eventstore.replica import RETRY_AFTER_S, Replica
 from eventstore.signal import InProcessSignal
 from projections.feed import LOG_BATCH, LiveFeed, UnknownOrder
 
@@ -131,3 +132,65 @@ async def test_a_replica_that_fails_is_read_from_the_primary_and_left_alone_for_
     assert tried_while_away == 1  # then left alone until RETRY_AFTER_S had passed
     assert unreachable.reads == 2
     assert (replica.served, replica.fallbacks) == (0, 5)
+
+
+class BehindStore(InMemoryEventStore):
+    """A replica that answers with an error of its own: a migration the primary ran has not reached it yet
+    (as the SQL adapters raise it, a driver's error that is not the store being unreachable)."""
+
+    async def read_stream(self, order_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        raise RuntimeError('column "token_out_decimals" does not exist')
+
+
+class FrozenStore(InMemoryEventStore):
+    """A replica that never answers (its server frozen, the network cut after connecting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = asyncio.Event()
+        self.pings = 0
+
+    async def read_stream(self, order_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return []
+
+    async def ping(self) -> None:
+        self.pings += 1
+        await asyncio.Event().wait()
+
+
+async def test_a_replica_that_answers_with_an_error_of_its_own_is_left_for_the_primary() -> None:
+    primary = InMemoryEventStore(InProcessSignal())
+    await append([primary], ORDER_ID, routings=1, after_version=0)
+    feed, replica = feed_with(primary, BehindStore())
+
+    follower = feed.follow(ORDER_ID)
+    assert await taken(follower, 2) == [(ORDER_ID, 1), (ORDER_ID, 2)]
+    await follower.aclose()
+
+    assert (replica.served, replica.fallbacks, replica.away) == (0, 1, True)
+    assert replica.failure == 'RuntimeError: column "token_out_decimals" does not exist'
+    assert await replica.check() == replica.failure
+
+
+async def test_a_replica_that_does_not_answer_is_left_for_the_primary_after_the_read_timeout() -> None:
+    primary, frozen = InMemoryEventStore(InProcessSignal()), FrozenStore()
+    await append([primary], ORDER_ID, routings=1, after_version=0)
+    now = [0.0]
+    feed, replica = feed_with(primary, frozen, read_timeout_s=0.05, clock=lambda: now[0])
+
+    follower = feed.follow(ORDER_ID)
+    async with asyncio.timeout(5):
+        assert await taken(follower, 2) == [(ORDER_ID, 1), (ORDER_ID, 2)]
+        await frozen.cancelled.wait()  # the read left behind is cancelled, not kept waiting
+    await follower.aclose()
+    assert replica.failure == "no answer within 0.05 s"
+    assert await replica.check() == replica.failure and frozen.pings == 0  # away: /health does not wait
+    now[0] += RETRY_AFTER_S
+    async with asyncio.timeout(5):
+        assert await replica.check() == "no answer within 0.05 s"  # asked again, and frozen still
+    assert frozen.pings == 1
