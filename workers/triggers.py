@@ -54,6 +54,9 @@ class TriggerWatcher:
         self.interval_s = interval_s
         self.worker_id = worker_id
         self.on_outcome = on_outcome  # counts outcomes for the metrics
+        # The venues whose pools the latest rounds could not read: told once when one stops answering and
+        # once when it answers again, not every round (five times a second per venue while a market is down).
+        self.venues_away: set[str] = set()
 
     async def run_round(self) -> Counter[TriggerOutcome]:
         """One round: expire what is due, fire what the pools now reach; returns what happened."""
@@ -104,8 +107,13 @@ class TriggerWatcher:
         for venue, answer in zip(venues, answers, strict=True):
             if isinstance(answer, list):
                 pools.extend(answer)
+                if venue in self.venues_away:
+                    self.venues_away.discard(venue)
+                    log.info("trigger rounds read %s again", venue)
             elif isinstance(answer, VENUE_FAILURES):
-                log.warning("trigger round without %s: %s", venue, answer)
+                if venue not in self.venues_away:
+                    self.venues_away.add(venue)
+                    log.warning("trigger rounds go on without %s until it answers: %s", venue, answer)
             elif isinstance(answer, BaseException):
                 raise answer
         return pools

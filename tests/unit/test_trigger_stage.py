@@ -23,6 +23,7 @@ from eventstore.base import LOG_START
 from eventstore.memory import InMemoryEventStore
 from projections.trigger_index import InMemoryTriggerIndex
 from tests.fakes import FakeChain, FakeClock, cpmm_pool
+from venues.base import VenueError
 from workers.triggers import TriggerWatcher
 
 ENDS = (TriggerFired, OrderCancelled, OrderExpired)
@@ -193,3 +194,24 @@ async def test_the_index_forgets_orders_whose_wait_ended():
     assert await stage.index.armed_pairs() == set()
     assert await stage.index.due(stage.clock.now() + timedelta(days=2)) == []
     assert await stage.store.count_after(LOG_START) == 6
+
+
+async def test_a_venue_that_stops_answering_is_told_once_and_once_again_when_it_is_back(caplog):
+    stage = Stage()
+    await stage.submit()
+    await stage.project()
+    watcher = stage.watcher()
+    stage.chain.pools_outcomes["meteora"] = [_unreachable] * 5
+
+    with caplog.at_level("INFO", logger="workers.triggers"):
+        for _ in range(7):  # five rounds without meteora, then two with it
+            await watcher.run_round()
+
+    told = [record.getMessage() for record in caplog.records if "meteora" in record.getMessage()]
+    assert len(told) == 2, told
+    assert told[0].startswith("trigger rounds go on without meteora") and "again" in told[1]
+    assert watcher.venues_away == set()
+
+
+def _unreachable() -> None:
+    raise VenueError("the chain cannot be reached")
