@@ -67,20 +67,20 @@ LOG_ENVELOPE = {
 }
 
 ORDER_CHANNEL = f"""One order's events: every event so far, then each new one as it is appended, in version
-order, no gap, no duplicate. Open it with a GET upgrade on the path the POST answered as `wsUrl`.
-Closes: `1000` after the terminal event (`OrderConfirmed` or `OrderFailed`), `4404` for an unknown order,
-`4400` for a malformed `orderId` or `afterVersion`, `1011` while the database is unavailable, `1013` when
-the client fell behind: more than {MAX_BACKLOG} events came for it since its socket last took one (it is
-not reading); the close comes right after the messages already on their way, with the reason `fell behind;
-reconnect with afterVersion=N` (N: the last version surely sent whole; rarely one more arrives), `1001` when
-the server shuts down (another behind the same URL takes the reconnect). After `1001`, `1011` or `1013`,
-reconnect with `afterVersion` set to the last version received: the rest follows with no gap and no
-duplicate. Frames sent by the client are ignored."""
+order, no gap, no duplicate. Open it with a GET upgrade on the path the POST answered as `wsUrl`. Closes:
+`1000` after the terminal event (`OrderConfirmed` or `OrderFailed`), `4404` for an unknown order, `4400` for
+a malformed `orderId` or `afterVersion` (or one given twice), `1011` while the database is unavailable,
+`1013` when the client fell behind: more than {MAX_BACKLOG} events came for it since its socket last took
+one (it is not reading); the close comes right after the messages already on their way, with the reason
+`fell behind; reconnect with afterVersion=N` (N: the last version surely sent whole; rarely one more
+arrives), `1001` when the server shuts down (another behind the same URL takes the reconnect). After `1001`,
+`1011` or `1013`, reconnect with `afterVersion` set to the last version received: the rest follows with no
+gap and no duplicate. Frames sent by the client are ignored."""
 LOG_CHANNEL = """Every event of every order in log order: the log after `afterToken` (or `afterPosition`;
 from its start without either), then each new event. Closes: `4400` for a malformed `afterToken` or
-`afterPosition`, or both given, `4404` when no event has that position, `1011` while the database is
-unavailable and `1001` when the server shuts down (reconnect and resume with the last `resumeToken`). Frames
-sent by the client are ignored."""
+`afterPosition`, both given, or one twice, `4404` when no event has that position, `1011` while the database
+is unavailable and `1001` when the server shuts down (reconnect and resume with the last `resumeToken`).
+Frames sent by the client are ignored."""
 
 
 def _query(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

@@ -48,6 +48,8 @@ async def order_stream(
 async def _order_stream(socket: WebSocket, feed: LiveFeed, draining: Draining) -> None:
     await socket.accept()
     params = socket.query_params
+    if await _refused_repeated_parameter(socket):
+        return
     try:
         order_id = str(uuid.UUID(params.get("orderId", "")))
         after_version = _non_negative(params.get("afterVersion", "0"), MAX_VERSION)
@@ -84,6 +86,8 @@ async def log_stream(
 async def _log_stream(socket: WebSocket, feed: LiveFeed, store: EventStore, draining: Draining) -> None:
     await socket.accept()
     params = socket.query_params
+    if await _refused_repeated_parameter(socket):
+        return
     if "afterToken" in params and "afterPosition" in params:
         await socket.close(CLOSE_BAD_REQUEST, "give afterToken or afterPosition, not both")
         return
@@ -130,6 +134,16 @@ _ORDER_MESSAGES = _MessageTexts(size=4096)
 
 def _log_message_text(recorded: RecordedEvent) -> str:
     return wire.encode(log_message(recorded)).decode()
+
+
+async def _refused_repeated_parameter(socket: WebSocket) -> bool:
+    """Close 4400 (and say True) when a query parameter is given more than once: which one the client meant
+    cannot be known, and taking either would resume it somewhere it did not ask for."""
+    names = [name for name, _ in socket.query_params.multi_items()]
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        await socket.close(CLOSE_BAD_REQUEST, f"{repeated} is given more than once")
+    return repeated is not None
 
 
 def _non_negative(raw: str, maximum: int = MAX_POSITION) -> int:

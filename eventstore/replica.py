@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from eventstore.base import EventStore
+from eventstore.base import EventStore, StoreUnavailable
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -104,7 +104,7 @@ class Replica:
             reading.add_done_callback(self._forget)
             self.failure = f"no answer within {self.read_timeout_s:g} s"
         else:
-            self.failure = f"{type(error).__name__}: {error}"
+            self.failure = _why(error)
         self._away_until = self.clock() + self.retry_after_s
         log.warning(
             "the read replica failed (%s); reading the primary for %g s", self.failure, self.retry_after_s
@@ -114,3 +114,11 @@ class Replica:
         self._abandoned.discard(reading)
         if not reading.cancelled():
             reading.exception()  # retrieved: its failure was logged when it was left
+
+
+def _why(error: Exception) -> str:
+    """What failed, for /health and the log: for StoreUnavailable, the driver's error under it (a database
+    that does not exist, a password refused), which says more than "cannot be reached"."""
+    cause = error.__cause__ if isinstance(error, StoreUnavailable) and error.__cause__ is not None else error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__

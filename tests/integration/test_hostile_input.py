@@ -242,6 +242,26 @@ async def test_text_with_nul_never_reaches_the_database_in_either_mode(backend, 
     assert not errors_logged, [r.getMessage() for r in errors_logged]
 
 
+async def test_a_stream_parameter_given_twice_is_refused_naming_it(backend, errors_logged):
+    """Which of two values the client meant cannot be known: either would resume it somewhere else."""
+    async with running_engine(engine_settings(backend)) as engine:
+        order_id = await engine.submit()
+        execute = f"/api/orders/execute?orderId={order_id}"
+        problems = await check_ws(
+            engine,
+            {
+                f"{execute}&afterVersion=1&afterVersion=3": "afterVersion is given more than once",
+                f"{execute}&orderId={order_id}": "orderId is given more than once",
+                "/api/orders/stream?afterPosition=1&afterPosition=2": "afterPosition is given more than once",
+                "/api/orders/stream?afterToken=a&afterToken=b": "afterToken is given more than once",
+            },
+        )
+        problems += await check_ws(engine, {f"{execute}&afterVersion=1": ""}, 1000)  # once is fine
+
+    assert not problems, "\n".join(problems)
+    assert not errors_logged, [r.getMessage() for r in errors_logged]
+
+
 # -- 4. numbers beyond the database's range --------------------------------------------------------------
 
 

@@ -194,3 +194,26 @@ async def test_a_replica_that_does_not_answer_is_left_for_the_primary_after_the_
     async with asyncio.timeout(5):
         assert await replica.check() == "no answer within 0.05 s"  # asked again, and frozen still
     assert frozen.pings == 1
+
+
+class MisconfiguredStore(InMemoryEventStore):
+    """A replica URL naming a database the server does not have: unreachable, as the SQL adapters say it,
+    with the driver's error under it."""
+
+    async def read_stream(self, order_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        try:
+            raise ConnectionError('FATAL:  database "order_engin" does not exist\n(more detail)')
+        except ConnectionError as error:
+            raise StoreUnavailable("the database cannot be reached (OperationalError)") from error
+
+
+async def test_why_the_replica_was_left_names_the_driver_s_error_under_store_unavailable() -> None:
+    primary = InMemoryEventStore(InProcessSignal())
+    await append([primary], ORDER_ID, routings=1, after_version=0)
+    feed, replica = feed_with(primary, MisconfiguredStore())
+
+    follower = feed.follow(ORDER_ID)
+    assert len(await taken(follower, 2)) == 2
+    await follower.aclose()
+
+    assert replica.failure == 'ConnectionError: FATAL:  database "order_engin" does not exist'
