@@ -10,7 +10,6 @@ exits without them.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 from collections.abc import Coroutine
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 def run_to_exit(main: Coroutine[Any, Any, None], close_timeout_s: float) -> None:
     """`asyncio.run(main)`, except that the tasks left when `main` ends get `close_timeout_s` seconds to end
     once cancelled; if one does not, the process exits at once (code 0, or 1 if `main` raised), after
-    logging each such task's stack. Raises what `main` raises."""
+    logging where each such task waits. Raises what `main` raises."""
     runner, error = asyncio.Runner(), None
     try:
         runner.run(main)
@@ -34,9 +33,7 @@ def run_to_exit(main: Coroutine[Any, Any, None], close_timeout_s: float) -> None
         stuck = loop.run_until_complete(_cancel_the_rest(close_timeout_s))
         if stuck:
             for task in stuck:
-                stack = io.StringIO()
-                task.print_stack(file=stack)
-                log.error("a task did not end once cancelled; exiting without it: %s", stack.getvalue())
+                log.error("a task did not end once cancelled; exiting without it: %s", where_it_waits(task))
             if error is not None:  # its traceback would not be printed: the process ends here
                 log.error("the role stopped on an error", exc_info=error)
             logging.shutdown()
@@ -53,3 +50,14 @@ async def _cancel_the_rest(timeout_s: float) -> set[asyncio.Task[Any]]:
         return set()
     _, stuck = await asyncio.wait(rest, timeout=timeout_s)
     return stuck
+
+
+def where_it_waits(task: asyncio.Task[Any]) -> str:
+    """Where `task` waits, down its chain of awaits (`Task.get_stack` gives a suspended task's outermost
+    frame only): which await did not end when it was cancelled."""
+    places = []
+    awaiting: Any = task.get_coro()
+    while (frame := getattr(awaiting, "cr_frame", None) or getattr(awaiting, "ag_frame", None)) is not None:
+        places.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
+    return " > ".join(places)

@@ -16,6 +16,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from commands.clock import Clock, SystemClock
 from commands.submit_order import Enqueue
 from domain.tokens import Launch
+from engine.exiting import where_it_waits
 from engine.settings import Settings, launch_schedule
 from eventstore.backend import backend_for
 from eventstore.base import EventStore
@@ -314,17 +315,6 @@ def _redis(url: str) -> Redis:
         url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S
     )
     return Redis.from_pool(pool)  # closing the client closes its pool
-
-
-def where_it_waits(task: asyncio.Task[Any]) -> str:
-    """Where `task` waits, down its chain of awaits (`Task.get_stack` gives a suspended task's outermost
-    frame only): which await did not end when it was cancelled."""
-    places = []
-    awaiting: Any = task.get_coro()
-    while (frame := getattr(awaiting, "cr_frame", None) or getattr(awaiting, "ag_frame", None)) is not None:
-        places.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
-        awaiting = getattr(awaiting, "cr_await", None) or getattr(awaiting, "ag_await", None)
-    return " > ".join(places)
 
 
 def _report_failure(task: asyncio.Task[Any]) -> None:

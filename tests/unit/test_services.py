@@ -7,7 +7,8 @@ import asyncio
 from commands.clock import SystemClock
 from domain.events import OrderConfirmed
 from domain.order import Order
-from engine.services import Services, where_it_waits
+from engine.exiting import where_it_waits
+from engine.services import Services
 from engine.settings import load_settings
 from eventstore.memory import InMemoryEventStore
 from market.in_process import InProcessChain
