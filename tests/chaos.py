@@ -9,13 +9,9 @@ It needs the test servers (TEST_DATABASE_URL, TEST_REDIS_URL; it creates and dro
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import os
 import random
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -25,7 +21,6 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from migrations.run import upgrade_to_head
 from tests.harness import MARKET_ORDER
 from tests.processes import (
     Role,
@@ -35,8 +30,7 @@ from tests.processes import (
     wait_for_workers,
     wait_until_healthy,
 )
-from tests.run_outcome import read_outcome, until_all_ended, until_projected
-from tests.services import create_database, drop_database, fresh_redis
+from tests.run_outcome import read_outcome, run_from_command_line, until_all_ended, until_projected
 
 CHAOS_SETTINGS = {
     "mock_quote_delay_ms": 20,
@@ -161,25 +155,5 @@ async def chaos_run(
     return summary
 
 
-async def _main(order_count: int, seed: int | None) -> int:
-    database_url = create_database()
-    upgrade_to_head(database_url)
-    redis_url = fresh_redis()
-    try:
-        with tempfile.TemporaryDirectory(prefix="order-engine-chaos-") as log_dir:
-            summary = await chaos_run(database_url, redis_url, order_count, Path(log_dir), seed)
-    finally:
-        with contextlib.suppress(Exception):
-            drop_database(database_url)
-    print(summary.report())
-    return 0 if summary.ok else 1
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=None)
-    arguments = parser.parse_args()
-    sys.exit(asyncio.run(_main(arguments.orders, arguments.seed)))
+    run_from_command_line(__doc__, "chaos", chaos_run)

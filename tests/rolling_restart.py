@@ -14,7 +14,6 @@ It needs the test servers (TEST_DATABASE_URL, TEST_REDIS_URL; it creates and dro
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
@@ -24,8 +23,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -40,11 +37,15 @@ from redis.asyncio import Redis
 
 from domain.events import RoutingStarted
 from eventstore.base import RecordedEvent
-from migrations.run import upgrade_to_head
 from tests.harness import MARKET_ORDER
 from tests.processes import Role, environment, free_port, stop_processes, wait_for_workers, wait_until_healthy
-from tests.run_outcome import RunOutcome, read_outcome, until_all_ended, until_projected
-from tests.services import create_database, drop_database, fresh_redis
+from tests.run_outcome import (
+    RunOutcome,
+    read_outcome,
+    run_from_command_line,
+    until_all_ended,
+    until_projected,
+)
 from workers.presence import live_workers
 
 ROLLING_SETTINGS = {
@@ -494,25 +495,5 @@ def _waits_after_hand_back(
     return waits
 
 
-async def _main(order_count: int, seed: int | None) -> int:
-    database_url = create_database()
-    upgrade_to_head(database_url)
-    redis_url = fresh_redis()
-    try:
-        with tempfile.TemporaryDirectory(prefix="order-engine-rolling-") as log_dir:
-            summary = await rolling_restart(database_url, redis_url, order_count, Path(log_dir), seed)
-    finally:
-        with contextlib.suppress(Exception):
-            drop_database(database_url)
-    print(summary.report())
-    return 0 if summary.ok else 1
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=None)
-    arguments = parser.parse_args()
-    sys.exit(asyncio.run(_main(arguments.orders, arguments.seed)))
+    run_from_command_line(__doc__, "rolling", rolling_restart)

@@ -4,10 +4,16 @@ must keep whatever happened to the processes meanwhile."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import sys
+import tempfile
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import redis.asyncio as aioredis
@@ -17,11 +23,13 @@ from domain.transitions import status_after
 from eventstore.base import LOG_START, RecordedEvent
 from eventstore.postgres import POSTGRES, PostgresEventStore
 from eventstore.signal import InProcessSignal
+from migrations.run import upgrade_to_head
 from projections.active_orders import RedisActiveOrders
 from projections.order_view import fold
 from projections.orders import OrdersProjection
 from projections.tables import orders
 from tests.processes import wait_until_healthy
+from tests.services import create_database, drop_database, fresh_redis
 
 
 def event_store(database_url: str) -> PostgresEventStore:
@@ -140,3 +148,41 @@ async def read_outcome(
         await store.engine.dispose()
         await redis.aclose()
     return RunOutcome(streams, events, rows, cache, landed)
+
+
+class RunSummary(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def report(self) -> str: ...
+
+
+# A driver: (database URL, Redis URL, orders, log folder, seed) -> its summary.
+Driver = Callable[[str, str, int, Path, "int | None"], Awaitable[RunSummary]]
+
+
+def run_from_command_line(description: str, name: str, driver: Driver) -> None:
+    """`python -m tests.<name> [--orders N] [--seed S]`: `driver` on a database and a Redis database of its
+    own (the database dropped afterwards), its logs in a temporary folder; prints its report and exits 0 when
+    every invariant held, 1 otherwise."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=None)
+    arguments = parser.parse_args()
+    sys.exit(asyncio.run(_run(name, driver, arguments.orders, arguments.seed)))
+
+
+async def _run(name: str, driver: Driver, order_count: int, seed: int | None) -> int:
+    database_url = create_database()
+    upgrade_to_head(database_url)
+    redis_url = fresh_redis()
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"order-engine-{name}-") as log_dir:
+            summary = await driver(database_url, redis_url, order_count, Path(log_dir), seed)
+    finally:
+        with contextlib.suppress(Exception):
+            drop_database(database_url)
+    print(summary.report())
+    return 0 if summary.ok else 1
