@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -27,7 +28,7 @@ from api.orders import OrderController, order_stats
 from api.requests import CheckedJsonRequest
 from api.stream import log_stream, order_stream
 from api.wire import DecimalsAsNumbers, ExactJsonResponse
-from commands.submit_order import Enqueue, LaunchOf
+from commands.submit_order import LaunchOf, submit_order
 from eventstore.base import EventStore
 from eventstore.replica import Replica
 from market.market import Market
@@ -43,7 +44,6 @@ Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 def create_app(
     *,
     store: EventStore,
-    enqueue: Enqueue,
     launch_of: LaunchOf,
     chain: Callable[[], Chain],
     queries: OrderQueries,
@@ -91,8 +91,9 @@ def create_app(
         ],
         dependencies={
             "store": provide(store),
-            "enqueue": provide(enqueue),
-            "launch_of": provide(launch_of),
+            # One dependency for the submit handler: Litestar resolves several at once in a task group of
+            # their own, which cost as much per POST as the append.
+            "submit_order": provide(functools.partial(submit_order, store=store, launch_of=launch_of)),
             # Built when first asked for: an API process that never reads the chain never opens it.
             "chain": Provide(chain, use_cache=True, sync_to_thread=False),
             "queries": provide(queries),

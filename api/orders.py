@@ -22,7 +22,7 @@ from api.errors import MarketUnavailable, error_responses
 from api.messages import event_message
 from api.requests import strictly_typed
 from commands.cancel_order import cancel_order
-from commands.submit_order import Enqueue, LaunchOf, SubmitOrder, submit_order
+from commands.submit_order import SubmitOrder, SubmitOrderHandler
 from domain.amounts import MAX_DIGITS, RAW_PATTERN
 from domain.order import (
     DEFAULT_SLIPPAGE_BPS,
@@ -419,9 +419,7 @@ class OrderController(Controller):
             OrderSubmission, Body(media_type=RequestEncodingType.JSON, schema_extra=ORDER_SUBMISSION_SCHEMA)
         ],
         request: Request[Any, Any, Any],
-        store: NamedDependency[EventStore],
-        enqueue: NamedDependency[Enqueue],
-        launch_of: NamedDependency[LaunchOf],
+        submit_order: NamedDependency[SubmitOrderHandler],
         idempotency_key: Annotated[
             str | None,
             HeaderParameter(
@@ -462,9 +460,6 @@ class OrderController(Controller):
                     idempotency_key=idempotency_key,
                     correlation_id=request_id,
                 ),
-                store,
-                enqueue,
-                launch_of=launch_of,
             )
         except VENUE_FAILURES as failure:  # looking a sniper order's token up
             message = "tokenOut: the market did not answer; nothing was recorded"

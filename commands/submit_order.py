@@ -1,5 +1,6 @@
-"""Submit an order: check it, append `OrderSubmitted`, and hand it to the workers; or, for a limit order,
-append `TriggerArmed` with it and leave it to the trigger stage (`commands/trigger_orders.py`)."""
+"""Submit an order: check it and append `OrderSubmitted`, which the relay (`workers/relay.py`) hands to the
+workers; or, for a limit or sniper order, append `TriggerArmed` with it and leave it to the trigger stage
+(`commands/trigger_orders.py`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 # (order_id, version) key makes "one order per key" atomic: two racing repeats cannot both append.
 IDEMPOTENT_ORDER_IDS = uuid.UUID("5b0c4a52-8f0e-4d6e-9d0a-1f2e3c4b5a69")
 
-Enqueue = Callable[[str], Awaitable[None]]
 # A token as the chain shows it now (None: not announced), for sniper orders.
 LaunchOf = Callable[[str], Awaitable[Launch | None]]
 
@@ -53,6 +53,10 @@ class Submitted(msgspec.Struct, frozen=True):
     created: bool  # False when an idempotent repeat found the order already there
 
 
+# `submit_order` with its store (and look-up) bound, as the composition root hands it to the API.
+SubmitOrderHandler = Callable[[SubmitOrder], Awaitable[Submitted]]
+
+
 class IdempotencyKeyReused(Exception):
     """The key was first used for a different order."""
 
@@ -60,12 +64,12 @@ class IdempotencyKeyReused(Exception):
 async def submit_order(
     command: SubmitOrder,
     store: EventStore,
-    enqueue: Enqueue,
     clock: Clock = SYSTEM_CLOCK,
     launch_of: LaunchOf | None = None,
 ) -> Submitted:
     """Raises `OrderRejected` (the rule broken, with its field; `OrderUnprocessable` for one the moment or
-    the market breaks) and `IdempotencyKeyReused`. `launch_of` looks a sniper order's token up."""
+    the market breaks), `IdempotencyKeyReused`, and the store's errors (nothing appended). `launch_of` looks
+    a sniper order's token up. Once appended, the order is the relay's to queue: nothing else can fail."""
     event = Order.submit(
         command.order_type,
         command.token_in,
@@ -118,12 +122,6 @@ async def submit_order(
         }
         | ({} if armed is None or armed.limit_price is None else {"limit_price": str(armed.limit_price)}),
     )
-    if armed is not None:  # waiting: the trigger stage hands it to the workers when it fires
-        return Submitted(order_id, created=True)
-    try:
-        await enqueue(order_id)
-    except Exception:  # the log is the outbox: the recovery sweep enqueues it again
-        log.exception("order %s appended but not enqueued; the recovery sweep will pick it up", order_id)
     return Submitted(order_id, created=True)
 
 

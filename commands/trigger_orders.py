@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from commands.submit_order import Enqueue
+from commands.queue import Enqueue
 from domain.events import Event, OrderFailed, TriggerFired
 from domain.order import Order
 from domain.order_type import OrderType

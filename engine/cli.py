@@ -163,7 +163,6 @@ def build_app(
 
     return create_app(
         store=services.store,
-        enqueue=services.enqueue,
         launch_of=services.launch_of,
         chain=lambda: services.chain,
         queries=services.queries,
@@ -464,7 +463,8 @@ def worker(
 def projector(
     database_url: DatabaseUrl = None, redis_url: RedisUrl = None, log_level: LogLevel = None
 ) -> None:
-    """Follows the event log and keeps the orders table and the active-order cache up to date."""
+    """Follows the event log: keeps the orders table, the active-order cache and the trigger index up to date,
+    and relays each submitted market order to the workers' queue (at least one projector must run)."""
     settings = _settings(**locals())
     _require_shared_backends(settings, "projector")
     with _explained(settings):
@@ -564,13 +564,16 @@ async def _status(settings: Settings) -> None:
     from engine.services import Services
     from eventstore.base import LOG_START
     from projections.active_orders import InMemoryActiveOrders
+    from projections.trigger_index import InMemoryTriggerIndex
+    from workers.relay import InMemoryOrderRelay
 
+    in_memory = (InMemoryActiveOrders, InMemoryTriggerIndex, InMemoryOrderRelay)
     services = Services(settings)
     try:
         head = await services.store.count_after(LOG_START)
         typer.echo(f"log: {head} events ({(await services.store.read_horizon()).describe()})")
         for projection in services.projector.projections:
-            if isinstance(projection, InMemoryActiveOrders):
+            if isinstance(projection, in_memory):
                 typer.echo(f"{projection.name}: in the serve process's memory (no REDIS_URL)")
                 continue
             at = await projection.position()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from commands.clock import Clock, SystemClock
-from commands.submit_order import Enqueue
+from commands.queue import Enqueue
 from domain.tokens import Launch
 from engine.exiting import where_it_waits
 from engine.settings import Settings, launch_schedule
@@ -32,6 +32,7 @@ from projections.queries import OrderQueries
 from projections.trigger_index import InMemoryTriggerIndex, RedisTriggerIndex, TriggerIndex
 from venues.chain import Chain
 from workers.claims import InMemoryClaims, OrderClaims, RedisClaims
+from workers.relay import InMemoryOrderRelay, RedisOrderRelay
 
 # taskiq and the execution path are imported when a role needs them: `order-engine projections status`
 # builds `Services` too, and its start time is mostly imports.
@@ -88,10 +89,21 @@ class Services:
             RedisTriggerIndex(self.redis) if self.redis else InMemoryTriggerIndex()
         )
         self.feed = LiveFeed(self.store, self.signal, replica=self.replica)
+        # The log is the outbox: the projector's relay hands submitted orders to the queue.
+        self.order_relay = (
+            RedisOrderRelay(self.redis, self.queue_entry, QUEUED_TTL_S)
+            if self.redis
+            else InMemoryOrderRelay(lambda order_id: self.enqueue(order_id))
+        )
         self.projector = Projector(
             self.store,
             self.signal,
-            [OrdersProjection(self.db, self.backend), self.active_orders, self.trigger_index],
+            [
+                OrdersProjection(self.db, self.backend),
+                self.active_orders,
+                self.trigger_index,
+                self.order_relay,
+            ],
         )
         self.executor: OrderExecutor | None = None
         self.enqueue_fallbacks = 0  # orders appended but not queued by this process (see `enqueue`)
@@ -107,6 +119,12 @@ class Services:
         from workers.broker import make_broker
 
         return make_broker(self.settings.redis_url, consumer_name=self.worker_id)
+
+    def queue_entry(self, order_id: str) -> bytes:
+        """The queue entry that has a worker execute `order_id` (the relay writes it to the queue)."""
+        from workers.broker import queue_entry
+
+        return queue_entry(self.broker, order_id)
 
     @cached_property
     def enqueue(self) -> Enqueue:

@@ -10,19 +10,18 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker, TaskiqMessage
 from taskiq_redis import RedisStreamBroker
 
-from commands.submit_order import Enqueue
+from commands.queue import Enqueue
 from eventstore.cancelling import stop_if_cancelled
 from eventstore.grouped import Grouped
 from workers.claims import OrderClaims
+from workers.queue import CONSUMER_GROUP, QUEUE
 from workers.tasks import EXECUTE_ORDER, execute_order
 
 log = logging.getLogger(__name__)
 
-QUEUE = "order-engine:orders"
-CONSUMER_GROUP = "order-engine-workers"
 # A delivery not acknowledged within this long is handed to another worker. Longer than a normal order
 # (three attempts of a few seconds with backoff); a slower one delivered twice is harmless, because the
 # second delivery finds the order claimed or finished.
@@ -148,6 +147,20 @@ def make_broker(redis_url: str | None, consumer_name: str) -> AsyncBroker:
         )
     broker.register_task(execute_order, task_name=EXECUTE_ORDER)
     return broker
+
+
+def queue_entry(broker: AsyncBroker, order_id: str) -> bytes:
+    """The queue entry that has a worker execute `order_id`: the message `kiq` would send (the relay,
+    `workers/relay.py`, writes it to the stream itself, in the script that moves its checkpoint)."""
+    message = TaskiqMessage(
+        task_id=broker.id_generator(),
+        task_name=EXECUTE_ORDER,
+        labels={},
+        labels_types={},
+        args=[order_id],
+        kwargs={},
+    )
+    return broker.formatter.dumps(message).message
 
 
 def make_enqueue(broker: AsyncBroker, claims: OrderClaims) -> Enqueue:

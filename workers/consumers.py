@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from taskiq import AsyncBroker
 
-from commands.submit_order import Enqueue
+from commands.queue import Enqueue
 from eventstore.cancelling import stop_if_cancelled
-from workers.broker import CONSUMER_GROUP, QUEUE
 from workers.presence import RENEW_EVERY_S, TTL_S, live_workers
+from workers.queue import CONSUMER_GROUP, QUEUE
 
 log = logging.getLogger(__name__)
 

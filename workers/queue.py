@@ -1,11 +1,13 @@
-"""How many orders wait in the Redis queue: not yet delivered, plus delivered but not acknowledged."""
+"""The workers' Redis queue: its stream and consumer group, and how many orders wait in it (not yet
+delivered, plus delivered but not acknowledged)."""
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from workers.broker import CONSUMER_GROUP, QUEUE
+QUEUE = "order-engine:orders"
+CONSUMER_GROUP = "order-engine-workers"
 
 
 async def queue_depth(redis: Redis) -> int:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from commands.submit_order import Enqueue
+from commands.queue import Enqueue
 from eventstore.cancelling import stop_if_cancelled
 from projections.queries import OrderQueries
 from workers.claims import OrderClaims

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from commands.clock import Clock
-from commands.submit_order import Enqueue
+from commands.queue import Enqueue
 from commands.trigger_orders import TriggerOutcome, check_trigger
 from domain.pools import PoolState
 from domain.tokens import TOKENS, Launch

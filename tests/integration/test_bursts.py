@@ -1,6 +1,6 @@
 """A burst of submissions is answered and queued without leaning on the recovery sweep: the log is the
-outbox for crashes, not a path for bursts (issue: redis-py's pool raised `MaxConnectionsError` past 100
-connections, and orders waited for the sweep)."""
+outbox, followed by the relay, and the sweep is for crashes, not a path for bursts (issue: redis-py's pool
+raised `MaxConnectionsError` past 100 connections, and orders waited for the sweep)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import asyncio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import MARKET_ORDER, engine_settings, running_engine
+from tests.harness import MARKET_ORDER, engine_settings, project_everything, running_engine
+from tests.integration.test_relay import queued_order_ids
 
 BURST, CONNECTIONS = 600, 200
 
@@ -22,17 +23,22 @@ def fallbacks(metrics_text: str) -> float:
 
 async def test_a_burst_over_200_connections_is_all_queued_at_once(postgres_url, redis_url):
     backend = {"database_url": postgres_url, "redis_url": redis_url}
-    async with running_engine(engine_settings(backend), worker=False, projector=False) as engine:
+    async with running_engine(engine_settings(backend), worker=False) as engine:
         limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
         async with httpx.AsyncClient(base_url=engine.http.base_url, limits=limits, timeout=60) as http:
             gate = asyncio.Semaphore(CONNECTIONS)
 
-            async def submit() -> int:
+            async def submit() -> tuple[int, str]:
                 async with gate:
-                    return (await http.post("/api/orders/execute", json=MARKET_ORDER)).status_code
+                    answer = await http.post("/api/orders/execute", json=MARKET_ORDER)
+                    return answer.status_code, answer.json().get("orderId")
 
-            statuses = await asyncio.gather(*(submit() for _ in range(BURST)))
+            answers = await asyncio.gather(*(submit() for _ in range(BURST)))
+        await project_everything(engine.services)  # the relay among the projections
         metrics = (await engine.http.get("/metrics")).text
+        assert engine.services.redis is not None
+        queued = await queued_order_ids(engine.services.redis)
 
-    assert statuses == [201] * BURST
+    assert [status for status, _ in answers] == [201] * BURST
+    assert sorted(queued) == sorted(order_id for _, order_id in answers)  # each once
     assert fallbacks(metrics) == 0, "orders left for the recovery sweep during a burst"

@@ -34,8 +34,6 @@ async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[http
     store = backend.event_store(db, InProcessSignal())
     redis = Redis.from_url(redis_url, socket_connect_timeout=1) if redis_url else None
 
-    async def enqueue(order_id: str) -> None: ...
-
     async def launch_of(symbol: str) -> None:  # no sniper order is submitted here
         return None
 
@@ -44,7 +42,6 @@ async def api_on(database_url: str, redis_url: str | None) -> AsyncIterator[http
 
     app = create_app(
         store=store,
-        enqueue=enqueue,
         launch_of=launch_of,
         chain=no_chain,
         queries=OrderQueries(db, store, backend),

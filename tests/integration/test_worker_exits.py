@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from domain.events import OrderConfirmed, OrderFailed
 from tests.harness import Engine, engine_settings, running_engine
 from tests.processes import environment, role_processes, wait_for_workers
-from workers.broker import CONSUMER_GROUP, QUEUE
+from workers.queue import CONSUMER_GROUP, QUEUE
 
 # The recovery sweep and the claim's lease at their defaults, so that only a hand-back can make an order
 # move on quickly. The market's transactions take a few seconds to land: the orders are in flight when the

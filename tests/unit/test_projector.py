@@ -40,10 +40,6 @@ class Recording:
         self.at, self.seen = LOG_START, []
 
 
-async def never_queued(order_id: str) -> None:
-    raise AssertionError(f"a limit order is armed, not queued: {order_id}")
-
-
 async def test_a_projection_reset_while_the_log_is_quiet_is_rebuilt_without_waiting_for_an_append():
     signal = InProcessSignal()
     store = InMemoryEventStore(signal)
@@ -59,7 +55,7 @@ async def test_a_projection_reset_while_the_log_is_quiet_is_rebuilt_without_wait
             slippage_bps=50,
             limit_price="1000",
         )
-        await submit_order(command, store, never_queued)
+        await submit_order(command, store)
         async with asyncio.timeout(5):
             while len(projection.seen) < 2:  # OrderSubmitted, TriggerArmed
                 projection.applied.clear()

@@ -1,4 +1,5 @@
-"""`submit_order` without servers: the in-memory event store and a list as the queue."""
+"""`submit_order` without servers: the in-memory event store, and the relay (`workers/relay.py`) over it
+with a list as the queue."""
 
 from __future__ import annotations
 
@@ -14,26 +15,28 @@ from domain.order import OrderRejected, OrderUnprocessable
 from domain.order_type import OrderType
 from eventstore.base import LOG_START
 from eventstore.memory import InMemoryEventStore
+from workers.relay import InMemoryOrderRelay
 
 ORDER = SubmitOrder(
     order_type=OrderType.MARKET, token_in="SOL", token_out="USDC", amount_in=Decimal("0.5"), slippage_bps=50
 )
 
 
-class Queue:
-    def __init__(self, fails: bool = False) -> None:
-        self.order_ids: list[str] = []
-        self.fails = fails
+async def queued(store: InMemoryEventStore) -> list[str]:
+    """The orders the relay hands to the queue from everything `store` holds."""
+    order_ids: list[str] = []
 
-    async def enqueue(self, order_id: str) -> None:
-        if self.fails:
-            raise ConnectionError("queue unavailable")
-        self.order_ids.append(order_id)
+    async def enqueue(order_id: str) -> None:
+        order_ids.append(order_id)
+
+    if batch := await store.read_all(LOG_START, 10_000):
+        assert await InMemoryOrderRelay(enqueue).apply(LOG_START, batch)
+    return order_ids
 
 
-async def test_a_new_order_is_recorded_then_enqueued():
-    store, queue = InMemoryEventStore(), Queue()
-    submitted = await submit_order(replace(ORDER, correlation_id="req-1"), store, queue.enqueue)
+async def test_a_new_order_is_recorded_for_the_relay_to_queue():
+    store = InMemoryEventStore()
+    submitted = await submit_order(replace(ORDER, correlation_id="req-1"), store)
 
     [recorded] = await store.read_stream(submitted.order_id)
     assert submitted.created
@@ -47,27 +50,27 @@ async def test_a_new_order_is_recorded_then_enqueued():
         slippage_bps=50,
     )
     assert recorded.metadata == {"correlationId": "req-1"}
-    assert queue.order_ids == [submitted.order_id]
+    assert await queued(store) == [submitted.order_id]
 
 
 async def test_orders_without_a_key_are_distinct_orders():
-    store, queue = InMemoryEventStore(), Queue()
-    first = await submit_order(ORDER, store, queue.enqueue)
-    second = await submit_order(ORDER, store, queue.enqueue)
+    store = InMemoryEventStore()
+    first = await submit_order(ORDER, store)
+    second = await submit_order(ORDER, store)
     assert first.order_id != second.order_id
-    assert queue.order_ids == [first.order_id, second.order_id]
+    assert await queued(store) == [first.order_id, second.order_id]
 
 
 async def test_an_idempotent_repeat_answers_the_same_order_and_records_and_enqueues_nothing():
-    store, queue = InMemoryEventStore(), Queue()
+    store = InMemoryEventStore()
     keyed = replace(ORDER, idempotency_key="K-1")
-    first = await submit_order(keyed, store, queue.enqueue)
-    repeat = await submit_order(keyed, store, queue.enqueue)
+    first = await submit_order(keyed, store)
+    repeat = await submit_order(keyed, store)
 
     assert (first.created, repeat.created) == (True, False)
     assert repeat.order_id == first.order_id
     assert len(await store.read_stream(first.order_id)) == 1
-    assert queue.order_ids == [first.order_id]
+    assert await queued(store) == [first.order_id]
     assert (await store.read_stream(first.order_id))[0].metadata["idempotencyKey"] == "K-1"
 
 
@@ -77,22 +80,22 @@ async def test_an_idempotent_repeat_answers_the_same_order_and_records_and_enque
     ids=["in base units", "with trailing zeros"],
 )
 async def test_a_repeat_giving_the_same_amount_another_way_is_the_same_order(repeat):
-    store, queue = InMemoryEventStore(), Queue()
-    first = await submit_order(replace(ORDER, idempotency_key="K-3"), store, queue.enqueue)
-    again = await submit_order(replace(ORDER, idempotency_key="K-3", **repeat), store, queue.enqueue)
+    store = InMemoryEventStore()
+    first = await submit_order(replace(ORDER, idempotency_key="K-3"), store)
+    again = await submit_order(replace(ORDER, idempotency_key="K-3", **repeat), store)
 
     assert (again.order_id, again.created) == (first.order_id, False)
-    assert queue.order_ids == [first.order_id]
+    assert await queued(store) == [first.order_id]
 
 
 async def test_racing_repeats_create_one_order():
-    store, queue = InMemoryEventStore(), Queue()
+    store = InMemoryEventStore()
     keyed = replace(ORDER, idempotency_key="K-race")
-    results = await asyncio.gather(*(submit_order(keyed, store, queue.enqueue) for _ in range(5)))
+    results = await asyncio.gather(*(submit_order(keyed, store) for _ in range(5)))
 
     assert len({r.order_id for r in results}) == 1
     assert sum(r.created for r in results) == 1
-    assert queue.order_ids == [results[0].order_id]
+    assert await queued(store) == [results[0].order_id]
 
 
 @pytest.mark.parametrize(
@@ -105,22 +108,13 @@ async def test_racing_repeats_create_one_order():
     ],
 )
 async def test_a_key_reused_for_another_order_is_refused_and_records_nothing(change):
-    store, queue = InMemoryEventStore(), Queue()
-    first = await submit_order(replace(ORDER, idempotency_key="K-2"), store, queue.enqueue)
+    store = InMemoryEventStore()
+    first = await submit_order(replace(ORDER, idempotency_key="K-2"), store)
     with pytest.raises(IdempotencyKeyReused):
-        await submit_order(replace(ORDER, idempotency_key="K-2", **change), store, queue.enqueue)
+        await submit_order(replace(ORDER, idempotency_key="K-2", **change), store)
 
     assert len(await store.read_stream(first.order_id)) == 1
-    assert queue.order_ids == [first.order_id]
-
-
-async def test_an_enqueue_that_fails_still_answers_the_recorded_order():
-    """The log is the outbox: the recovery sweep enqueues it later."""
-    store = InMemoryEventStore()
-    submitted = await submit_order(ORDER, store, Queue(fails=True).enqueue)
-
-    assert submitted.created
-    assert len(await store.read_stream(submitted.order_id)) == 1
+    assert await queued(store) == [first.order_id]
 
 
 @pytest.mark.parametrize(
@@ -136,8 +130,8 @@ async def test_an_enqueue_that_fails_still_answers_the_recorded_order():
     ],
 )
 async def test_a_refused_order_records_and_enqueues_nothing(change, error):
-    store, queue = InMemoryEventStore(), Queue()
+    store = InMemoryEventStore()
     with pytest.raises(error):
-        await submit_order(replace(ORDER, **change), store, queue.enqueue)
+        await submit_order(replace(ORDER, **change), store)
     assert await store.count_after(LOG_START) == 0
-    assert queue.order_ids == []
+    assert await queued(store) == []

@@ -61,7 +61,7 @@ class Stage:
             limit_price=limit_price,
         )
         command = msgspec.structs.replace(command, **changes)
-        submitted = await submit_order(command, self.store, self.enqueue, self.clock)
+        submitted = await submit_order(command, self.store, self.clock)
         return submitted.order_id
 
     async def project(self, batch_size: int = 1000) -> None:

@@ -1,0 +1,94 @@
+"""The relay (`workers/relay.py`) against the real PostgreSQL log and Redis queue: every market order
+submitted reaches the queue exactly once, however many projectors follow the log at once, and a round the
+queue refuses loses none."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import msgspec
+import pytest
+from redis.asyncio import Redis
+
+from commands.submit_order import SubmitOrder, submit_order
+from domain.order_type import OrderType
+from engine.services import QUEUED_TTL_S, Services
+from eventstore.base import LOG_START
+from projections.projector import Projector
+from tests.harness import engine_settings
+from workers.claims import QUEUED_PREFIX
+from workers.queue import QUEUE
+from workers.relay import RedisOrderRelay
+
+MARKET = SubmitOrder(
+    order_type=OrderType.MARKET, token_in="SOL", token_out="USDC", amount_in=Decimal("0.5"), slippage_bps=50
+)
+LIMIT = msgspec.structs.replace(MARKET, order_type=OrderType.LIMIT, limit_price="1000")
+
+
+async def queued_order_ids(redis: Redis) -> list[str]:
+    """The order of each entry in the queue's stream, in stream order."""
+    entries = await redis.xrange(QUEUE)
+    return [msgspec.json.decode(fields[b"data"])["args"][0] for _, fields in entries]
+
+
+async def submit_all(services: Services, commands: list[SubmitOrder]) -> list[str]:
+    submitted = await asyncio.gather(*(submit_order(command, services.store) for command in commands))
+    return [s.order_id for s in submitted]
+
+
+async def test_concurrent_projectors_queue_each_market_order_exactly_once(postgres_url, redis_url):
+    services = Services(engine_settings({"database_url": postgres_url, "redis_url": redis_url}))
+    redis = Redis.from_url(redis_url)
+    try:
+        market_ids = await submit_all(services, [MARKET] * 60)
+        limit_ids = await submit_all(services, [LIMIT] * 10)  # armed: the trigger stage queues them
+        market_ids += await submit_all(services, [MARKET] * 60)
+        # Four followers of the log, each with its own relay on the same Redis, racing over small batches.
+        relays = [RedisOrderRelay(redis, services.queue_entry, QUEUED_TTL_S) for _ in range(4)]
+        projectors = [Projector(services.store, services.signal, [relay], batch_size=7) for relay in relays]
+        await asyncio.gather(*(p.catch_up(relay) for p, relay in zip(projectors, relays, strict=True)))
+
+        queued = await queued_order_ids(redis)
+        markers = await redis.exists(*(f"{QUEUED_PREFIX}:{order_id}" for order_id in market_ids))
+        position = await relays[0].position()
+        head = (await services.store.read_all(LOG_START, 1_000))[-1].log_position
+    finally:
+        await redis.aclose()
+        await services.stop()
+
+    assert sorted(queued) == sorted(market_ids)  # each once, and no limit order
+    assert not set(queued) & set(limit_ids)
+    assert markers == len(market_ids)  # the recovery sweep sees them as held
+    assert position == head
+
+
+async def test_a_round_the_queue_refuses_queues_nothing_and_the_next_queues_every_order(
+    postgres_url, redis_url
+):
+    services = Services(engine_settings({"database_url": postgres_url, "redis_url": redis_url}))
+    redis = Redis.from_url(redis_url)
+    refusing = True
+
+    def queue_entry(order_id: str) -> bytes:
+        if refusing:
+            raise ConnectionError("the queue is away")
+        return services.queue_entry(order_id)
+
+    relay = RedisOrderRelay(redis, queue_entry, QUEUED_TTL_S)
+    projector = Projector(services.store, services.signal, [relay])
+    try:
+        order_ids = await submit_all(services, [MARKET] * 5)
+        with pytest.raises(ConnectionError):
+            await projector.catch_up(relay)
+        refused = (await queued_order_ids(redis), await relay.position())
+        refusing = False
+        await projector.catch_up(relay)
+        queued = await queued_order_ids(redis)
+    finally:
+        await redis.aclose()
+        await services.stop()
+
+    assert refused == ([], LOG_START)
+    assert sorted(queued) == sorted(order_ids)
