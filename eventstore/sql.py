@@ -41,7 +41,7 @@ class SqlEventStore(abc.ABC):
             sa.cast(c.data, sa.Text).label("data"),
             c.schema_version,
             sa.cast(c.metadata, sa.Text).label("metadata"),
-            c.recorded_at,
+            self._recorded_at(),
             c.position,
         )
 
@@ -179,6 +179,11 @@ class SqlEventStore(abc.ABC):
     def _is_version_clash(self, error: IntegrityError) -> bool:
         """Whether `error` is the unique (order_id, version) key refusing a row (VERSION_KEY)."""
 
+    def _recorded_at(self) -> sa.ColumnElement[Any]:
+        """`recorded_at` as a read selects it, labelled so: a datetime in UTC (the column's type reads it
+        back so), or the time since the epoch, a timedelta (see `_recorded`)."""
+        return c.recorded_at
+
     def _insert_defaults(self) -> dict[str, Any]:
         """Column values the database does not fill in itself."""
         return {}
@@ -200,6 +205,7 @@ class SqlEventStore(abc.ABC):
         """The order followers read the log in."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Built once: decoding into the union needs a decoder, which `msgspec.convert(..., OrderEvent)` would build
 # again on every call (seven times the cost of the decoding itself).
 _EVENT: msgspec.json.Decoder[Event] = msgspec.json.Decoder(OrderEvent)
@@ -212,7 +218,7 @@ def _recorded(row: Sequence[Any], order_tokens: OrderTokens | None = None) -> Re
         order_id=order_id,
         version=version,
         event=_event(type_name, data, schema_version, order_tokens),
-        recorded_at=recorded_at.astimezone(UTC),  # psycopg's own rows are in the session's time zone
+        recorded_at=recorded_at if isinstance(recorded_at, datetime) else _EPOCH + recorded_at,
         log_position=LogPosition(transaction_id, position),
         metadata=msgspec.json.decode(metadata),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from typing import Annotated
 
 import msgspec
@@ -154,12 +154,17 @@ def fold(events: list[RecordedEvent]) -> OrderView | None:
     return view
 
 
+# The ratio's precision, whatever the caller's context (a context of its own: `localcontext()` copies and
+# swaps the thread's context at every call, half of this function's time in a rebuild).
+_RATIO = Context(prec=28)
+_HUNDREDTH = Decimal("0.01")
+
+
 def price_improvement_bps(decision: VenueSelected) -> Decimal | None:
     """(route's amount out / best quote of another venue for the whole order - 1) in bps, to 0.01 bps."""
-    others = [q.amount_out_raw for q in decision.quotes if q.venue != decision.selected_venue]
-    if not others or max(others) <= 0:
+    selected = decision.selected_venue
+    others = [q.amount_out_raw for q in decision.quotes if q.venue != selected]
+    if not others or (best_other := max(others)) <= 0:
         return None
-    with localcontext() as context:
-        context.prec = 28
-        ratio = Decimal(decision.amount_out_raw) / max(others)
-    return ((ratio - 1) * BPS).quantize(Decimal("0.01"))
+    ratio = _RATIO.divide(Decimal(decision.amount_out_raw), best_other)
+    return ((ratio - 1) * BPS).quantize(_HUNDREDTH)
