@@ -193,12 +193,14 @@ class PostgresEventStore(SqlEventStore):
         super().__init__(engine, signal, one_statement=POSTGRES.one_statement(engine))
 
     @unavailable_as_store_error
-    async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
+    async def read_all_in(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, *, metadata: bool = True
+    ) -> list[RecordedEvent]:
         # In a transaction, PostgreSQL answers `pg_stat_activity` from a copy taken at its first use; the
         # horizon must look at the backends after its statement's snapshot was taken (see VISIBLE_HORIZON).
         # (`read_all` needs no such statement: its read is a transaction of its own, in autocommit.)
         await conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
-        return await super().read_all_in(conn, after, limit)
+        return await super().read_all_in(conn, after, limit, metadata=metadata)
 
     async def _read_horizon(self) -> ReadHorizon:
         async with self.one_statement.connect() as conn:
@@ -249,13 +251,15 @@ class PostgresEventStore(SqlEventStore):
     def _log_order(self) -> tuple[sa.ColumnElement[Any], ...]:
         return (c.transaction_id, c.position)
 
-    async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
+    async def _follow(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, metadata: bool
+    ) -> Sequence[Any]:
         """Straight from psycopg, as followers read all the time: SQLAlchemy's Row objects and result
         processing cost about as much as decoding the events (15% of a rebuild's client CPU), and for a live
         follower's few events its statement cache and execution take half of each read's CPU."""
         transaction_id, position = _follow_params(after)
         params = {"after_transaction_id": transaction_id, "after_position": position, "limit": limit}
-        return await _fetch_on_driver(conn, self._follow_sql, params, binary=True)
+        return await _fetch_on_driver(conn, self._follow_sql[metadata], params, binary=True)
 
     async def _stream(self, conn: AsyncConnection, order_id: str, after_version: int) -> Sequence[Any]:
         """Straight from psycopg too: each order's run starts by reading its stream."""
@@ -267,9 +271,13 @@ class PostgresEventStore(SqlEventStore):
         return str(self._stream_query().compile(dialect=self.engine.dialect))
 
     @functools.cached_property
-    def _follow_sql(self) -> str:
-        """`_follow_query` compiled once; its values are the bind parameters `_follow` passes."""
-        return str(self._follow_query(LOG_START, 0).compile(dialect=self.engine.dialect))
+    def _follow_sql(self) -> dict[bool, str]:
+        """`_follow_query` compiled once, with the metadata and without (by `metadata`); its values are the
+        bind parameters `_follow` passes."""
+        return {
+            metadata: str(self._follow_query(LOG_START, 0, metadata).compile(dialect=self.engine.dialect))
+            for metadata in (True, False)
+        }
 
 
 # The running transactions of our database, as the statement's snapshot saw them: the snapshot's in-progress

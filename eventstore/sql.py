@@ -44,6 +44,10 @@ class SqlEventStore(abc.ABC):
             self._recorded_at(),
             c.position,
         )
+        # The same with NULL for the metadata, which `_recorded` reads as none.
+        self._columns_without_metadata = tuple(
+            sa.null().label("metadata") if column.name == "metadata" else column for column in self._columns
+        )
 
     @unavailable_as_store_error
     async def append(
@@ -92,26 +96,33 @@ class SqlEventStore(abc.ABC):
             return await self._decoded(conn, await self._stream(conn, order_id, after_version))
 
     @unavailable_as_store_error
-    async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
+    async def read_all(self, after: LogPosition, limit: int, *, metadata: bool = True) -> list[RecordedEvent]:
+        """See `EventStore.read_all`; without `metadata`, each event's is left empty ({}), neither read nor
+        decoded: for a reader that never looks at it (a projection rebuild; a fifth of the bytes read)."""
         async with self.one_statement.connect() as conn:
-            return await self._decoded(conn, await self._follow(conn, after, limit))
+            return await self._decoded(conn, await self._follow(conn, after, limit, metadata))
 
     @unavailable_as_store_error
-    async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
+    async def read_all_in(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, *, metadata: bool = True
+    ) -> list[RecordedEvent]:
         """`read_all` inside the caller's transaction (a projection rebuild's final catch-up)."""
-        return await self._decoded(conn, await self._follow(conn, after, limit))
+        return await self._decoded(conn, await self._follow(conn, after, limit, metadata))
 
-    def _follow_query(self, after: LogPosition, limit: int) -> sa.Select[Any]:
+    def _follow_query(self, after: LogPosition, limit: int, metadata: bool = True) -> sa.Select[Any]:
+        columns = self._columns if metadata else self._columns_without_metadata
         return (
-            sa.select(*self._columns, self._transaction_id())
+            sa.select(*columns, self._transaction_id())
             .where(self._after(after))
             .order_by(*self._log_order())
             .limit(sa.bindparam("limit", limit))
         )
 
-    async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
+    async def _follow(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, metadata: bool
+    ) -> Sequence[Any]:
         """The rows of `read_all` and `read_all_in`."""
-        rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit))).all()
+        rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit, metadata))).all()
         return rows
 
     def _stream_query(self) -> sa.Select[Any]:
@@ -220,7 +231,7 @@ def _recorded(row: Sequence[Any], order_tokens: OrderTokens | None = None) -> Re
         event=_event(type_name, data, schema_version, order_tokens),
         recorded_at=recorded_at if isinstance(recorded_at, datetime) else _EPOCH + recorded_at,
         log_position=LogPosition(transaction_id, position),
-        metadata=msgspec.json.decode(metadata),
+        metadata={} if metadata is None else msgspec.json.decode(metadata),
     )
 
 
