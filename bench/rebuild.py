@@ -42,7 +42,7 @@ from projections.rebuild import BATCH_SIZE, OrdersRebuild
 EVENTS = {Size.SMOKE: 5_000, Size.FULL: 1_000_000}
 LOAD_TRANSACTIONS = {Size.SMOKE: 5, Size.FULL: 20}  # the log is loaded in this many COPY transactions
 IN_FLIGHT = 100  # orders running at once: their events interleave in the log as they do under load
-GOAL_EVENTS_PER_S = 50_000
+GOAL_EVENTS_PER_S = 100_000
 SEED = 20_260_101
 
 # How an order ends: confirmed at once, confirmed after one failed attempt, or failed after every attempt.

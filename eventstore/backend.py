@@ -18,6 +18,7 @@ from eventstore.postgres import POSTGRES
 from eventstore.sqlite import SQLITE
 
 if TYPE_CHECKING:
+    import msgspec
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,6 +63,13 @@ class Backend(Protocol):
 
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert `rows`, replacing every column of a row whose primary key exists."""
+        ...
+
+    async def upsert_structs(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[msgspec.Struct]
+    ) -> None:
+        """`upsert` of rows given as structs of one type, a field per column of `table` under the column's
+        name (the struct may rename it when encoded)."""
         ...
 
     async def upsert_at_once(

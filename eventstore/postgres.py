@@ -91,6 +91,13 @@ class PostgresBackend:
         # (SQLAlchemy rewrites the compiled statement for it: about 8% of a live projector's CPU).
         return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
 
+    async def upsert_structs(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[msgspec.Struct]
+    ) -> None:
+        if rows:  # (as upsert does), the structs encoded as they are: no dict built for each row
+            upsert = _compiled(_recordset_upsert(table, struct=type(rows[0])), conn.dialect)
+            await _execute_on_driver(conn, upsert, {"rows": json_text(rows)})
+
     async def upsert_at_once(
         self, conn: AsyncConnection, writes: Sequence[tuple[sa.Table, list[dict[str, Any]]]]
     ) -> None:
@@ -137,17 +144,23 @@ async def _indexes(conn: AsyncConnection, table: str) -> dict[str, str]:
 
 # Built once per table: building them for each write took half of the market's writing CPU.
 @functools.cache
-def _recordset_insert(table: sa.Table, rows_name: str = "rows") -> Any:
-    """An INSERT of the rows of one JSON array, bound as `rows_name`."""
-    columns = [sa.column(column.name, column.type) for column in table.columns]
+def _recordset_insert(
+    table: sa.Table, rows_name: str = "rows", struct: type[msgspec.Struct] | None = None
+) -> Any:
+    """An INSERT of the rows of one JSON array, bound as `rows_name`: objects keyed by column name, or
+    `struct`s as msgspec encodes them (each column under the encoded name of the field of its name)."""
+    renamed = {} if struct is None else {f.name: f.encode_name for f in msgspec.structs.fields(struct)}
+    columns = [sa.column(renamed.get(column.name, column.name), column.type) for column in table.columns]
     rows = sa.func.json_to_recordset(sa.bindparam(rows_name, type_=sa.JSON)).table_valued(*columns)
     select = sa.select(rows.render_derived(with_types=True))
     return postgresql.insert(table).from_select(list(table.columns), select)
 
 
 @functools.cache
-def _recordset_upsert(table: sa.Table, rows_name: str = "rows") -> Any:
-    return replacing(_recordset_insert(table, rows_name), table)
+def _recordset_upsert(
+    table: sa.Table, rows_name: str = "rows", struct: type[msgspec.Struct] | None = None
+) -> Any:
+    return replacing(_recordset_insert(table, rows_name, struct), table)
 
 
 @functools.cache
@@ -180,12 +193,14 @@ class PostgresEventStore(SqlEventStore):
         super().__init__(engine, signal, one_statement=POSTGRES.one_statement(engine))
 
     @unavailable_as_store_error
-    async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
+    async def read_all_in(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, *, metadata: bool = True
+    ) -> list[RecordedEvent]:
         # In a transaction, PostgreSQL answers `pg_stat_activity` from a copy taken at its first use; the
         # horizon must look at the backends after its statement's snapshot was taken (see VISIBLE_HORIZON).
         # (`read_all` needs no such statement: its read is a transaction of its own, in autocommit.)
         await conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
-        return await super().read_all_in(conn, after, limit)
+        return await super().read_all_in(conn, after, limit, metadata=metadata)
 
     async def _read_horizon(self) -> ReadHorizon:
         async with self.one_statement.connect() as conn:
@@ -214,6 +229,16 @@ class PostgresEventStore(SqlEventStore):
     def _transaction_id(self) -> sa.ColumnElement[int]:
         return sa.cast(sa.cast(c.transaction_id, sa.Text), sa.BigInteger).label("transaction_id")
 
+    def _recorded_at(self) -> sa.ColumnElement[Any]:
+        # The time since the epoch, an interval: psycopg loads a timestamptz in the session's time zone,
+        # converting each by the zone's rules, where an interval is a timedelta at once (a third of the
+        # CPU of loading a log's rows, with the conversion back to UTC). Exact: the difference of two
+        # timestamptz is whole microseconds, in days of 24 hours. Read in binary (`_follow`, `_stream`):
+        # psycopg parses intervals as text only in the default IntervalStyle.
+        return sa.literal_column(f"{c.recorded_at} - '1970-01-01Z'::timestamptz", sa.Interval).label(
+            "recorded_at"
+        )
+
     def _past(self, after: LogPosition) -> sa.ColumnElement[bool]:
         transaction_id, position = _follow_params(after)
         cursor_xid = sa.cast(sa.bindparam("after_transaction_id", transaction_id, type_=sa.Text), Xid8())
@@ -226,27 +251,33 @@ class PostgresEventStore(SqlEventStore):
     def _log_order(self) -> tuple[sa.ColumnElement[Any], ...]:
         return (c.transaction_id, c.position)
 
-    async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
+    async def _follow(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, metadata: bool
+    ) -> Sequence[Any]:
         """Straight from psycopg, as followers read all the time: SQLAlchemy's Row objects and result
         processing cost about as much as decoding the events (15% of a rebuild's client CPU), and for a live
         follower's few events its statement cache and execution take half of each read's CPU."""
         transaction_id, position = _follow_params(after)
         params = {"after_transaction_id": transaction_id, "after_position": position, "limit": limit}
-        return await _fetch_on_driver(conn, self._follow_sql, params)
+        return await _fetch_on_driver(conn, self._follow_sql[metadata], params, binary=True)
 
     async def _stream(self, conn: AsyncConnection, order_id: str, after_version: int) -> Sequence[Any]:
         """Straight from psycopg too: each order's run starts by reading its stream."""
         params = {"order_id": order_id, "after_version": after_version}
-        return await _fetch_on_driver(conn, self._stream_sql, params)
+        return await _fetch_on_driver(conn, self._stream_sql, params, binary=True)
 
     @functools.cached_property
     def _stream_sql(self) -> str:
         return str(self._stream_query().compile(dialect=self.engine.dialect))
 
     @functools.cached_property
-    def _follow_sql(self) -> str:
-        """`_follow_query` compiled once; its values are the bind parameters `_follow` passes."""
-        return str(self._follow_query(LOG_START, 0).compile(dialect=self.engine.dialect))
+    def _follow_sql(self) -> dict[bool, str]:
+        """`_follow_query` compiled once, with the metadata and without (by `metadata`); its values are the
+        bind parameters `_follow` passes."""
+        return {
+            metadata: str(self._follow_query(LOG_START, 0, metadata).compile(dialect=self.engine.dialect))
+            for metadata in (True, False)
+        }
 
 
 # The running transactions of our database, as the statement's snapshot saw them: the snapshot's in-progress
@@ -297,17 +328,22 @@ _HORIZON_REPORT = f"""
 _UNFIT = (psycopg.pq.TransactionStatus.ACTIVE, psycopg.pq.TransactionStatus.UNKNOWN)
 
 
-async def _fetch_on_driver(conn: AsyncConnection, sql: str, params: Any) -> list[Any]:
-    """The rows of `sql`, run straight on the pooled connection's psycopg connection."""
-    return await (await _execute_on_driver(conn, sql, params)).fetchall()
+async def _fetch_on_driver(
+    conn: AsyncConnection, sql: str, params: Any, *, binary: bool = False
+) -> list[Any]:
+    """The rows of `sql`, run straight on the pooled connection's psycopg connection (in PostgreSQL's binary
+    format if `binary`)."""
+    return await (await _execute_on_driver(conn, sql, params, binary=binary)).fetchall()
 
 
-async def _execute_on_driver(conn: AsyncConnection, sql: str, params: Any) -> psycopg.AsyncCursor[Any]:
+async def _execute_on_driver(
+    conn: AsyncConnection, sql: str, params: Any, *, binary: bool = False
+) -> psycopg.AsyncCursor[Any]:
     """`sql` run straight on the pooled connection's psycopg connection, in its transaction if it is in one;
     the cursor, its rows fetched (psycopg's client-side cursor holds them all)."""
     driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
     try:
-        return await driver.execute(sql, params)
+        return await driver.execute(sql, params, binary=binary)
     except psycopg.Error as error:  # raised as SQLAlchemy would: a broken connection is an OperationalError
         raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
     finally:

@@ -41,8 +41,12 @@ class SqlEventStore(abc.ABC):
             sa.cast(c.data, sa.Text).label("data"),
             c.schema_version,
             sa.cast(c.metadata, sa.Text).label("metadata"),
-            c.recorded_at,
+            self._recorded_at(),
             c.position,
+        )
+        # The same with NULL for the metadata, which `_recorded` reads as none.
+        self._columns_without_metadata = tuple(
+            sa.null().label("metadata") if column.name == "metadata" else column for column in self._columns
         )
 
     @unavailable_as_store_error
@@ -92,26 +96,33 @@ class SqlEventStore(abc.ABC):
             return await self._decoded(conn, await self._stream(conn, order_id, after_version))
 
     @unavailable_as_store_error
-    async def read_all(self, after: LogPosition, limit: int) -> list[RecordedEvent]:
+    async def read_all(self, after: LogPosition, limit: int, *, metadata: bool = True) -> list[RecordedEvent]:
+        """See `EventStore.read_all`; without `metadata`, each event's is left empty ({}), neither read nor
+        decoded: for a reader that never looks at it (a projection rebuild; a fifth of the bytes read)."""
         async with self.one_statement.connect() as conn:
-            return await self._decoded(conn, await self._follow(conn, after, limit))
+            return await self._decoded(conn, await self._follow(conn, after, limit, metadata))
 
     @unavailable_as_store_error
-    async def read_all_in(self, conn: AsyncConnection, after: LogPosition, limit: int) -> list[RecordedEvent]:
+    async def read_all_in(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, *, metadata: bool = True
+    ) -> list[RecordedEvent]:
         """`read_all` inside the caller's transaction (a projection rebuild's final catch-up)."""
-        return await self._decoded(conn, await self._follow(conn, after, limit))
+        return await self._decoded(conn, await self._follow(conn, after, limit, metadata))
 
-    def _follow_query(self, after: LogPosition, limit: int) -> sa.Select[Any]:
+    def _follow_query(self, after: LogPosition, limit: int, metadata: bool = True) -> sa.Select[Any]:
+        columns = self._columns if metadata else self._columns_without_metadata
         return (
-            sa.select(*self._columns, self._transaction_id())
+            sa.select(*columns, self._transaction_id())
             .where(self._after(after))
             .order_by(*self._log_order())
             .limit(sa.bindparam("limit", limit))
         )
 
-    async def _follow(self, conn: AsyncConnection, after: LogPosition, limit: int) -> Sequence[Any]:
+    async def _follow(
+        self, conn: AsyncConnection, after: LogPosition, limit: int, metadata: bool
+    ) -> Sequence[Any]:
         """The rows of `read_all` and `read_all_in`."""
-        rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit))).all()
+        rows: Sequence[Any] = (await conn.execute(self._follow_query(after, limit, metadata))).all()
         return rows
 
     def _stream_query(self) -> sa.Select[Any]:
@@ -179,6 +190,11 @@ class SqlEventStore(abc.ABC):
     def _is_version_clash(self, error: IntegrityError) -> bool:
         """Whether `error` is the unique (order_id, version) key refusing a row (VERSION_KEY)."""
 
+    def _recorded_at(self) -> sa.ColumnElement[Any]:
+        """`recorded_at` as a read selects it, labelled so: a datetime in UTC (the column's type reads it
+        back so), or the time since the epoch, a timedelta (see `_recorded`)."""
+        return c.recorded_at
+
     def _insert_defaults(self) -> dict[str, Any]:
         """Column values the database does not fill in itself."""
         return {}
@@ -200,6 +216,7 @@ class SqlEventStore(abc.ABC):
         """The order followers read the log in."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Built once: decoding into the union needs a decoder, which `msgspec.convert(..., OrderEvent)` would build
 # again on every call (seven times the cost of the decoding itself).
 _EVENT: msgspec.json.Decoder[Event] = msgspec.json.Decoder(OrderEvent)
@@ -212,9 +229,9 @@ def _recorded(row: Sequence[Any], order_tokens: OrderTokens | None = None) -> Re
         order_id=order_id,
         version=version,
         event=_event(type_name, data, schema_version, order_tokens),
-        recorded_at=recorded_at.astimezone(UTC),  # psycopg's own rows are in the session's time zone
+        recorded_at=recorded_at if isinstance(recorded_at, datetime) else _EPOCH + recorded_at,
         log_position=LogPosition(transaction_id, position),
-        metadata=msgspec.json.decode(metadata),
+        metadata={} if metadata is None else msgspec.json.decode(metadata),
     )
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, cast
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
@@ -57,6 +58,11 @@ class SqliteBackend:
     async def upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if rows:
             await conn.execute(_replacing_insert(table), rows)
+
+    async def upsert_structs(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[msgspec.Struct]
+    ) -> None:
+        await self.upsert(conn, table, [msgspec.structs.asdict(row) for row in rows])
 
     async def upsert_at_once(
         self, conn: AsyncConnection, writes: Sequence[tuple[sa.Table, list[dict[str, Any]]]]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, localcontext
-from typing import Annotated
+from decimal import Context, Decimal
+from typing import Annotated, Any
 
 import msgspec
 
 from domain.events import (
+    Event,
     OrderConfirmed,
     OrderFailed,
     OrderSubmitted,
@@ -115,31 +117,57 @@ def evolve(view: OrderView | None, recorded: RecordedEvent) -> OrderView:
             version=0,
         )
     assert view is not None, f"order {recorded.order_id} does not start with OrderSubmitted"
-    match event:
-        case TriggerArmed():
-            view.limit_price, view.taking_amount = event.limit_price, event.taking_amount
-            view.taking_amount_raw, view.expires_at = _digits(event.taking_amount_raw), event.expires_at
-            view.token_out_decimals, view.max_delay_ms = event.token_out_decimals, event.max_delay_ms
-            view.min_liquidity, view.min_liquidity_raw = event.min_liquidity, _digits(event.min_liquidity_raw)
-        case RoutingStarted():
-            view.attempts = event.attempt
-        case VenueSelected():
-            view.selected_venue = event.selected_venue
-            view.route_plan = tuple(RouteLegView.of(leg) for leg in event.route_plan)
-            view.price_improvement_bps = price_improvement_bps(event)
-        case TransactionBuilt():
-            view.min_amount_out = event.min_amount_out
-            view.min_amount_out_raw = str(event.min_amount_out_raw)
-        case OrderConfirmed():
-            view.selected_venue, view.tx_hash = event.venue, event.tx_hash
-            view.execution_price, view.amount_out = event.execution_price, event.amount_out
-            view.amount_out_raw = str(event.amount_out_raw)
-        case OrderFailed():
-            view.failure_reason = event.reason
+    if (change := _CHANGES.get(type(event))) is not None:
+        change(view, event)
     view.status = status_after(event)
     view.version = recorded.version
     view.updated_at = recorded.recorded_at
     return view
+
+
+def _armed(view: OrderView, event: TriggerArmed) -> None:
+    view.limit_price, view.taking_amount = event.limit_price, event.taking_amount
+    view.taking_amount_raw, view.expires_at = _digits(event.taking_amount_raw), event.expires_at
+    view.token_out_decimals, view.max_delay_ms = event.token_out_decimals, event.max_delay_ms
+    view.min_liquidity, view.min_liquidity_raw = event.min_liquidity, _digits(event.min_liquidity_raw)
+
+
+def _routing(view: OrderView, event: RoutingStarted) -> None:
+    view.attempts = event.attempt
+
+
+def _routed(view: OrderView, event: VenueSelected) -> None:
+    view.selected_venue = event.selected_venue
+    view.route_plan = tuple([RouteLegView.of(leg) for leg in event.route_plan])
+    view.price_improvement_bps = price_improvement_bps(event)
+
+
+def _built(view: OrderView, event: TransactionBuilt) -> None:
+    view.min_amount_out = event.min_amount_out
+    view.min_amount_out_raw = str(event.min_amount_out_raw)
+
+
+def _confirmed(view: OrderView, event: OrderConfirmed) -> None:
+    view.selected_venue, view.tx_hash = event.venue, event.tx_hash
+    view.execution_price, view.amount_out = event.execution_price, event.amount_out
+    view.amount_out_raw = str(event.amount_out_raw)
+
+
+def _failed(view: OrderView, event: OrderFailed) -> None:
+    view.failure_reason = event.reason
+
+
+# What each event changes in the view besides its status, version and time; the others change only those.
+# By the event's class: one lookup, where a `match` tried the cases one by one (an event that fell through
+# them all, as TransactionSubmitted does, took three times as long to fold).
+_CHANGES: dict[type[Event], Callable[[OrderView, Any], None]] = {
+    TriggerArmed: _armed,
+    RoutingStarted: _routing,
+    VenueSelected: _routed,
+    TransactionBuilt: _built,
+    OrderConfirmed: _confirmed,
+    OrderFailed: _failed,
+}
 
 
 def _digits(raw: int | None) -> str | None:
@@ -154,12 +182,17 @@ def fold(events: list[RecordedEvent]) -> OrderView | None:
     return view
 
 
+# The ratio's precision, whatever the caller's context (a context of its own: `localcontext()` copies and
+# swaps the thread's context at every call, half of this function's time in a rebuild).
+_RATIO = Context(prec=28)
+_HUNDREDTH = Decimal("0.01")
+
+
 def price_improvement_bps(decision: VenueSelected) -> Decimal | None:
     """(route's amount out / best quote of another venue for the whole order - 1) in bps, to 0.01 bps."""
-    others = [q.amount_out_raw for q in decision.quotes if q.venue != decision.selected_venue]
-    if not others or max(others) <= 0:
+    selected = decision.selected_venue
+    others = [q.amount_out_raw for q in decision.quotes if q.venue != selected]
+    if not others or (best_other := max(others)) <= 0:
         return None
-    with localcontext() as context:
-        context.prec = 28
-        ratio = Decimal(decision.amount_out_raw) / max(others)
-    return ((ratio - 1) * BPS).quantize(Decimal("0.01"))
+    ratio = _RATIO.divide(Decimal(decision.amount_out_raw), best_other)
+    return ((ratio - 1) * BPS).quantize(_HUNDREDTH)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -66,5 +65,5 @@ class OrdersProjection:
                     f"order {recorded.order_id}: got version {recorded.version}, expected {expected}"
                 )
             views[recorded.order_id] = evolve(view, recorded)
-        await self.backend.upsert(conn, self.table, [msgspec.structs.asdict(v) for v in views.values()])
+        await self.backend.upsert_structs(conn, self.table, list(views.values()))
         return True

@@ -88,7 +88,7 @@ class OrdersRebuild:
             await lock_checkpoint(conn, self.backend, LIVE)  # the live projector waits here until the swap
             while True:
                 after = await read_checkpoint(conn, SHADOW)
-                batch = await self.store.read_all_in(conn, after, self.batch_size)
+                batch = await self.store.read_all_in(conn, after, self.batch_size, metadata=False)
                 if not batch:
                     break
                 await self.shadow.apply_in(conn, after, batch)
@@ -126,4 +126,5 @@ class OrdersRebuild:
         return applied
 
     def _read(self, after: LogPosition) -> asyncio.Task[list[RecordedEvent]]:
-        return asyncio.create_task(self.store.read_all(after, self.batch_size))
+        # The orders table never looks at an event's metadata: not read at all.
+        return asyncio.create_task(self.store.read_all(after, self.batch_size, metadata=False))

@@ -131,6 +131,32 @@ async def test_streams_read_back_in_version_order_with_metadata(store):
     assert await store.read_stream(order_id, after_version=1) == stream[1:]
 
 
+async def test_the_log_reads_without_metadata_for_readers_that_never_look_at_it(sql_store):
+    order_id = str(uuid.uuid4())
+    appended = await sql_store.append(
+        order_id, [SUBMITTED, RoutingStarted(attempt=1)], expected_version=0, metadata={"worker": "w"}
+    )
+    without = [msgspec.structs.replace(recorded, metadata={}) for recorded in appended]
+    assert await sql_store.read_all(LOG_START, 10, metadata=False) == without
+    async with sql_store.engine.connect() as conn:
+        assert await sql_store.read_all_in(conn, LOG_START, 10, metadata=False) == without
+    assert await sql_store.read_all(LOG_START, 10) == appended  # with it, by default
+
+
+async def test_recorded_at_reads_back_in_utc_to_the_microsecond(sql_store):
+    order_id = str(uuid.uuid4())
+    (appended,) = await sql_store.append(order_id, [SUBMITTED], expected_version=0)
+    landing = datetime(1969, 7, 20, 20, 17, 40, 123456, tzinfo=UTC)  # before the epoch, to the microsecond
+    async with sql_store.engine.begin() as conn:
+        await conn.execute(
+            sa.update(order_events).where(order_events.c.order_id == order_id).values(recorded_at=landing)
+        )
+    for (recorded,) in (await sql_store.read_all(LOG_START, 10), await sql_store.read_stream(order_id)):
+        assert recorded.recorded_at == landing
+        assert recorded.recorded_at.tzinfo is UTC
+    assert appended.recorded_at.tzinfo is UTC
+
+
 # -- the follower -----------------------------------------------------------------------------------------
 
 WRITERS = 12
