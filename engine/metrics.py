@@ -81,7 +81,7 @@ async def _collect(services: Services) -> list[Metric]:
     clients.add_metric([], services.feed.subscriber_count)
     fallbacks = CounterMetricFamily(
         "order_engine_enqueue_fallbacks",
-        "Orders this process appended but could not hand to the queue: left to the recovery sweep",
+        "Orders this process fired or handed back but could not queue: left to the recovery sweep",
     )
     fallbacks.add_metric([], services.enqueue_fallbacks)
     armed = GaugeMetricFamily(
