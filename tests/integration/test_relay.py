@@ -8,6 +8,7 @@ import asyncio
 from decimal import Decimal
 
 import msgspec
+import psycopg
 import pytest
 from redis.asyncio import Redis
 
@@ -16,7 +17,7 @@ from domain.order_type import OrderType
 from engine.services import QUEUED_TTL_S, Services
 from eventstore.base import LOG_START
 from projections.projector import Projector
-from tests.harness import engine_settings
+from tests.harness import engine_settings, running_engine
 from workers.claims import QUEUED_PREFIX
 from workers.queue import QUEUE
 from workers.relay import RedisOrderRelay
@@ -92,3 +93,21 @@ async def test_a_round_the_queue_refuses_queues_nothing_and_the_next_queues_ever
 
     assert refused == ([], LOG_START)
     assert sorted(queued) == sorted(order_ids)
+
+
+async def test_a_market_order_starts_while_the_orders_table_is_locked(postgres_url, redis_url):
+    """The relay is one more projection of the projector's round, applied after the `orders` table's: a lock
+    that holds that table's writes (a migration's `ALTER TABLE`, the rebuild's swap; here `LOCK TABLE`, which
+    takes no transaction id, so the log's horizon does not move) must hold the read side only, as it did
+    when the POST queued the order itself. Fails while the relay waits for the `orders` projection."""
+    async with (
+        running_engine(engine_settings({"database_url": postgres_url, "redis_url": redis_url})) as engine,
+        await psycopg.AsyncConnection.connect(postgres_url) as locker,
+    ):
+        await locker.execute("LOCK TABLE orders IN SHARE MODE")  # reads go on, writes wait
+        order_id = await engine.submit()
+        async with asyncio.timeout(20):
+            messages, _ = await engine.stream(order_id)
+        await locker.rollback()
+
+    assert messages[-1]["status"] == "confirmed"
