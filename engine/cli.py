@@ -449,8 +449,8 @@ def worker(
     worker_concurrency: WorkerConcurrency = None,
     log_level: LogLevel = None,
 ) -> None:
-    """Executes queued orders (WORKER_CONCURRENCY at once) on the market at MARKET_URL, and re-enqueues
-    orders nobody holds."""
+    """Executes queued orders (WORKER_CONCURRENCY at once) on the market at MARKET_URL, queues the orders
+    submitted to the log (the relay), and re-enqueues orders nobody holds."""
     settings = _settings(**locals())
     _require_shared_backends(settings, "worker")
     _require_market_url(settings)
@@ -463,8 +463,8 @@ def worker(
 def projector(
     database_url: DatabaseUrl = None, redis_url: RedisUrl = None, log_level: LogLevel = None
 ) -> None:
-    """Follows the event log: keeps the orders table, the active-order cache and the trigger index up to date,
-    and relays each submitted market order to the workers' queue (at least one projector must run)."""
+    """Follows the event log and keeps the orders table, the active-order cache and the trigger index up to
+    date."""
     settings = _settings(**locals())
     _require_shared_backends(settings, "projector")
     with _explained(settings):
@@ -572,7 +572,7 @@ async def _status(settings: Settings) -> None:
     try:
         head = await services.store.count_after(LOG_START)
         typer.echo(f"log: {head} events ({(await services.store.read_horizon()).describe()})")
-        for projection in services.projector.projections:
+        for projection in services.projections:
             if isinstance(projection, in_memory):
                 typer.echo(f"{projection.name}: in the serve process's memory (no REDIS_URL)")
                 continue

@@ -58,7 +58,7 @@ async def _collect(services: Services) -> list[Metric]:
         "Committed events a projection has still to apply, those not yet visible to followers included",
         labels=["projection"],
     )
-    for projection in services.projector.projections:
+    for projection in services.projections:
         lag.add_metric([projection.name], await services.store.count_after(await projection.position()))
     horizon = await services.store.read_horizon()
     held_back = GaugeMetricFamily(

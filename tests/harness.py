@@ -113,7 +113,7 @@ async def project_everything(services: Services) -> None:
     Followers see the log only below the oldest running transaction of our database (the background
     projector's own included), so a single catch-up may stop short of events already committed;
     `count_after` counts those too."""
-    for projection in services.projector.projections:
+    for projection in services.projections:
         while True:  # the horizon moves when another transaction ends: there is no event to await
             await services.projector.catch_up(projection)
             if await services.store.count_after(await projection.position()) == 0:

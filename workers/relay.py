@@ -1,14 +1,15 @@
-"""The relay: the log is the outbox. A follower of the log (run by the projector, as one more projection)
-hands each market order submitted to it to the workers' queue, so that a POST only appends and answers.
+"""The relay: the log is the outbox. A follower of the log with a checkpoint of its own, run by every worker
+process (`engine/services.py`), hands each market order submitted to it to the workers' queue, so that a POST
+only appends and answers.
 
 Each batch of the log is handed over together with the relay's checkpoint: in Redis, one script queues the
-batch's orders and moves the checkpoint, atomically, so that of several projectors exactly one queues each
+batch's orders and moves the checkpoint, atomically, so that of several workers exactly one queues each
 order; in the embedded default, the queue and the checkpoint live and die with the process. An order is
 never lost between its append and the queue: until the checkpoint has moved past it, the relay hands it
-over again (a failed round, a projector stopped midway), and a worker that gets an order twice finds it
+over again (a failed round, a worker stopped midway), and a worker that gets an order twice finds it
 claimed or ended (`workers/executor.py`).
 
-An order the relay reaches long after it was submitted (`HORIZON_S`: no projector ran meanwhile, or a
+An order the relay reaches long after it was submitted (`HORIZON_S`: no worker ran meanwhile, or a
 flushed Redis took the queue and the checkpoint together and the relay starts again from the log's start)
 is left to the recovery sweep (`workers/recovery.py`), which queues it only if it has not ended: the
 relay does not queue the whole history again.
@@ -30,7 +31,7 @@ from workers.queue import QUEUE
 
 NAME = "order-queue"
 CHECKPOINT_KEY = "order-engine:checkpoint:order-queue"
-# Far above the relay's lag in operation (a projector round: tens of milliseconds), below a log's history.
+# Far above the relay's lag in operation (a round: milliseconds), far below a log's history.
 HORIZON_S = 600.0
 
 # KEYS: the checkpoint, the queue's stream, then each order's queued marker; ARGV: the checkpoint moves,
@@ -69,7 +70,7 @@ class RedisOrderRelay(RedisProjection):
 
     async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
         """Queue the batch's market orders and move the checkpoint past it, in one script; False, and
-        nothing queued, when the checkpoint is no longer `after` (another projector queued them)."""
+        nothing queued, when the checkpoint is no longer `after` (another worker's relay queued them)."""
         order_ids = orders_to_queue(batch, datetime.now(UTC))
         markers = [f"{QUEUED_PREFIX}:{order_id}" for order_id in order_ids]
         entries = [self.queue_entry(order_id) for order_id in order_ids]

@@ -34,7 +34,7 @@ async def test_a_burst_over_200_connections_is_all_queued_at_once(postgres_url, 
                     return answer.status_code, answer.json().get("orderId")
 
             answers = await asyncio.gather(*(submit() for _ in range(BURST)))
-        await project_everything(engine.services)  # the relay among the projections
+        await project_everything(engine.services)  # the relay too (a worker runs it; none runs here)
         metrics = (await engine.http.get("/metrics")).text
         assert engine.services.redis is not None
         queued = await queued_order_ids(engine.services.redis)

@@ -45,7 +45,7 @@ async def read_log_stream(ws_base: str, count: int) -> list[dict[str, Any]]:
 
 async def projections_caught_up(services: Any) -> None:
     """Until the background projector has applied every committed event (its own work moves the horizon)."""
-    for projection in services.projector.projections:
+    for projection in services.projections:
         while await services.store.count_after(await projection.position()):  # noqa: ASYNC110 (another task)
             await asyncio.sleep(0.02)
 

@@ -111,3 +111,16 @@ async def test_a_market_order_starts_while_the_orders_table_is_locked(postgres_u
         await locker.rollback()
 
     assert messages[-1]["status"] == "confirmed"
+
+
+async def test_market_orders_start_with_no_projector_running(postgres_url, redis_url):
+    """The relay runs in the worker processes: orders do not wait for the read side's projector."""
+    settings = engine_settings({"database_url": postgres_url, "redis_url": redis_url})
+    async with running_engine(settings, projector=False) as engine:
+        order_ids = [await engine.submit() for _ in range(3)]
+        async with asyncio.timeout(20):
+            ends = [(await engine.stream(order_id))[0][-1]["status"] for order_id in order_ids]
+        table_position = await engine.services.projector.projections[0].position()
+
+    assert ends == ["confirmed"] * 3
+    assert table_position == LOG_START  # no projector ran
