@@ -10,7 +10,8 @@ from typing import Any
 
 from domain.events import OrderSubmitted
 from domain.transitions import status_after
-from eventstore.base import LOG_START, LogPosition, RecordedEvent
+from eventstore.base import LogPosition, RecordedEvent
+from projections.memory_projection import InMemoryProjection
 from projections.redis_projection import RedisProjection, delete_projection
 
 PREFIX = "order-engine:active"
@@ -101,21 +102,16 @@ class RedisActiveOrders(RedisProjection):
         }
 
 
-class InMemoryActiveOrders:
+class InMemoryActiveOrders(InMemoryProjection):
     """For the embedded default: rebuilt from the log each time the process starts."""
 
     name = "active-orders"
 
     def __init__(self) -> None:
+        super().__init__()
         self._orders: dict[str, dict[str, str]] = {}
-        self._position = LOG_START
 
-    async def position(self) -> LogPosition:
-        return self._position
-
-    async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
-        if after != self._position:
-            return False
+    async def _apply_batch(self, batch: list[RecordedEvent]) -> None:
         for recorded in batch:
             fields = _changes(recorded)
             if fields is None:
@@ -123,8 +119,6 @@ class InMemoryActiveOrders:
             else:
                 cached = self._orders.setdefault(recorded.order_id, {})
                 cached.update({k: str(v) for k, v in fields.items()})
-        self._position = batch[-1].log_position
-        return True
 
     async def all(self) -> dict[str, dict[str, str]]:
         return {order_id: dict(fields) for order_id, fields in sorted(self._orders.items())}

@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from domain.events import OrderCancelled, OrderExpired, OrderSubmitted, TriggerArmed, TriggerFired
-from eventstore.base import LOG_START, LogPosition, RecordedEvent
+from eventstore.base import LogPosition, RecordedEvent
+from projections.memory_projection import InMemoryProjection
 from projections.redis_projection import RedisProjection, delete_projection
 
 PREFIX = "order-engine:triggers"
@@ -152,24 +153,19 @@ class RedisTriggerIndex(RedisProjection):
         return int(await self.redis.hlen(ARMED_KEY))
 
 
-class InMemoryTriggerIndex:
+class InMemoryTriggerIndex(InMemoryProjection):
     """For the embedded default: the same index in this process, rebuilt from the log at each start."""
 
     name = "trigger-index"
 
     def __init__(self) -> None:
-        self._position = LOG_START
+        super().__init__()
         self._pair_of: dict[str, Pair] = {}
         self._by_pair: dict[Pair, list[tuple[float, str]]] = {}  # sorted by (price score, id)
         self._expiry: dict[str, float] = {}
         self._score: dict[str, float] = {}
 
-    async def position(self) -> LogPosition:
-        return self._position
-
-    async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
-        if after != self._position:
-            return False
+    async def _apply_batch(self, batch: list[RecordedEvent]) -> None:
         for kind, order_id, *rest in _operations(batch):
             if kind == "pair":
                 self._pair_of[order_id] = _pair(rest[0])
@@ -181,9 +177,6 @@ class InMemoryTriggerIndex:
                     self._expiry[order_id] = float(expiry)
             elif kind == "end":
                 self._forget(order_id)
-        if batch:
-            self._position = batch[-1].log_position
-        return True
 
     def _forget(self, order_id: str) -> None:
         pair, score = self._pair_of.pop(order_id, None), self._score.pop(order_id, None)

@@ -24,7 +24,8 @@ from redis.asyncio import Redis
 
 from domain.events import OrderSubmitted
 from domain.order_type import OrderType
-from eventstore.base import LOG_START, LogPosition, RecordedEvent
+from eventstore.base import LogPosition, RecordedEvent
+from projections.memory_projection import InMemoryProjection
 from projections.redis_projection import RedisProjection
 from workers.claims import QUEUED_PREFIX
 from workers.queue import QUEUE
@@ -78,23 +79,16 @@ class RedisOrderRelay(RedisProjection):
         return await self._run(after, batch, [QUEUE, *markers], [ttl_s, *entries])
 
 
-class InMemoryOrderRelay:
+class InMemoryOrderRelay(InMemoryProjection):
     """For the embedded default, whose queue ends with its process: the relay starts at the log's start each
     time the process does (what was queued before is the recovery sweep's), through `enqueue`."""
 
     name = NAME
 
     def __init__(self, enqueue: Callable[[str], Awaitable[None]]) -> None:
+        super().__init__()
         self.enqueue = enqueue
-        self._position = LOG_START
 
-    async def position(self) -> LogPosition:
-        return self._position
-
-    async def apply(self, after: LogPosition, batch: list[RecordedEvent]) -> bool:
-        if after != self._position:
-            return False
+    async def _apply_batch(self, batch: list[RecordedEvent]) -> None:
         for order_id in orders_to_queue(batch, datetime.now(UTC)):
             await self.enqueue(order_id)
-        self._position = batch[-1].log_position
-        return True
