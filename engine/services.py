@@ -107,7 +107,7 @@ class Services:
         )
         self.relay = Projector(self.store, self.signal, [self.order_relay], gather_s=RELAY_GATHER_S)
         self.executor: OrderExecutor | None = None
-        self.enqueue_fallbacks = 0  # orders appended but not queued by this process (see `enqueue`)
+        self.enqueue_fallbacks = 0  # orders fired or handed back but not queued by this process (`enqueue`)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._background: list[asyncio.Task[Any]] = []
 
@@ -134,8 +134,9 @@ class Services:
 
     @cached_property
     def enqueue(self) -> Enqueue:
-        """Hands an appended order to the workers; each failure, which leaves the order to the recovery
-        sweep, is counted (`order_engine_enqueue_fallbacks`: under load it must stay at zero)."""
+        """Hands an order to the workers (a fired one, one handed back or swept; the embedded relay's): each
+        failure is counted (`order_engine_enqueue_fallbacks`: under load it must stay at zero); the recovery
+        sweep, or the relay's next round, queues the order again."""
         from workers.broker import make_enqueue
 
         enqueue = make_enqueue(self.broker, self.claims)
